@@ -1,0 +1,488 @@
+// Package memory is an in-memory eventstore.Store for tests and examples.
+//
+// It implements the whole contract with EventStoreDB's semantics and passes
+// the eventstore/storetest conformance suite, but keeps nothing on disk: the
+// events live as long as the Store. It registers the URL scheme "memory:"
+// for eventstore.Open (every Open returns a new, empty store).
+//
+// Byte slices in returned events are shared with the store and must not be
+// modified.
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/feed"
+)
+
+func init() {
+	eventstore.Register("memory", eventstore.DriverFunc(func(context.Context, string) (eventstore.Store, error) {
+		return New(), nil
+	}))
+}
+
+// readChunk is how many events a read copies out per lock acquisition.
+const readChunk = 256
+
+// Store is an in-memory event store. The zero value is not usable; call New.
+type Store struct {
+	now func() time.Time
+	hub *feed.Hub
+
+	mu      sync.RWMutex
+	log     []eventstore.RecordedEvent // $all; the event at index i has position i+1
+	streams map[string]*stream
+	closed  bool
+}
+
+type stream struct {
+	revs       []int // log index of each revision; dense from 0
+	ids        map[uuid.UUID]uint64
+	meta       eventstore.StreamMetadata // parsed latest event of $$<name>
+	tombstoned bool
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// An Option configures a Store.
+type Option func(*Store)
+
+// WithClock makes the store stamp events with now() instead of time.Now;
+// testkit uses it for fake clocks and $maxAge tests.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// New returns an empty Store.
+func New(opts ...Option) *Store {
+	s := &Store{now: time.Now, hub: feed.NewHub(), streams: make(map[string]*stream)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// state returns the stream's state for the shared write rules; s.mu is held.
+func (s *Store) state(st *stream) eventstore.StreamState {
+	if st == nil {
+		return eventstore.StreamState{}
+	}
+	out := eventstore.StreamState{Tombstoned: st.tombstoned, Deleted: st.meta.IsDeleted()}
+	if len(st.revs) > 0 {
+		out.Exists, out.Last = true, uint64(len(st.revs)-1)
+	}
+	return out
+}
+
+// lookup is the eventstore.EventLookup of one stream; s.mu is held.
+type lookup struct {
+	s  *Store
+	st *stream
+}
+
+func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error) {
+	if l.st == nil || rev >= uint64(len(l.st.revs)) {
+		return uuid.Nil, eventstore.Position{}, false, nil
+	}
+	e := &l.s.log[l.st.revs[rev]]
+	return e.ID, e.Position, true, nil
+}
+
+func (l lookup) RevisionOf(id uuid.UUID) (uint64, bool, error) {
+	if l.st == nil {
+		return 0, false, nil
+	}
+	rev, ok := l.st.ids[id]
+	return rev, ok, nil
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, name string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	evs, err := eventstore.PrepareAppend(name, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return s.append(ctx, name, expected, evs)
+}
+
+// append writes prepared events; metadata streams come through here too.
+func (s *Store) append(ctx context.Context, name string, expected eventstore.ExpectedRevision, evs []eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	if of, ok := eventstore.IsMetadataStream(name); ok {
+		if t := s.streams[of]; t != nil && t.tombstoned {
+			return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: of}
+		}
+	}
+	st := s.streams[name]
+	plan, err := eventstore.DecideAppend(name, expected, s.state(st), evs, lookup{s, st})
+	if err != nil || !plan.Write {
+		return plan.Result, err
+	}
+	start := len(s.log)
+	now := s.now().UTC()
+	if plan.Undelete {
+		meta := st.meta
+		meta.TruncateBefore = plan.First
+		if err := s.writeMetadata(name, meta, now); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	st = s.ensure(name)
+	for i := range evs {
+		s.record(name, st, &evs[i], plan.First+uint64(i), now)
+	}
+	res := plan.Result
+	res.Position = s.log[len(s.log)-1].Position
+	s.hub.Publish(s.log[start:len(s.log):len(s.log)])
+	return res, nil
+}
+
+func (s *Store) ensure(name string) *stream {
+	st := s.streams[name]
+	if st == nil {
+		st = &stream{ids: make(map[uuid.UUID]uint64)}
+		s.streams[name] = st
+	}
+	return st
+}
+
+// record adds one event to the log and to its stream; s.mu is held.
+func (s *Store) record(name string, st *stream, e *eventstore.EventData, rev uint64, now time.Time) {
+	pos := uint64(len(s.log) + 1)
+	s.log = append(s.log, eventstore.RecordedEvent{
+		ID:          e.ID,
+		Type:        e.Type,
+		ContentType: e.ContentType,
+		Data:        clone(e.Data),
+		Metadata:    clone(e.Metadata),
+		Stream:      name,
+		Revision:    rev,
+		Position:    eventstore.Position{Commit: pos, Prepare: pos},
+		Created:     now,
+	})
+	if rev != eventstore.TombstoneRevision {
+		st.revs = append(st.revs, len(s.log)-1)
+		st.ids[e.ID] = rev
+	}
+	if of, ok := eventstore.IsMetadataStream(name); ok {
+		var meta eventstore.StreamMetadata
+		_ = json.Unmarshal(e.Data, &meta) // written by PrepareMetadata: valid
+		s.ensure(of).meta = meta
+	}
+}
+
+// writeMetadata appends meta to $$name and caches it; s.mu is held.
+func (s *Store) writeMetadata(name string, meta eventstore.StreamMetadata, now time.Time) error {
+	ev, err := eventstore.PrepareMetadata(name, meta)
+	if err != nil {
+		return err
+	}
+	mname := eventstore.MetadataStreamName(name)
+	ms := s.ensure(mname)
+	s.record(mname, ms, &ev, uint64(len(ms.revs)), now)
+	return nil
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// SetStreamMetadata implements eventstore.Store.
+func (s *Store) SetStreamMetadata(ctx context.Context, name string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
+	ev, err := eventstore.PrepareMetadata(name, meta)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return s.append(ctx, eventstore.MetadataStreamName(name), expected, []eventstore.EventData{ev})
+}
+
+// GetStreamMetadata implements eventstore.Store.
+func (s *Store) GetStreamMetadata(ctx context.Context, name string) (eventstore.MetadataResult, error) {
+	if err := eventstore.ValidateStreamName("get metadata", name, true); err != nil {
+		return eventstore.MetadataResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.MetadataResult{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventstore.MetadataResult{}, eventstore.ErrClosed
+	}
+	ms := s.streams[eventstore.MetadataStreamName(name)]
+	if ms == nil || len(ms.revs) == 0 {
+		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
+	}
+	var meta eventstore.StreamMetadata
+	if err := json.Unmarshal(s.log[ms.revs[len(ms.revs)-1]].Data, &meta); err != nil {
+		return eventstore.MetadataResult{}, err
+	}
+	return eventstore.MetadataResult{Metadata: meta, Revision: eventstore.Exact(uint64(len(ms.revs) - 1))}, nil
+}
+
+// Delete implements eventstore.Store.
+func (s *Store) Delete(ctx context.Context, name string, expected eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
+	return s.remove(ctx, "delete", name, expected, false)
+}
+
+// Tombstone implements eventstore.Store.
+func (s *Store) Tombstone(ctx context.Context, name string, expected eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
+	return s.remove(ctx, "tombstone", name, expected, true)
+}
+
+func (s *Store) remove(ctx context.Context, op, name string, expected eventstore.ExpectedRevision, tombstone bool) (eventstore.DeleteResult, error) {
+	if err := eventstore.ValidateStreamName(op, name, false); err != nil {
+		return eventstore.DeleteResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.DeleteResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventstore.DeleteResult{}, eventstore.ErrClosed
+	}
+	st := s.streams[name]
+	_, hasMeta := s.streams[eventstore.MetadataStreamName(name)]
+	if err := eventstore.DecideDelete(name, expected, s.state(st), hasMeta, tombstone); err != nil {
+		return eventstore.DeleteResult{}, err
+	}
+	start := len(s.log)
+	now := s.now().UTC()
+	if tombstone {
+		st = s.ensure(name)
+		s.record(name, st, &eventstore.EventData{ID: uuid.New(), Type: eventstore.StreamDeletedEventType, ContentType: eventstore.ContentTypeBinary}, eventstore.TombstoneRevision, now)
+		st.tombstoned = true
+	} else {
+		var meta eventstore.StreamMetadata
+		if st != nil {
+			meta = st.meta
+		}
+		meta.TruncateBefore = eventstore.TombstoneRevision
+		if err := s.writeMetadata(name, meta, now); err != nil {
+			return eventstore.DeleteResult{}, err
+		}
+	}
+	s.hub.Publish(s.log[start:len(s.log):len(s.log)])
+	return eventstore.DeleteResult{Position: s.log[len(s.log)-1].Position}, nil
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if err := eventstore.ValidateRead(name, opts); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		back := opts.Direction == eventstore.Backwards
+		var next uint64 // next revision to look at
+		s.mu.RLock()
+		first, last, err := s.visibleRange(name)
+		s.mu.RUnlock()
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		rev, isRev := opts.From.Revision()
+		switch {
+		case back && isRev:
+			next = min(rev, last)
+		case back && opts.From.IsStart():
+			next = 0 // only revision 0, if visible
+		case back:
+			next = last
+		case isRev:
+			next = max(rev, first)
+		case opts.From.IsEnd():
+			return
+		default:
+			next = first
+		}
+		count := uint64(0)
+		buf := make([]eventstore.RecordedEvent, 0, readChunk)
+		for {
+			buf = buf[:0]
+			s.mu.RLock()
+			if s.closed {
+				s.mu.RUnlock()
+				yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
+				return
+			}
+			st := s.streams[name]
+			now := s.now()
+			last := uint64(len(st.revs) - 1)
+			meta := s.metaOf(name, st)
+			for len(buf) < readChunk && (opts.MaxCount == 0 || count+uint64(len(buf)) < opts.MaxCount) {
+				if (!back && next > last) || (back && next < meta.FirstVisible(last)) || next == ^uint64(0) {
+					break
+				}
+				e := s.log[st.revs[next]]
+				if meta.Visible(next, last, e.Created, now) {
+					buf = append(buf, e)
+				}
+				if back {
+					next--
+				} else {
+					next++
+				}
+			}
+			s.mu.RUnlock()
+			if len(buf) == 0 {
+				return
+			}
+			for _, e := range buf {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			count += uint64(len(buf))
+			if err := ctx.Err(); err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+		}
+	}
+}
+
+// metaOf returns the metadata that governs reads of the stream; metadata
+// streams keep only their latest event visible. s.mu is held.
+func (s *Store) metaOf(name string, st *stream) eventstore.StreamMetadata {
+	if _, ok := eventstore.IsMetadataStream(name); ok {
+		return eventstore.StreamMetadata{MaxCount: 1}
+	}
+	return st.meta
+}
+
+// visibleRange checks a stream can be read and returns its lowest visible
+// and last revision (ignoring $maxAge). s.mu is held.
+func (s *Store) visibleRange(name string) (first, last uint64, err error) {
+	if s.closed {
+		return 0, 0, eventstore.ErrClosed
+	}
+	st := s.streams[name]
+	switch {
+	case st != nil && st.tombstoned:
+		return 0, 0, &eventstore.StreamDeletedError{Stream: name}
+	case st == nil || len(st.revs) == 0 || st.meta.IsDeleted():
+		return 0, 0, &eventstore.StreamNotFoundError{Stream: name}
+	}
+	last = uint64(len(st.revs) - 1)
+	meta := s.metaOf(name, st)
+	return meta.FirstVisible(last), last, nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		m, err := eventstore.ValidateReadAll(opts)
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		back := opts.Direction == eventstore.Backwards
+		s.mu.RLock()
+		n := len(s.log)
+		s.mu.RUnlock()
+		var next int // index into the log
+		pos, isPos := opts.From.Position()
+		switch {
+		case back && opts.From.IsStart():
+			return
+		case back && isPos: // last event before pos
+			next = firstAtOrAfter(pos, n) - 1
+		case back:
+			next = n - 1
+		case opts.From.IsEnd():
+			return
+		case isPos:
+			next = firstAtOrAfter(pos, n)
+		}
+		count := uint64(0)
+		buf := make([]eventstore.RecordedEvent, 0, readChunk)
+		for opts.MaxCount == 0 || count < opts.MaxCount {
+			buf = buf[:0]
+			s.mu.RLock()
+			if s.closed {
+				s.mu.RUnlock()
+				yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
+				return
+			}
+			for scanned := 0; scanned < 8*readChunk && len(buf) < readChunk && next >= 0 && next < len(s.log) && (opts.MaxCount == 0 || count+uint64(len(buf)) < opts.MaxCount); scanned++ {
+				if e := &s.log[next]; m.MatchEvent(e) {
+					buf = append(buf, *e)
+				}
+				if back {
+					next--
+				} else {
+					next++
+				}
+			}
+			s.mu.RUnlock()
+			if len(buf) == 0 {
+				if next >= 0 && next < n && ctx.Err() == nil {
+					continue // a whole chunk was filtered out
+				}
+				return
+			}
+			for _, e := range buf {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			count += uint64(len(buf))
+			if err := ctx.Err(); err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+		}
+	}
+}
+
+// firstAtOrAfter returns the log index of the first event whose position is
+// at or after pos (n when there is none).
+func firstAtOrAfter(pos eventstore.Position, n int) int {
+	if pos.Commit == 0 {
+		return 0
+	}
+	i := int(min(pos.Commit-1, uint64(n)))
+	if i < n && pos.Prepare > pos.Commit { // past the event at Commit
+		i++
+	}
+	return i
+}
+
+// SubscribeToStream implements eventstore.Store.
+func (s *Store) SubscribeToStream(ctx context.Context, name string, opts eventstore.SubscribeOptions) iter.Seq2[eventstore.Message, error] {
+	return feed.SubscribeToStream(ctx, s, s.hub, name, opts)
+}
+
+// SubscribeToAll implements eventstore.Store.
+func (s *Store) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeAllOptions) iter.Seq2[eventstore.Message, error] {
+	return feed.SubscribeToAll(ctx, s, s.hub, opts)
+}
+
+// Close implements eventstore.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.hub.Close()
+	}
+	return nil
+}
