@@ -11,7 +11,7 @@ import (
 // cursor is the last event a subscription delivered or examined.
 type cursor struct {
 	set bool
-	rev uint64             // stream subscriptions
+	rev uint64              // stream subscriptions
 	pos eventstore.Position // $all subscriptions
 }
 
