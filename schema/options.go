@@ -1,0 +1,117 @@
+package schema
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// UnknownPolicy says what Decode does with an event whose type or version the
+// registry does not know.
+type UnknownPolicy uint8
+
+const (
+	// Fail makes Decode return an *UnknownTypeError or *UnknownVersionError
+	// (the default).
+	Fail UnknownPolicy = iota
+	// Skip makes Decode return the same errors marked Skipped, so they also
+	// match ErrSkipped and a consumer can ignore the event: a service that
+	// reads $all, or an old instance during a rolling deploy that meets a
+	// version written by a newer one.
+	Skip
+)
+
+func (p UnknownPolicy) String() string {
+	if p == Skip {
+		return "skip"
+	}
+	return "fail"
+}
+
+// DefaultSchemaStream is the stream Publish appends schemas to. Names
+// starting with '$' are reserved for the store, so it is a user stream.
+const DefaultSchemaStream = "chronicle-schemas"
+
+// An Option configures a Registry.
+type Option func(*config)
+
+type config struct {
+	clock    func() time.Time
+	ids      func() uuid.UUID
+	unknown  UnknownPolicy
+	validate bool
+	stream   string
+}
+
+func defaultConfig() config {
+	return config{
+		clock:    time.Now,
+		ids:      uuid.New,
+		unknown:  Fail,
+		validate: true,
+		stream:   DefaultSchemaStream,
+	}
+}
+
+// WithClock sets the clock that stamps the decided-at time of encoded
+// events (default time.Now). Tests pass a fake clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.clock = now
+		}
+	}
+}
+
+// WithIDs sets the source of encoded events' IDs (default uuid.New, random
+// version 4 UUIDs). Tests pass a deterministic sequence. The function must be
+// safe for concurrent use if Encode is called concurrently.
+func WithIDs(next func() uuid.UUID) Option {
+	return func(c *config) {
+		if next != nil {
+			c.ids = next
+		}
+	}
+}
+
+// WithUnknown sets the policy for unknown types and versions on Decode
+// (default Fail).
+func WithUnknown(p UnknownPolicy) Option {
+	return func(c *config) { c.unknown = p }
+}
+
+// WithoutValidation makes Encode skip JSON Schema validation, for trusted
+// paths that encode values the program built itself (and for measuring what
+// validation costs). Validate and the check of upcast output still validate.
+func WithoutValidation() Option {
+	return func(c *config) { c.validate = false }
+}
+
+// WithSchemaStream sets the stream Publish uses (default
+// DefaultSchemaStream). It must not start with '$'.
+func WithSchemaStream(stream string) Option {
+	return func(c *config) {
+		if stream != "" {
+			c.stream = stream
+		}
+	}
+}
+
+// A RegisterOption configures one registration.
+type RegisterOption func(*registration)
+
+type registration struct {
+	description string
+	upcaster    Upcaster
+}
+
+// WithDescription sets the description of the generated JSON Schema.
+func WithDescription(text string) RegisterOption {
+	return func(r *registration) { r.description = text }
+}
+
+// UpcastFrom registers fn as the upcaster from the previous version to the
+// one being registered; it is RegisterUpcaster(eventType, version-1, fn).
+func UpcastFrom(fn Upcaster) RegisterOption {
+	return func(r *registration) { r.upcaster = fn }
+}
