@@ -1,0 +1,215 @@
+package esdbserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+// streamsService implements the Streams service: Append, Read (reads and
+// catch-up subscriptions, in read.go), Delete and Tombstone. BatchAppend is
+// left unimplemented (no v4 client calls it) and is not advertised.
+type streamsService struct {
+	streams.UnimplementedStreamsServer
+	srv *Server
+}
+
+func (s *streamsService) register(r grpc.ServiceRegistrar) { streams.RegisterStreamsServer(r, s) }
+
+func (s *streamsService) methods() []supportedMethod {
+	svc := streams.Streams_ServiceDesc.ServiceName
+	return []supportedMethod{
+		{service: svc, method: "Read", features: []string{"position", "events"}},
+		{service: svc, method: "Append"},
+		{service: svc, method: "Delete"},
+		{service: svc, method: "Tombstone"},
+	}
+}
+
+// Append appends the proposed events to a stream. The first message carries
+// the options; each later one proposes one event. Size limits are checked as
+// events arrive, so an oversized append is refused before it is buffered.
+// A wrong expected revision is answered in-band, as EventStoreDB does.
+func (s *streamsService) Append(call streams.Streams_AppendServer) error {
+	ctx := call.Context()
+	if err := s.srv.authenticate(ctx); err != nil {
+		return err
+	}
+	first, err := call.Recv()
+	if err != nil {
+		return recvError(err, "append request without options")
+	}
+	stream, expected, err := decodeAppendOptions(first)
+	if err != nil {
+		return fail(call.SetTrailer, err)
+	}
+	var (
+		events []eventstore.EventData
+		total  int
+	)
+	for {
+		msg, err := call.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		ev, err := decodeProposed(msg)
+		if err != nil {
+			return fail(call.SetTrailer, err)
+		}
+		size := eventstore.EventSize(&ev)
+		if size > eventstore.MaxEventSize {
+			return fail(call.SetTrailer, newError(codes.InvalidArgument,
+				fmt.Sprintf("esdbserver: event %s is %d bytes, more than the maximum of %d", ev.ID, size, eventstore.MaxEventSize),
+				trailerException, exceptionMaxEventSize,
+				trailerMaxEventSize, strconv.Itoa(eventstore.MaxEventSize),
+				trailerEventID, ev.ID.String(),
+				trailerProposedSize, strconv.Itoa(size)))
+		}
+		if total += size; total > s.srv.opts.maxAppendSize {
+			return fail(call.SetTrailer, newError(codes.InvalidArgument,
+				fmt.Sprintf("esdbserver: the append is larger than the maximum of %d bytes", s.srv.opts.maxAppendSize),
+				trailerException, exceptionMaxAppendSize,
+				trailerMaxAppendSize, strconv.Itoa(s.srv.opts.maxAppendSize)))
+		}
+		events = append(events, ev)
+	}
+	res, err := s.append(ctx, stream, expected, events)
+	var wrong *eventstore.WrongExpectedVersionError
+	switch {
+	case errors.As(err, &wrong):
+		return call.SendAndClose(appendWrongVersion(wrong))
+	case err != nil:
+		return s.srv.failCall(ctx, call.SetTrailer, "append", stream, err)
+	}
+	return call.SendAndClose(appendSuccess(res))
+}
+
+// append writes events to a stream. The metadata stream $$<stream> takes
+// one $metadata event per append, which becomes Store.SetStreamMetadata
+// (that is what clients' SetStreamMetadata sends); an empty append to it
+// checks its expected revision.
+func (s *streamsService) append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	of, isMeta := eventstore.IsMetadataStream(stream)
+	switch {
+	case !isMeta:
+		return s.srv.store.Append(ctx, stream, expected, events...)
+	case len(events) == 0:
+		md, err := s.srv.store.GetStreamMetadata(ctx, of)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		var st eventstore.StreamState
+		st.Last, st.Exists = md.Revision.Revision()
+		plan, err := eventstore.DecideAppend(stream, expected, st, nil, nil)
+		return plan.Result, err
+	case len(events) > 1 || events[0].Type != eventstore.MetadataEventType:
+		return eventstore.AppendResult{}, eventstore.NewArgumentError("append", stream, eventstore.ErrReservedStreamName,
+			"a metadata stream takes one "+eventstore.MetadataEventType+" event per append")
+	}
+	var meta eventstore.StreamMetadata
+	if data := bytes.TrimSpace(events[0].Data); len(data) > 0 {
+		if err := json.Unmarshal(data, &meta); err != nil {
+			return eventstore.AppendResult{}, eventstore.NewArgumentError("set metadata", of, eventstore.ErrInvalidMetadata, err.Error())
+		}
+	}
+	return s.srv.store.SetStreamMetadata(ctx, of, expected, meta)
+}
+
+// Delete soft-deletes a stream.
+func (s *streamsService) Delete(ctx context.Context, req *streams.DeleteReq) (*streams.DeleteResp, error) {
+	o := req.GetOptions()
+	pos, err := s.remove(ctx, "delete", o, o.GetExpectedStreamRevision() != nil, s.srv.store.Delete)
+	if err != nil {
+		return nil, err
+	}
+	if pos.IsZero() {
+		return &streams.DeleteResp{PositionOption: &streams.DeleteResp_NoPosition{NoPosition: &shared.Empty{}}}, nil
+	}
+	return &streams.DeleteResp{PositionOption: &streams.DeleteResp_Position_{Position: &streams.DeleteResp_Position{
+		CommitPosition: pos.Commit, PreparePosition: pos.Prepare,
+	}}}, nil
+}
+
+// Tombstone hard-deletes a stream.
+func (s *streamsService) Tombstone(ctx context.Context, req *streams.TombstoneReq) (*streams.TombstoneResp, error) {
+	o := req.GetOptions()
+	pos, err := s.remove(ctx, "tombstone", o, o.GetExpectedStreamRevision() != nil, s.srv.store.Tombstone)
+	if err != nil {
+		return nil, err
+	}
+	if pos.IsZero() {
+		return &streams.TombstoneResp{PositionOption: &streams.TombstoneResp_NoPosition{NoPosition: &shared.Empty{}}}, nil
+	}
+	return &streams.TombstoneResp{PositionOption: &streams.TombstoneResp_Position_{Position: &streams.TombstoneResp_Position{
+		CommitPosition: pos.Commit, PreparePosition: pos.Prepare,
+	}}}, nil
+}
+
+// removeOptions is what DeleteReq and TombstoneReq options share.
+type removeOptions interface {
+	expectedOptions
+	GetStreamIdentifier() *shared.StreamIdentifier
+}
+
+// remove decodes a Delete or Tombstone request and runs it with do.
+func (s *streamsService) remove(ctx context.Context, op string, o removeOptions, expectedSet bool,
+	do func(context.Context, string, eventstore.ExpectedRevision) (eventstore.DeleteResult, error),
+) (eventstore.Position, error) {
+	setTrailer := func(md metadata.MD) { _ = grpc.SetTrailer(ctx, md) }
+	if err := s.srv.authenticate(ctx); err != nil {
+		return eventstore.Position{}, err
+	}
+	// A nil *DeleteReq_Options inside the interface is not a nil interface.
+	if o == nil || o.GetStreamIdentifier() == nil && !expectedSet {
+		return eventstore.Position{}, fail(setTrailer, invalidArgument("%s request without options", op))
+	}
+	stream, err := decodeStreamName(o.GetStreamIdentifier())
+	if err != nil {
+		return eventstore.Position{}, fail(setTrailer, err)
+	}
+	expected, err := decodeExpected(o, expectedSet)
+	if err != nil {
+		return eventstore.Position{}, fail(setTrailer, err)
+	}
+	res, err := do(ctx, stream, expected)
+	if err != nil {
+		return eventstore.Position{}, s.srv.failCall(ctx, setTrailer, op, stream, err)
+	}
+	return res.Position, nil
+}
+
+// recvError answers a failed first Recv: the client half-closed without
+// sending anything (msg explains), or the call broke.
+func recvError(err error, msg string) error {
+	if errors.Is(err, io.EOF) {
+		return invalidArgument("%s", msg).st.Err()
+	}
+	return err
+}
+
+// failCall maps a store error to the call's status and trailers, logging
+// errors that are the server's or the store's fault.
+func (s *Server) failCall(ctx context.Context, set trailerSetter, op, stream string, err error) error {
+	re := mapError(stream, err)
+	if c := re.st.Code(); c == codes.Internal || c == codes.Unknown || c == codes.Unavailable {
+		s.log.LogAttrs(ctx, slog.LevelError, "esdbserver: call failed",
+			slog.String("op", op), slog.String("stream", stream), slog.Any("error", err))
+	}
+	return fail(set, re)
+}
