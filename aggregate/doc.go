@@ -1,0 +1,79 @@
+// Package aggregate keeps event-sourced aggregates: state rebuilt from a
+// stream of events, changed only by appending new events that a decision
+// derives from the current state.
+//
+// # Types and repositories
+//
+// A [Type] describes one kind of aggregate once: its category (the stream of
+// aggregate id is category + "-" + id), its initial state and its Evolve
+// function, which applies one decoded event to a state. A [Repository] keeps
+// aggregates of one Type in an [eventstore.Store], encoding and decoding
+// events through a [schema.Registry]:
+//
+//	orders, err := aggregate.NewRepository(store, registry, Order,
+//		aggregate.WithSnapshotEvery(100))
+//
+// # Commands
+//
+// A command is a [Decision]: a function from the current state to new events
+// (or an error that rejects the command). [Repository.Create],
+// [Repository.Update] and [Repository.Execute] run one with explicit
+// expectations about existence:
+//
+//	Create   the aggregate must not exist yet   else *AlreadyExistsError
+//	Update   the aggregate must exist           else *NotFoundError
+//	Execute  either
+//
+// Each loads the aggregate (newest snapshot + later events), runs the
+// decision, encodes and validates the events through the registry (an
+// invalid event is an *EventError and nothing is written), and appends them
+// with the loaded revision as the expected revision. If another writer got
+// there first, the command loads and decides again, up to [WithMaxRetries]
+// times, then returns a *ConflictError that unwraps to the last
+// *eventstore.WrongExpectedVersionError. A decision's error comes back as a
+// *RejectedError that unwraps to it.
+//
+// Correlation and causation IDs set with schema.WithCorrelation, and the
+// trace context of the command's span, are written into the metadata of
+// every appended event by the registry.
+//
+// # Snapshots
+//
+// With [WithSnapshotEvery](n), a command that leaves the aggregate at least n
+// events past the snapshot it loaded from appends a snapshot: an event of
+// type [SnapshotEventType] in the stream [Type.SnapshotStream]
+// ("snapshot.order-42" for "order-42"). Its category ("snapshot.order")
+// differs from the aggregate's, so category subscriptions and projections
+// never see snapshots. The stream's $maxCount is set when it is created
+// ([WithSnapshotRetention]). Each snapshot records the revision it was taken
+// at and a snapshot version ([Type.SnapshotVersion], by default a hash of the
+// JSON Schema of the state type): a snapshot of another version is ignored,
+// so changing the state type never loads a stale shape, and a snapshot the
+// stream no longer continues (after a delete) is ignored too. The state must
+// round-trip through encoding/json: unexported fields are not kept.
+//
+// # Time travel
+//
+// [Repository.LoadAt] rebuilds an aggregate as it was at a revision,
+// [Repository.LoadAsOf] as it was at a point in time (by the events'
+// decided-at metadata), and [Repository.Replay] yields the state after each
+// event, for debugging and for the CLI's replay.
+//
+// # Observability
+//
+// Each command is one span ("aggregate.execute order", …) from the
+// tracer "github.com/chronicle-go/chronicle/aggregate", with attributes
+// chronicle.stream, chronicle.aggregate.command, .attempts, .outcome,
+// chronicle.revision and an event per conflict. Metrics, from the meter of
+// the same name:
+//
+//	chronicle.aggregate.commands          counter    category, command, outcome
+//	chronicle.aggregate.command.duration  histogram  seconds; category, command, outcome
+//	chronicle.aggregate.conflicts         counter    category
+//	chronicle.aggregate.events.loaded     counter    category
+//	chronicle.aggregate.snapshots         counter    category
+//
+// Outcomes are ok, rejected, conflict, not_found, already_exists,
+// invalid_event and error. Logs (WithLogger) are debug records per command
+// and conflict, and warnings for failed or ignored snapshots.
+package aggregate

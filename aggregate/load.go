@@ -1,0 +1,117 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/schema"
+)
+
+// head asks load for the stream's last revision.
+const head = math.MaxUint64
+
+// loaded is an aggregate's state as load rebuilt it.
+type loaded[S any] struct {
+	state  S
+	exists bool
+	rev    uint64    // revision of the last event applied, when exists
+	lastID uuid.UUID // ID of that event
+	// snapRev is the revision of the snapshot load started from, or -1.
+	snapRev int64
+}
+
+func (l loaded[S]) expected() eventstore.ExpectedRevision {
+	if !l.exists {
+		return eventstore.NoStream
+	}
+	return eventstore.Exact(l.rev)
+}
+
+func (l loaded[S]) aggregate(id string) Aggregate[S] {
+	return Aggregate[S]{ID: id, State: l.state, Revision: l.expected()}
+}
+
+// load rebuilds an aggregate up to revision upTo (head for all of it),
+// starting from the newest usable snapshot when useSnapshots is set. A
+// missing stream is not an error: exists is false.
+//
+// A snapshot is used only if the stream still holds, at the snapshot's
+// revision, the event the snapshot was taken after (same ID): reading starts
+// there, so a stream that was deleted, truncated or rewritten since is
+// detected, and the aggregate is rebuilt from its events alone.
+func (r *Repository[S]) load(ctx context.Context, id string, upTo uint64, useSnapshots bool) (loaded[S], error) {
+	if err := r.checkID(id); err != nil {
+		return loaded[S]{}, err
+	}
+	stream := r.typ.Stream(id)
+	l := loaded[S]{state: r.typ.initial(), snapRev: -1}
+	opts := eventstore.ReadOptions{}
+	if useSnapshots {
+		snap, ok, err := r.latestSnapshot(ctx, id, upTo)
+		if err != nil {
+			return l, err
+		}
+		if ok {
+			l = loaded[S]{state: snap.state, rev: snap.revision, lastID: snap.eventID, snapRev: int64(snap.revision)}
+			opts.From = eventstore.FromRevision(snap.revision)
+		}
+	}
+	if upTo != head {
+		first, _ := opts.From.Revision()
+		opts.MaxCount = upTo - first + 1
+	}
+	n := 0
+	for rec, err := range r.store.ReadStream(ctx, stream, opts) {
+		if err != nil {
+			if errors.Is(err, eventstore.ErrStreamNotFound) {
+				return loaded[S]{state: r.typ.initial(), snapRev: -1}, nil
+			}
+			return l, fmt.Errorf("aggregate: load %q: %w", stream, err)
+		}
+		if l.snapRev >= 0 && !l.exists {
+			if rec.Revision != l.rev || rec.ID != l.lastID {
+				break
+			}
+			l.exists = true // the snapshot is valid: its state is up to rec
+			continue
+		}
+		n++
+		if l.state, _, _, err = r.apply(l.state, rec); err != nil {
+			return l, err
+		}
+		l.exists, l.rev, l.lastID = true, rec.Revision, rec.ID
+	}
+	if l.snapRev >= 0 && !l.exists {
+		r.log.WarnContext(ctx, "snapshot ignored: the stream does not continue it", logStream, stream, logRevision, l.snapRev)
+		return r.load(ctx, id, upTo, false)
+	}
+	r.metrics.loaded.Add(ctx, int64(n), categoryAttr(r.typ.Category))
+	return l, nil
+}
+
+// apply decodes rec and evolves state with it. Events the registry skips
+// (schema.ErrSkipped, under its skip policy for unknown types) leave the
+// state as it is.
+func (r *Repository[S]) apply(state S, rec eventstore.RecordedEvent) (_ S, _ schema.Event, applied bool, _ error) {
+	ev, err := r.registry.Decode(rec)
+	if errors.Is(err, schema.ErrSkipped) {
+		return state, ev, false, nil
+	}
+	if err != nil {
+		return state, ev, false, fmt.Errorf("aggregate: %q revision %d: %w", rec.Stream, rec.Revision, err)
+	}
+	return r.typ.Evolve(state, ev.Data), ev, true, nil
+}
+
+// checkID rejects an empty aggregate ID.
+func (r *Repository[S]) checkID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty aggregate ID for category %q", ErrInvalidID, r.typ.Category)
+	}
+	return nil
+}

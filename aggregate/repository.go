@@ -1,0 +1,315 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/schema"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+const instrumentationName = "github.com/chronicle-go/chronicle/aggregate"
+
+// A Decision decides what happens to an aggregate in its current state: it
+// returns the new events (values or pointers of types registered in the
+// schema registry; none means "nothing to do") or an error that rejects the
+// command. It may run more than once for one command (after a concurrency
+// conflict, on fresh state), so it must not have side effects.
+type Decision[S any] func(state S) ([]any, error)
+
+// An Aggregate is an aggregate's state as loaded.
+type Aggregate[S any] struct {
+	ID    string
+	State S
+	// Revision is Exact(revision of the last event applied), or NoStream
+	// when the aggregate has no events.
+	Revision eventstore.ExpectedRevision
+}
+
+// Exists reports whether the aggregate has at least one event.
+func (a Aggregate[S]) Exists() bool { return !a.Revision.IsNoStream() }
+
+// A Result is the outcome of a command: the aggregate after it, and what was
+// appended.
+type Result[S any] struct {
+	// Aggregate holds the state after the new events and the stream's new
+	// revision (unchanged when the decision returned no events).
+	Aggregate[S]
+	// Position is the position of the last event appended; zero when
+	// nothing was appended.
+	Position eventstore.Position
+	// Events are the appended events as the registry decodes them.
+	Events []schema.Event
+	// Attempts is how many times the decision ran (1 without conflicts).
+	Attempts int
+}
+
+// A Repository loads and changes aggregates of one Type. It is safe for
+// concurrent use.
+type Repository[S any] struct {
+	store    eventstore.Store
+	registry *schema.Registry
+	typ      Type[S]
+	opts     options
+	snapVer  string
+	tracer   trace.Tracer
+	metrics  *metrics
+	log      *slog.Logger
+}
+
+// NewRepository returns a repository of aggregates of type typ kept in store,
+// whose events are encoded and decoded by registry. It fails with
+// ErrInvalidType or ErrInvalidOption.
+func NewRepository[S any](store eventstore.Store, registry *schema.Registry, typ Type[S], opts ...Option) (*Repository[S], error) {
+	if store == nil || registry == nil {
+		return nil, fmt.Errorf("%w: store and registry are required", ErrInvalidOption)
+	}
+	if err := typ.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Repository[S]{store: store, registry: registry, typ: typ, opts: defaultOptions()}
+	for _, opt := range opts {
+		if err := opt(&r.opts); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if r.opts.snapshotEvery > 0 {
+		if r.snapVer, err = typ.snapshotVersion(); err != nil {
+			return nil, err
+		}
+	}
+	tp := r.opts.tracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	r.tracer = tp.Tracer(instrumentationName)
+	mp := r.opts.meterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if r.metrics, err = newMetrics(mp); err != nil {
+		return nil, err
+	}
+	r.log = r.opts.logger
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+// Type returns the aggregate type the repository was made for.
+func (r *Repository[S]) Type() Type[S] { return r.typ }
+
+// Load returns the current state of an aggregate: the newest usable snapshot
+// (with WithSnapshotEvery) and the events after it, applied in order. An
+// aggregate without events is a *NotFoundError.
+func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], error) {
+	l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
+	if err != nil {
+		return Aggregate[S]{ID: id}, err
+	}
+	if !l.exists {
+		return Aggregate[S]{ID: id, State: l.state, Revision: eventstore.NoStream}, &NotFoundError{Stream: r.typ.Stream(id)}
+	}
+	return l.aggregate(id), nil
+}
+
+// Create runs a decision on an aggregate that must not exist yet (its
+// initial state) and appends the events with NoStream. An existing
+// aggregate is an *AlreadyExistsError and the decision does not run.
+func (r *Repository[S]) Create(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
+	return r.command(ctx, modeCreate, id, decide)
+}
+
+// Update runs a decision on an aggregate that must exist; a missing one is
+// a *NotFoundError and the decision does not run.
+func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
+	return r.command(ctx, modeUpdate, id, decide)
+}
+
+// Execute runs a decision on an aggregate whether it exists or not.
+//
+// Every command loads the aggregate, runs the decision, encodes and
+// validates the new events through the schema registry (an invalid event is
+// an *EventError and nothing is appended), and appends them with the loaded
+// revision as the expected revision. When the append loses a race with a
+// concurrent writer the command loads and decides again, up to
+// WithMaxRetries times, then fails with a *ConflictError. A decision's own
+// error comes back as a *RejectedError that unwraps to it, so errors.Is
+// finds it.
+//
+// The context's correlation and causation (schema.WithCorrelation) and the
+// command's span go into every appended event's metadata.
+func (r *Repository[S]) Execute(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
+	return r.command(ctx, modeExecute, id, decide)
+}
+
+type mode uint8
+
+const (
+	modeExecute mode = iota
+	modeCreate
+	modeUpdate
+)
+
+func (m mode) String() string {
+	switch m {
+	case modeCreate:
+		return "create"
+	case modeUpdate:
+		return "update"
+	}
+	return "execute"
+}
+
+func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide Decision[S]) (Result[S], error) {
+	stream := r.typ.Stream(id)
+	ctx, span := r.tracer.Start(ctx, "aggregate."+m.String()+" "+r.typ.Category,
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(
+			attribute.String(attrCategory, r.typ.Category),
+			attribute.String(attrStream, stream),
+			attribute.String(attrCommand, m.String())))
+	defer span.End()
+	start := r.opts.clock()
+
+	res, err := r.attempt(ctx, m, id, decide, span)
+
+	outcome := outcomeOf(err)
+	r.metrics.record(ctx, r.typ.Category, m, outcome, r.opts.clock().Sub(start))
+	span.SetAttributes(attribute.Int(attrAttempts, res.Attempts), attribute.String(attrOutcome, outcome))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, outcome)
+		r.log.LogAttrs(ctx, slog.LevelDebug, "command failed",
+			slog.String(logStream, stream), slog.String(logCommand, m.String()),
+			slog.String(logOutcome, outcome), slog.Any(logError, err))
+		return res, err
+	}
+	if rev, ok := res.Revision.Revision(); ok {
+		span.SetAttributes(attribute.Int64(attrRevision, int64(rev)))
+	}
+	span.SetAttributes(attribute.Int(attrEvents, len(res.Events)))
+	r.log.LogAttrs(ctx, slog.LevelDebug, "command done",
+		slog.String(logStream, stream), slog.String(logCommand, m.String()),
+		slog.Int(logEvents, len(res.Events)), slog.String(logRevision, res.Revision.String()))
+	return res, nil
+}
+
+func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide Decision[S], span trace.Span) (Result[S], error) {
+	stream := r.typ.Stream(id)
+	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
+	if err := r.checkID(id); err != nil {
+		return res, err
+	}
+	if decide == nil {
+		return res, fmt.Errorf("%w: %q: nil decision", ErrInvalidOption, stream)
+	}
+	var conflict error
+	for res.Attempts < r.opts.maxRetries+1 {
+		res.Attempts++
+		l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
+		if err != nil {
+			return res, err
+		}
+		res.Aggregate = l.aggregate(id)
+		switch {
+		case m == modeCreate && l.exists:
+			return res, &AlreadyExistsError{Stream: stream, Revision: l.rev}
+		case m == modeUpdate && !l.exists:
+			return res, &NotFoundError{Stream: stream}
+		}
+		events, err := decide(l.state)
+		if err != nil {
+			return res, &RejectedError{Stream: stream, Err: err}
+		}
+		if len(events) == 0 {
+			return res, nil
+		}
+		data, err := r.encode(ctx, stream, events)
+		if err != nil {
+			return res, err
+		}
+		ar, err := r.store.Append(ctx, stream, l.expected(), data...)
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			conflict = err
+			r.metrics.conflicts.Add(ctx, 1, categoryAttr(r.typ.Category))
+			span.AddEvent("conflict", trace.WithAttributes(attribute.Int(attrAttempts, res.Attempts)))
+			r.log.LogAttrs(ctx, slog.LevelDebug, "conflict, deciding again",
+				slog.String(logStream, stream), slog.Int(logAttempt, res.Attempts), slog.Any(logError, err))
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("aggregate: %q: append: %w", stream, err)
+		}
+		return r.applyAppended(ctx, l, res, data, ar)
+	}
+	return res, &ConflictError{Stream: stream, Attempts: res.Attempts, Err: conflict}
+}
+
+// encode encodes and validates a decision's events. The events of one
+// decision share one correlation ID (the context's, or else the first
+// event's ID, as the registry assigns it) and one decided-at time.
+func (r *Repository[S]) encode(ctx context.Context, stream string, events []any) ([]eventstore.EventData, error) {
+	data := make([]eventstore.EventData, len(events))
+	for i, ev := range events {
+		var err error
+		if data[i], err = r.registry.Encode(ctx, ev); err != nil {
+			return nil, &EventError{Stream: stream, Index: i, Event: ev, Err: err}
+		}
+		if i == 0 && len(events) > 1 {
+			var md schema.Metadata
+			if err := md.UnmarshalJSON(data[0].Metadata); err != nil {
+				return nil, &EventError{Stream: stream, Index: i, Event: ev, Err: err}
+			}
+			corr, cause := schema.CorrelationFrom(ctx)
+			if corr == "" {
+				ctx = schema.WithCorrelation(ctx, md.CorrelationID, cause)
+			}
+			ctx = schema.WithDecidedAt(ctx, md.DecidedAt)
+		}
+	}
+	return data, nil
+}
+
+// applyAppended evolves the loaded state with the events just appended,
+// decoded as a later load will decode them, and takes a snapshot when the
+// policy says so.
+func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], data []eventstore.EventData, ar eventstore.AppendResult) (Result[S], error) {
+	last, _ := ar.Next.Revision()
+	first := last + 1 - uint64(len(data))
+	created := r.opts.clock().UTC()
+	res.Events = make([]schema.Event, 0, len(data))
+	for i, d := range data {
+		rec := eventstore.RecordedEvent{
+			ID: d.ID, Type: d.Type, ContentType: d.ContentType, Data: d.Data, Metadata: d.Metadata,
+			Stream: r.typ.Stream(res.ID), Revision: first + uint64(i), Created: created,
+		}
+		if i == len(data)-1 {
+			rec.Position = ar.Position
+		}
+		var (
+			ev  schema.Event
+			err error
+		)
+		l.state, ev, _, err = r.apply(l.state, rec)
+		if err != nil {
+			return res, err
+		}
+		res.Events = append(res.Events, ev)
+	}
+	l.rev, l.exists, l.lastID = last, true, data[len(data)-1].ID
+	res.Aggregate = l.aggregate(res.ID)
+	res.Position = ar.Position
+	if r.opts.snapshotEvery > 0 && int64(last)-l.snapRev >= int64(r.opts.snapshotEvery) {
+		r.snapshot(ctx, res.ID, l)
+	}
+	return res, nil
+}

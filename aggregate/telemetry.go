@@ -1,0 +1,112 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Span attribute keys.
+const (
+	attrCategory = "chronicle.aggregate.category"
+	attrStream   = "chronicle.stream"
+	attrCommand  = "chronicle.aggregate.command"
+	attrAttempts = "chronicle.aggregate.attempts"
+	attrOutcome  = "chronicle.aggregate.outcome"
+	attrRevision = "chronicle.revision"
+	attrEvents   = "chronicle.aggregate.events"
+)
+
+// Log attribute keys.
+const (
+	logStream   = "stream"
+	logRevision = "revision"
+	logCommand  = "command"
+	logOutcome  = "outcome"
+	logEvents   = "events"
+	logAttempt  = "attempt"
+	logError    = "error"
+)
+
+// Command outcomes, the "outcome" attribute of spans and of the
+// chronicle.aggregate.commands metric.
+const (
+	outcomeOK            = "ok"
+	outcomeRejected      = "rejected"
+	outcomeConflict      = "conflict"
+	outcomeNotFound      = "not_found"
+	outcomeAlreadyExists = "already_exists"
+	outcomeInvalid       = "invalid_event"
+	outcomeError         = "error"
+)
+
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return outcomeOK
+	case errors.Is(err, ErrConflict):
+		return outcomeConflict
+	case errors.Is(err, ErrNotFound):
+		return outcomeNotFound
+	case errors.Is(err, ErrAlreadyExists):
+		return outcomeAlreadyExists
+	case errors.Is(err, ErrInvalidEvent):
+		return outcomeInvalid
+	case errors.Is(err, ErrRejected):
+		return outcomeRejected
+	}
+	return outcomeError
+}
+
+// metrics are the repository's instruments:
+//
+//	chronicle.aggregate.commands          counter   category, command, outcome
+//	chronicle.aggregate.command.duration  histogram category, command, outcome (s)
+//	chronicle.aggregate.conflicts         counter   category
+//	chronicle.aggregate.events.loaded     counter   category
+//	chronicle.aggregate.snapshots         counter   category
+type metrics struct {
+	commands  metric.Int64Counter
+	duration  metric.Float64Histogram
+	conflicts metric.Int64Counter
+	loaded    metric.Int64Counter
+	snapshots metric.Int64Counter
+}
+
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	m := mp.Meter(instrumentationName)
+	var (
+		ms   metrics
+		errs [5]error
+	)
+	ms.commands, errs[0] = m.Int64Counter("chronicle.aggregate.commands",
+		metric.WithDescription("Commands run, by outcome."), metric.WithUnit("{command}"))
+	ms.duration, errs[1] = m.Float64Histogram("chronicle.aggregate.command.duration",
+		metric.WithDescription("Time to run a command, retries included."), metric.WithUnit("s"))
+	ms.conflicts, errs[2] = m.Int64Counter("chronicle.aggregate.conflicts",
+		metric.WithDescription("Appends that lost a concurrency race and were decided again."), metric.WithUnit("{conflict}"))
+	ms.loaded, errs[3] = m.Int64Counter("chronicle.aggregate.events.loaded",
+		metric.WithDescription("Events read and applied to rebuild aggregates."), metric.WithUnit("{event}"))
+	ms.snapshots, errs[4] = m.Int64Counter("chronicle.aggregate.snapshots",
+		metric.WithDescription("Snapshots taken."), metric.WithUnit("{snapshot}"))
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, errors.Join(ErrInvalidOption, err)
+	}
+	return &ms, nil
+}
+
+func (m *metrics) record(ctx context.Context, category string, md mode, outcome string, d time.Duration) {
+	attrs := metric.WithAttributes(
+		attribute.String(attrCategory, category),
+		attribute.String(attrCommand, md.String()),
+		attribute.String(attrOutcome, outcome))
+	m.commands.Add(ctx, 1, attrs)
+	m.duration.Record(ctx, d.Seconds(), attrs)
+}
+
+func categoryAttr(category string) metric.AddOption {
+	return metric.WithAttributes(attribute.String(attrCategory, category))
+}
