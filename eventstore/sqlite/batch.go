@@ -1,0 +1,403 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+// head is what the store keeps about a stream in the streams table.
+type head struct {
+	id         int64 // streams.id; 0 until the stream is first written
+	name       string
+	exists     bool   // the stream has at least one event
+	last       uint64 // revision of its last event, when exists
+	deleted    bool
+	tombstoned bool
+	meta       []byte // data of the latest event of $$name; nil: none
+
+	// Batch-local.
+	dirty     bool    // the row must be written
+	pendFirst uint64  // revision of the first event written in this batch
+	pend      []int32 // indexes into batch.rows of the events written in this batch
+}
+
+func (h *head) state() eventstore.StreamState {
+	return eventstore.StreamState{Exists: h.exists, Last: h.last, Deleted: h.deleted, Tombstoned: h.tombstoned}
+}
+
+// metadata decodes the stream's current metadata.
+func (h *head) metadata() (eventstore.StreamMetadata, error) {
+	var m eventstore.StreamMetadata
+	if err := m.UnmarshalJSON(h.meta); err != nil {
+		return m, fmt.Errorf("sqlite: stream %q: stored metadata: %w", h.name, err)
+	}
+	return m, nil
+}
+
+// batch is one group commit being planned: a copy-on-write view of the
+// streams it touches, and the rows to insert.
+type batch struct {
+	w          *writer
+	taken      []*request
+	heads      map[string]*head
+	rows       []eventstore.RecordedEvent // in position order; published after the commit
+	rowStreams []int64                    // streams.id of each row
+	ids        []recentEntry              // event IDs written, for the recent-ID cache
+	idIndex    map[uuid.UUID]recentEntry  // the same, for lookups within the batch
+	nextPos    uint64
+	nextStream int64
+	now        time.Time
+	bytes      int
+	err        error // a database error: the whole batch fails
+}
+
+func newBatch(w *writer) *batch {
+	return &batch{
+		w:          w,
+		heads:      make(map[string]*head),
+		nextPos:    w.nextPos,
+		nextStream: w.nextStream,
+		now:        w.s.opts.now().UTC(),
+	}
+}
+
+// head returns the batch's view of a stream, loading it on first use.
+func (b *batch) head(ctx context.Context, name string) (*head, error) {
+	if h := b.heads[name]; h != nil {
+		return h, nil
+	}
+	h := new(head)
+	if c := b.w.heads[name]; c != nil {
+		*h = *c
+	} else {
+		var last sql.NullInt64
+		err := b.w.stmts.head.QueryRowContext(ctx, name).Scan(&h.id, &last, &h.deleted, &h.tombstoned, &h.meta)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			b.err = fmt.Errorf("read stream %q: %w", name, err)
+			return nil, b.err
+		}
+		h.exists, h.last = last.Valid, uint64(last.Int64)
+	}
+	h.name = name
+	b.heads[name] = h
+	return h, nil
+}
+
+// apply checks and plans one request.
+func (b *batch) apply(ctx context.Context, r *request) (eventstore.AppendResult, error) {
+	h, err := b.head(ctx, r.stream)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	switch r.kind {
+	case opDelete, opTombstone:
+		return b.remove(ctx, h, r)
+	}
+	if of, ok := eventstore.IsMetadataStream(r.stream); ok {
+		oh, err := b.head(ctx, of)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if oh.tombstoned {
+			return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: of}
+		}
+	}
+	plan, err := eventstore.DecideAppend(r.stream, r.expected, h.state(), r.events, lookup{ctx, b, h})
+	if err != nil || !plan.Write {
+		return plan.Result, err
+	}
+	if plan.Undelete {
+		meta, err := h.metadata()
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		meta.TruncateBefore = plan.First
+		if _, err := b.writeMetadata(ctx, h.name, meta); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	res := plan.Result
+	res.Position, err = b.write(ctx, h, r.events, plan.First)
+	return res, err
+}
+
+// remove plans a soft delete or a tombstone.
+func (b *batch) remove(ctx context.Context, h *head, r *request) (eventstore.AppendResult, error) {
+	mh, err := b.head(ctx, eventstore.MetadataStreamName(r.stream))
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	tombstone := r.kind == opTombstone
+	if err := eventstore.DecideDelete(r.stream, r.expected, h.state(), mh.exists, tombstone); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	var pos eventstore.Position
+	if tombstone {
+		ev := eventstore.EventData{ID: uuid.New(), Type: eventstore.StreamDeletedEventType, ContentType: eventstore.ContentTypeBinary}
+		pos, err = b.write(ctx, h, []eventstore.EventData{ev}, eventstore.TombstoneRevision)
+	} else {
+		var meta eventstore.StreamMetadata
+		if meta, err = h.metadata(); err == nil {
+			meta.TruncateBefore = eventstore.TombstoneRevision
+			pos, err = b.writeMetadata(ctx, h.name, meta)
+		}
+	}
+	return eventstore.AppendResult{Position: pos}, err
+}
+
+// writeMetadata plans a new event of $$name.
+func (b *batch) writeMetadata(ctx context.Context, name string, meta eventstore.StreamMetadata) (eventstore.Position, error) {
+	ev, err := eventstore.PrepareMetadata(name, meta)
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	mh, err := b.head(ctx, eventstore.MetadataStreamName(name))
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	first := uint64(0)
+	if mh.exists {
+		first = mh.last + 1
+	}
+	return b.write(ctx, mh, []eventstore.EventData{ev}, first)
+}
+
+// write plans events at revisions first, first+1, … of h (a tombstone
+// record when first is TombstoneRevision) and returns the last position.
+func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventData, first uint64) (eventstore.Position, error) {
+	// What can fail comes first, so that a failed request plans nothing.
+	var of *head
+	var meta eventstore.StreamMetadata
+	if name, ok := eventstore.IsMetadataStream(h.name); ok {
+		var err error
+		if of, err = b.head(ctx, name); err != nil {
+			return eventstore.Position{}, err
+		}
+		if err := meta.UnmarshalJSON(events[len(events)-1].Data); err != nil {
+			return eventstore.Position{}, eventstore.NewArgumentError("set metadata", name, eventstore.ErrInvalidMetadata, err.Error())
+		}
+	}
+	if h.id == 0 {
+		h.id = b.nextStream
+		b.nextStream++
+	}
+	h.dirty = true
+	tombstone := first == eventstore.TombstoneRevision
+	if !tombstone && h.pend == nil {
+		h.pendFirst = first
+	}
+	var pos eventstore.Position
+	for i := range events {
+		e := &events[i]
+		rev := first + uint64(i)
+		pos = eventstore.Position{Commit: b.nextPos, Prepare: b.nextPos}
+		b.nextPos++
+		n := len(e.Data) + len(e.Metadata)
+		b.bytes += n + len(e.Type) + 64
+		b.rows = append(b.rows, eventstore.RecordedEvent{
+			ID:          e.ID,
+			Type:        e.Type,
+			ContentType: e.ContentType,
+			Data:        clone(e.Data),
+			Metadata:    clone(e.Metadata),
+			Stream:      h.name,
+			Revision:    rev,
+			Position:    pos,
+			Created:     b.now,
+		})
+		b.rowStreams = append(b.rowStreams, h.id)
+		if tombstone {
+			h.tombstoned = true
+			continue
+		}
+		h.pend = append(h.pend, int32(len(b.rows)-1))
+		ent := recentEntry{id: e.ID, stream: h.id, rev: rev}
+		b.ids = append(b.ids, ent)
+		if b.idIndex == nil {
+			b.idIndex = make(map[uuid.UUID]recentEntry)
+		}
+		b.idIndex[e.ID] = ent
+	}
+	if !tombstone {
+		h.exists, h.last = true, first+uint64(len(events))-1
+	}
+	if of != nil {
+		if of.id == 0 {
+			of.id = b.nextStream
+			b.nextStream++
+		}
+		of.meta, of.deleted, of.dirty = clone(events[len(events)-1].Data), meta.IsDeleted(), true
+	}
+	return pos, nil
+}
+
+func clone(p []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	return append([]byte(nil), p...)
+}
+
+// pages estimates how many pages the batch added to the write-ahead log.
+func (b *batch) pages() int { return 3 + b.bytes/4096 + len(b.heads)/32 }
+
+// flush writes the planned rows and the changed heads.
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.rows) == 0 {
+		return nil
+	}
+	st := &b.w.stmts
+	args := make([]any, 0, insertChunk*eventColumns)
+	for i := 0; i < len(b.rows); {
+		n := chunk(len(b.rows) - i)
+		args = args[:0]
+		for j := i; j < i+n; j++ {
+			e := &b.rows[j]
+			isJSON := int64(0)
+			if e.ContentType == eventstore.ContentTypeJSON {
+				isJSON = 1
+			}
+			args = append(args, int64(e.Position.Commit), b.rowStreams[j], int64(e.Revision), e.ID[:], e.Type, isJSON,
+				e.Data, e.Metadata, b.now.UnixNano())
+		}
+		stmt, err := st.insertEvents.get(ctx, b.w.conn, n)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		i += n
+	}
+	dirty := make([]*head, 0, len(b.heads))
+	for _, h := range b.heads {
+		if h.dirty {
+			dirty = append(dirty, h)
+		}
+	}
+	for i := 0; i < len(dirty); {
+		n := chunk(len(dirty) - i)
+		args = args[:0]
+		for _, h := range dirty[i : i+n] {
+			var last any
+			if h.exists {
+				last = int64(h.last)
+			}
+			args = append(args, h.id, h.name, last, h.deleted, h.tombstoned, h.meta)
+		}
+		stmt, err := st.upsertHeads.get(ctx, b.w.conn, n)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("write streams: %w", err)
+		}
+		i += n
+	}
+	return nil
+}
+
+// lookup gives DecideAppend a stream's existing events: those planned in
+// this batch, then the recent-ID cache and the database.
+type lookup struct {
+	ctx context.Context
+	b   *batch
+	h   *head
+}
+
+func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error) {
+	h := l.h
+	if !h.exists || rev > h.last {
+		return uuid.Nil, eventstore.Position{}, false, nil
+	}
+	if len(h.pend) > 0 && rev >= h.pendFirst {
+		e := &l.b.rows[h.pend[rev-h.pendFirst]]
+		return e.ID, e.Position, true, nil
+	}
+	var id []byte
+	var pos int64
+	err := l.b.w.stmts.eventAt.QueryRowContext(l.ctx, h.id, int64(rev)).Scan(&id, &pos)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return uuid.Nil, eventstore.Position{}, false, nil
+	case err != nil:
+		return uuid.Nil, eventstore.Position{}, false, fmt.Errorf("sqlite: read stream %q: %w", h.name, err)
+	}
+	u, err := uuid.FromBytes(id)
+	if err != nil {
+		return uuid.Nil, eventstore.Position{}, false, fmt.Errorf("sqlite: read stream %q: event ID: %w", h.name, err)
+	}
+	return u, eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)}, true, nil
+}
+
+func (l lookup) RevisionOf(id uuid.UUID) (uint64, bool, error) {
+	e, ok := l.b.idIndex[id]
+	if !ok {
+		e, ok = l.b.w.recent.get(id)
+	}
+	if !ok || e.stream != l.h.id {
+		return 0, false, nil
+	}
+	return e.rev, true, nil
+}
+
+// recentEntry says where an event ID was written.
+type recentEntry struct {
+	id     uuid.UUID
+	stream int64
+	rev    uint64
+}
+
+// recentIDs remembers the last max event IDs written, for idempotent
+// re-appends with Any and StreamExists (as EventStoreDB does). An index on
+// the ID column would cost every append a random B-tree insert.
+type recentIDs struct {
+	max  int
+	m    map[uuid.UUID]recentSlot
+	ring []uuid.UUID
+	next int
+}
+
+type recentSlot struct {
+	recentEntry
+	slot int
+}
+
+func newRecentIDs(max int) *recentIDs { return &recentIDs{max: max, m: make(map[uuid.UUID]recentSlot)} }
+
+func (c *recentIDs) reset() {
+	clear(c.m)
+	c.ring, c.next = c.ring[:0], 0
+}
+
+func (c *recentIDs) add(e recentEntry) {
+	if c.max == 0 {
+		return
+	}
+	if len(c.ring) < c.max {
+		c.ring = append(c.ring, e.id)
+		c.m[e.id] = recentSlot{e, len(c.ring) - 1}
+		return
+	}
+	if old, ok := c.m[c.ring[c.next]]; ok && old.slot == c.next {
+		delete(c.m, c.ring[c.next])
+	}
+	c.ring[c.next] = e.id
+	c.m[e.id] = recentSlot{e, c.next}
+	c.next = (c.next + 1) % c.max
+}
+
+func (c *recentIDs) get(id uuid.UUID) (recentEntry, bool) {
+	s, ok := c.m[id]
+	return s.recentEntry, ok
+}
+

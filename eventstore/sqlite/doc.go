@@ -1,0 +1,56 @@
+// Package sqlite is Chronicle's embedded durable event store, the default:
+// one SQLite file in WAL mode, through the pure-Go driver modernc.org/sqlite.
+//
+// # Opening
+//
+//	s, err := sqlite.Open(ctx, "chronicle.db")
+//
+// or by URL with eventstore.Open and a blank import of this package:
+// "sqlite:///var/lib/app/events.db", "sqlite://events.db" (relative),
+// "sqlite://events.db?readonly=true" (see ParseURL). A new file is created
+// with mode 0600. One Store per file may write: Open takes an exclusive lock
+// on path+".lock" and a second writer gets a *LockedError. Any number of
+// other processes may open the file with ReadOnly and read while it writes;
+// their subscriptions learn of new events by polling.
+//
+// # Writes
+//
+// An append returns once its events are on disk (synchronous=FULL; one
+// fdatasync per commit). One writer connection owns a commit loop without
+// timers: it takes every write queued while the previous commit was syncing
+// and commits them in one transaction, so concurrent appenders share an
+// fsync. Each write is checked (expected revision, idempotency) against the
+// batch's view of its stream before anything is written, so one that fails
+// its check fails alone while the rest of its batch commits. Positions in
+// $all are assigned inside the transaction: $all has no gaps and never shows
+// an uncommitted event. Positions have Commit = Prepare, from 1.
+//
+// The streams table holds each stream's head (last revision, soft-deleted
+// and tombstoned flags, current metadata), so the expected-revision check is
+// one indexed lookup, and the commit loop caches heads it has written.
+// Idempotent re-appends with Any or StreamExists are recognised by a
+// bounded cache of recent event IDs (WithRecentIDs), as in EventStoreDB;
+// those with an exact expected revision are checked against the database.
+//
+// # Reads and subscriptions
+//
+// Reads run on a pool of read-only connections (WAL snapshots) and never
+// block the writer. They stream in pages of 512 rows, keyed by revision or
+// position, holding no connection while the caller handles events.
+// Subscriptions catch up by reading, then receive the commit loop's
+// committed batches in memory (internal/feed); one that falls behind reads
+// again.
+//
+// # Checkpoints
+//
+// Automatic checkpoints are off on the writer; a background checkpointer on
+// its own connection copies the log into the database file (PASSIVE) each
+// time it grew by WithCheckpointPages pages, and Close checkpoints and
+// truncates it.
+//
+// # Close
+//
+// Close stops the commit loop: writes still queued fail with
+// eventstore.ErrClosed, while a commit already under way completes and its
+// callers get its outcome.
+package sqlite

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"fmt"
+	"time"
+)
+
+// An Option configures Open.
+type Option func(*options) error
+
+type options struct {
+	readOnly        bool
+	readers         int
+	checkpointPages int
+	recentIDs       int
+	pollInterval    time.Duration
+	now             func() time.Time
+}
+
+func defaultOptions() options {
+	return options{
+		readers:         4,
+		checkpointPages: 1000,
+		recentIDs:       1 << 16,
+		pollInterval:    100 * time.Millisecond,
+		now:             time.Now,
+	}
+}
+
+// ReadOnly opens the store for reading only, without taking the writer lock,
+// so that another process may keep writing to the same file. Writes return
+// ErrReadOnly; subscriptions see new events by polling the file (see
+// WithPollInterval). The file must exist.
+func ReadOnly() Option {
+	return func(o *options) error { o.readOnly = true; return nil }
+}
+
+// WithReaders sets how many connections serve reads concurrently (default 4).
+func WithReaders(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("sqlite: WithReaders(%d): need at least one reader", n)
+		}
+		o.readers = n
+		return nil
+	}
+}
+
+// WithCheckpointPages sets how many pages the write-ahead log may grow by
+// before the background checkpointer copies it into the database file
+// (default 1000, SQLite's own default).
+func WithCheckpointPages(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("sqlite: WithCheckpointPages(%d): need at least one page", n)
+		}
+		o.checkpointPages = n
+		return nil
+	}
+}
+
+// WithRecentIDs sets how many recently written event IDs the store remembers
+// for idempotent re-appends with Any or StreamExists (default 65536; 0
+// disables the cache). Re-appends that name the expected revision are
+// checked against the database and do not need it. The cache is refilled
+// from the end of the log when the store opens.
+func WithRecentIDs(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("sqlite: WithRecentIDs(%d): must not be negative", n)
+		}
+		o.recentIDs = n
+		return nil
+	}
+}
+
+// WithPollInterval sets how often a read-only store looks for events written
+// by another process, to feed its subscriptions (default 100ms).
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("sqlite: WithPollInterval(%v): must be positive", d)
+		}
+		o.pollInterval = d
+		return nil
+	}
+}
+
+// WithClock makes the store stamp events with now() instead of time.Now and
+// judge $maxAge by it; tests use it for fake clocks.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return fmt.Errorf("sqlite: WithClock(nil)")
+		}
+		o.now = now
+		return nil
+	}
+}

@@ -1,0 +1,335 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/feed"
+)
+
+// Bounds of one page of a read: rows per query, and bytes of event data
+// held at once (a page ends early once it is reached).
+const (
+	pageRows  = 512
+	pageBytes = 4 << 20
+)
+
+// readHead loads a stream's head on a read connection; ok is false when the
+// stream has no row.
+func (s *Store) readHead(ctx context.Context, name string) (h head, ok bool, err error) {
+	var last sql.NullInt64
+	err = s.reads.head.QueryRowContext(ctx, name).Scan(&h.id, &last, &h.deleted, &h.tombstoned, &h.meta)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return h, false, nil
+	case err != nil:
+		return h, false, s.sqlErr(ctx, "read", err)
+	}
+	h.name = name
+	h.exists, h.last = last.Valid, uint64(last.Int64)
+	return h, true, nil
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if err := eventstore.ValidateRead(stream, opts); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		if err := s.usable(ctx); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		h, ok, err := s.readHead(ctx, stream)
+		switch {
+		case err != nil:
+		case ok && h.tombstoned:
+			err = &eventstore.StreamDeletedError{Stream: stream}
+		case !ok || !h.exists || h.deleted:
+			err = &eventstore.StreamNotFoundError{Stream: stream}
+		}
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		meta := eventstore.StreamMetadata{MaxCount: 1} // metadata streams show their latest event
+		if _, isMeta := eventstore.IsMetadataStream(stream); !isMeta {
+			if meta, err = h.metadata(); err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+		}
+		first, last := meta.FirstVisible(h.last), h.last
+		back := opts.Direction == eventstore.Backwards
+		var lo, hi uint64 // revisions still to read, inclusive
+		rev, isRev := opts.From.Revision()
+		switch {
+		case back && isRev:
+			lo, hi = first, min(rev, last)
+		case back && opts.From.IsStart():
+			lo, hi = first, 0
+		case back:
+			lo, hi = first, last
+		case opts.From.IsEnd():
+			return
+		case isRev:
+			lo, hi = max(rev, first), last
+		default:
+			lo, hi = first, last
+		}
+		now := s.opts.now()
+		visible := func(e *eventstore.RecordedEvent) bool { return meta.Visible(e.Revision, last, e.Created, now) }
+		stmt := s.reads.streamFwd
+		if back {
+			stmt = s.reads.streamBack
+		}
+		count := uint64(0)
+		for lo <= hi {
+			var from, to uint64 = lo, hi
+			if back {
+				from, to = hi, lo
+			}
+			page, err := s.page(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+			for i := range page.events {
+				if !yield(page.events[i], nil) {
+					return
+				}
+				if count++; opts.MaxCount > 0 && count >= opts.MaxCount {
+					return
+				}
+			}
+			if page.rows == 0 {
+				return
+			}
+			switch {
+			case back && page.lastRev == 0:
+				return
+			case back:
+				hi = page.lastRev - 1
+			default:
+				lo = page.lastRev + 1
+			}
+		}
+	}
+}
+
+// ReadAll implements eventstore.Store. A forwards read ends at the last
+// event committed when it started.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		m, err := eventstore.ValidateReadAll(opts)
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		if err := s.usable(ctx); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		back := opts.Direction == eventstore.Backwards
+		// [lo, hi] forwards; below hi backwards.
+		lo, hi := int64(1), int64(math.MaxInt64)
+		pos, isPos := opts.From.Position()
+		if isPos {
+			lo = int64(min(pos.Commit, math.MaxInt64-1))
+			if pos.Prepare > pos.Commit {
+				lo++
+			}
+		}
+		switch {
+		case back && opts.From.IsStart(), !back && opts.From.IsEnd():
+			return
+		case back && isPos:
+			lo, hi = 1, lo
+		case back:
+		case !back:
+			if err := s.reads.maxPos.QueryRowContext(ctx).Scan(&hi); err != nil {
+				yield(eventstore.RecordedEvent{}, s.sqlErr(ctx, "read", err))
+				return
+			}
+		}
+		var match func(*eventstore.RecordedEvent) bool
+		if m != nil {
+			match = m.MatchEvent
+		}
+		count := uint64(0)
+		for lo <= hi {
+			var page page
+			if back {
+				page, err = s.page(ctx, s.reads.allBack, "", match, hi, pageRows)
+			} else {
+				page, err = s.page(ctx, s.reads.allFwd, "", match, lo, hi, pageRows)
+			}
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+			for i := range page.events {
+				if !yield(page.events[i], nil) {
+					return
+				}
+				if count++; opts.MaxCount > 0 && count >= opts.MaxCount {
+					return
+				}
+			}
+			if page.rows == 0 {
+				return
+			}
+			if back {
+				hi = int64(page.lastPos)
+			} else {
+				lo = int64(page.lastPos) + 1
+			}
+		}
+	}
+}
+
+// page is one query's worth of a read.
+type page struct {
+	events  []eventstore.RecordedEvent // those that passed the filter
+	rows    int                        // rows examined
+	lastRev uint64                     // revision and position of the last row examined
+	lastPos uint64
+}
+
+// page runs one page query. Stream reads pass the stream's name (the rows do
+// not carry it); $all reads pass "" and the rows carry it. keep, when set,
+// filters the events.
+func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep func(*eventstore.RecordedEvent) bool, args ...any) (page, error) {
+	var p page
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return p, s.sqlErr(ctx, "read", err)
+	}
+	defer rows.Close()
+	var (
+		name, etype  sql.RawBytes
+		id           sql.RawBytes
+		pos, rev     int64
+		isJSON, nano int64
+		data, meta   []byte
+		size         int
+	)
+	dest := []any{&pos, &rev, &id, &etype, &isJSON, &data, &meta, &nano}
+	if stream == "" {
+		dest = append([]any{&name}, dest...)
+	}
+	for size < pageBytes && rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return p, s.sqlErr(ctx, "read", err)
+		}
+		e := eventstore.RecordedEvent{
+			Type:        s.intern(etype),
+			ContentType: eventstore.ContentTypeBinary,
+			Data:        data,
+			Metadata:    meta,
+			Stream:      stream,
+			Revision:    uint64(rev),
+			Position:    eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)},
+			Created:     time.Unix(0, nano).UTC(),
+		}
+		if stream == "" {
+			e.Stream = s.intern(name)
+		}
+		if isJSON != 0 {
+			e.ContentType = eventstore.ContentTypeJSON
+		}
+		copy(e.ID[:], id)
+		if len(id) != len(uuid.UUID{}) {
+			return p, s.sqlErr(ctx, "read", errors.New("corrupt event ID"))
+		}
+		p.rows++
+		p.lastRev, p.lastPos = e.Revision, e.Position.Commit
+		size += len(data) + len(meta)
+		if keep == nil || keep(&e) {
+			p.events = append(p.events, e)
+		}
+		data, meta = nil, nil
+	}
+	if err := rows.Err(); err != nil {
+		return p, s.sqlErr(ctx, "read", err)
+	}
+	return p, nil
+}
+
+// usable checks the store is open and ctx alive before a read starts.
+func (s *Store) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return nil
+}
+
+// GetStreamMetadata implements eventstore.Store.
+func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstore.MetadataResult, error) {
+	if err := eventstore.ValidateStreamName("get metadata", stream, true); err != nil {
+		return eventstore.MetadataResult{}, err
+	}
+	if err := s.usable(ctx); err != nil {
+		return eventstore.MetadataResult{}, err
+	}
+	var rev int64
+	var data []byte
+	err := s.reads.metaLatest.QueryRowContext(ctx, eventstore.MetadataStreamName(stream)).Scan(&rev, &data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
+	case err != nil:
+		return eventstore.MetadataResult{}, s.sqlErr(ctx, "get metadata", err)
+	}
+	var meta eventstore.StreamMetadata
+	if err := meta.UnmarshalJSON(data); err != nil {
+		return eventstore.MetadataResult{}, fmt.Errorf("sqlite: stream %q: stored metadata: %w", stream, err)
+	}
+	return eventstore.MetadataResult{Metadata: meta, Revision: eventstore.Exact(uint64(rev))}, nil
+}
+
+// SubscribeToStream implements eventstore.Store.
+func (s *Store) SubscribeToStream(ctx context.Context, stream string, opts eventstore.SubscribeOptions) iter.Seq2[eventstore.Message, error] {
+	return feed.SubscribeToStream(ctx, s, s.hub, stream, opts)
+}
+
+// SubscribeToAll implements eventstore.Store.
+func (s *Store) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeAllOptions) iter.Seq2[eventstore.Message, error] {
+	return feed.SubscribeToAll(ctx, s, s.hub, opts)
+}
+
+// maxInterned bounds the strings (event types, stream names) a store keeps
+// to spare reads an allocation per row.
+const maxInterned = 4096
+
+// intern returns b as a string, shared with earlier reads when possible.
+func (s *Store) intern(b []byte) string {
+	s.internMu.RLock()
+	v, ok := s.interned[string(b)]
+	s.internMu.RUnlock()
+	if ok {
+		return v
+	}
+	v = string(b)
+	s.internMu.Lock()
+	if s.interned == nil {
+		s.interned = make(map[string]string)
+	}
+	if len(s.interned) < maxInterned {
+		s.interned[v] = v
+	}
+	s.internMu.Unlock()
+	return v
+}

@@ -1,0 +1,148 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+const (
+	eventColumns = 9
+	headColumns  = 6
+	// insertChunk is the most rows one INSERT statement writes; a batch is
+	// written in chunks of 64, 32, …, 1 rows, each a prepared statement.
+	insertChunk = 64
+)
+
+// chunk returns the largest power of two ≤ min(n, insertChunk).
+func chunk(n int) int {
+	c := insertChunk
+	for c > n {
+		c /= 2
+	}
+	return c
+}
+
+// multiRow prepares, on first use, an INSERT of n rows for each chunk size.
+type multiRow struct {
+	prefix, row, suffix string
+	stmts               map[int]*sql.Stmt
+}
+
+func (m *multiRow) get(ctx context.Context, c *sql.Conn, n int) (*sql.Stmt, error) {
+	if st := m.stmts[n]; st != nil {
+		return st, nil
+	}
+	q := m.prefix + strings.TrimSuffix(strings.Repeat(m.row+",", n), ",") + m.suffix
+	st, err := c.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if m.stmts == nil {
+		m.stmts = make(map[int]*sql.Stmt)
+	}
+	m.stmts[n] = st
+	return st, nil
+}
+
+func (m *multiRow) close() {
+	for _, st := range m.stmts {
+		st.Close()
+	}
+}
+
+// writeStmts are the writer connection's prepared statements.
+type writeStmts struct {
+	begin, commit *sql.Stmt
+	head          *sql.Stmt
+	eventAt       *sql.Stmt
+	insertEvents  multiRow
+	upsertHeads   multiRow
+}
+
+func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
+	w.insertEvents = multiRow{
+		prefix: `INSERT INTO events (pos, stream, rev, id, type, json, data, meta, created) VALUES `,
+		row:    "(?,?,?,?,?,?,?,?,?)",
+	}
+	w.upsertHeads = multiRow{
+		prefix: `INSERT INTO streams (id, name, last, deleted, tombstoned, meta) VALUES `,
+		row:    "(?,?,?,?,?,?)",
+		suffix: ` ON CONFLICT (id) DO UPDATE SET last = excluded.last, deleted = excluded.deleted,
+			tombstoned = excluded.tombstoned, meta = excluded.meta`,
+	}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&w.begin, `BEGIN IMMEDIATE`},
+		{&w.commit, `COMMIT`},
+		{&w.head, `SELECT id, last, deleted, tombstoned, meta FROM streams WHERE name = ?`},
+		{&w.eventAt, `SELECT id, pos FROM events WHERE stream = ? AND rev = ?`},
+	} {
+		st, err := c.PrepareContext(ctx, p.q)
+		if err != nil {
+			w.close()
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+func (w *writeStmts) close() {
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.head, w.eventAt} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	w.insertEvents.close()
+	w.upsertHeads.close()
+}
+
+// readStmts are prepared on the pool of read connections.
+type readStmts struct {
+	head       *sql.Stmt
+	streamFwd  *sql.Stmt
+	streamBack *sql.Stmt
+	allFwd     *sql.Stmt
+	allBack    *sql.Stmt
+	maxPos     *sql.Stmt
+	metaLatest *sql.Stmt
+}
+
+const (
+	eventCols    = `e.pos, e.rev, e.id, e.type, e.json, e.data, e.meta, e.created`
+	allEventCols = `s.name, ` + eventCols
+)
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&r.head, `SELECT id, last, deleted, tombstoned, meta FROM streams WHERE name = ?`},
+		{&r.streamFwd, `SELECT ` + eventCols + ` FROM events e WHERE e.stream = ? AND e.rev >= ? AND e.rev <= ? ORDER BY e.rev LIMIT ?`},
+		{&r.streamBack, `SELECT ` + eventCols + ` FROM events e WHERE e.stream = ? AND e.rev <= ? AND e.rev >= ? ORDER BY e.rev DESC LIMIT ?`},
+		{&r.allFwd, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos >= ? AND e.pos <= ? ORDER BY e.pos LIMIT ?`},
+		{&r.allBack, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos < ? ORDER BY e.pos DESC LIMIT ?`},
+		{&r.maxPos, `SELECT coalesce(max(pos), 0) FROM events`},
+		{&r.metaLatest, `SELECT e.rev, e.data FROM events e JOIN streams s ON s.id = e.stream WHERE s.name = ? ORDER BY e.rev DESC LIMIT 1`},
+	} {
+		st, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+func (r *readStmts) close() {
+	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metaLatest} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}

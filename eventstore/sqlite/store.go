@@ -1,0 +1,261 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	msqlite "modernc.org/sqlite"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/feed"
+)
+
+// Store is the embedded event store: one SQLite file. It is safe for
+// concurrent use. Open it with Open or eventstore.Open("sqlite://…").
+type Store struct {
+	path string
+	opts options
+	hub  *feed.Hub
+
+	lock    *os.File  // writer lock; nil when read-only
+	wdb     *sql.DB   // writer and checkpointer connections; nil when read-only
+	rdb     *sql.DB   // read-only connections
+	reads   readStmts // prepared on rdb
+	w       *writer   // nil when read-only
+	ckpt    *checkpointer
+	watcher *watcher // read-only: feeds subscriptions by polling
+
+	internMu sync.RWMutex
+	interned map[string]string
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens the store in the SQLite file at path, creating it (mode 0600)
+// if it does not exist, and takes the writer lock path+".lock". A second
+// writer, in this process or another, gets a *LockedError; readers in other
+// processes open the file with ReadOnly.
+//
+// Open switches the SQLite driver to fdatasync for the whole process (see
+// modernc.org/sqlite.Fdatasync): commits stay as durable and cost one
+// journal write less.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{path: abs, opts: o, hub: feed.NewHub()}
+	if o.readOnly {
+		err = s.openReader(ctx)
+	} else {
+		err = s.openWriter(ctx)
+	}
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// dsn returns the driver's connection string for the store's file.
+func (s *Store) dsn(params ...string) string {
+	u := url.URL{Path: filepath.ToSlash(s.path)}
+	return "file:" + u.EscapedPath() + "?" + strings.Join(params, "&")
+}
+
+func (s *Store) openWriter(ctx context.Context) error {
+	created, err := createFile(s.path)
+	if err != nil {
+		return err
+	}
+	if s.lock, err = lockFile(s.path + ".lock"); err != nil {
+		return err
+	}
+	if _, err := msqlite.Fdatasync(true); err != nil && !errors.Is(err, msqlite.ErrFdatasyncUnavailable) {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	s.wdb, err = sql.Open("sqlite", s.dsn(
+		"_pragma=busy_timeout(10000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+		"_pragma=wal_autocheckpoint(0)",
+		"_pragma=journal_size_limit(67108864)",
+	))
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	s.wdb.SetMaxOpenConns(2) // the writer and the checkpointer
+	s.wdb.SetMaxIdleConns(2)
+	s.wdb.SetConnMaxLifetime(0)
+	wconn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	if err := migrate(ctx, wconn); err != nil {
+		wconn.Close()
+		return err
+	}
+	if created {
+		// SQLite gives the -wal and -shm files the database file's mode;
+		// make sure of it whatever the umask.
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if err := os.Chmod(s.path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				wconn.Close()
+				return fmt.Errorf("sqlite: %w", err)
+			}
+		}
+	}
+	cconn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		wconn.Close()
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	s.ckpt = startCheckpointer(cconn)
+	if err := s.openReads(ctx); err != nil {
+		wconn.Close()
+		return err
+	}
+	s.w, err = newWriter(ctx, s, wconn)
+	if err != nil {
+		wconn.Close()
+		return err
+	}
+	return nil
+}
+
+// createFile creates the database file with mode 0600 if it does not exist.
+func createFile(path string) (created bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := f.Chmod(0o600); err != nil { // whatever the umask
+		return true, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return true, nil
+}
+
+func (s *Store) openReader(ctx context.Context) error {
+	if _, err := os.Stat(s.path); err != nil {
+		return fmt.Errorf("sqlite: open %s read-only: %w", s.path, err)
+	}
+	if err := s.openReads(ctx); err != nil {
+		return err
+	}
+	var app, version int64
+	if err := s.rdb.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
+		return fmt.Errorf("sqlite: read header: %w", err)
+	}
+	if err := s.rdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: read header: %w", err)
+	}
+	if err := checkHeader(app, version); err != nil {
+		return err
+	}
+	if err := s.reads.prepare(ctx, s.rdb); err != nil {
+		return err
+	}
+	var err error
+	s.watcher, err = startWatcher(ctx, s)
+	return err
+}
+
+// openReads opens the pool of read-only connections.
+func (s *Store) openReads(ctx context.Context) error {
+	var err error
+	s.rdb, err = sql.Open("sqlite", s.dsn("mode=ro", "_pragma=busy_timeout(10000)", "_pragma=query_only(1)"))
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	s.rdb.SetMaxOpenConns(s.opts.readers)
+	s.rdb.SetMaxIdleConns(s.opts.readers)
+	s.rdb.SetConnMaxLifetime(0)
+	if s.opts.readOnly {
+		return nil // the header is checked before the statements are prepared
+	}
+	return s.reads.prepare(ctx, s.rdb)
+}
+
+// Close stops the store. Appends still queued and not yet being committed
+// fail with eventstore.ErrClosed; a batch already being committed completes
+// and its callers get its outcome. Subscriptions end with ErrClosed, reads
+// with ErrClosed at their next page. Close then checkpoints the write-ahead
+// log into the database file and releases the writer lock. It is
+// idempotent and returns the first Close's error.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.w != nil {
+			s.w.stop()
+		}
+		if s.watcher != nil {
+			s.watcher.stop()
+		}
+		s.hub.Close()
+		if s.ckpt != nil {
+			s.ckpt.stop()
+		}
+		if s.w != nil {
+			s.closeErr = s.w.close()
+		}
+		s.release()
+	})
+	return s.closeErr
+}
+
+// release closes the connection pools and the lock file.
+func (s *Store) release() {
+	if s.ckpt != nil {
+		s.ckpt.stop()
+	}
+	s.reads.close()
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
+	if s.wdb != nil {
+		if err := s.wdb.Close(); err != nil && s.closeErr == nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+}
+
+// sqlErr turns an error from the driver into the store's: ErrClosed once
+// the store is closed, the context's error when it ended, else wrapped.
+func (s *Store) sqlErr(ctx context.Context, op string, err error) error {
+	switch {
+	case s.closed.Load():
+		return eventstore.ErrClosed
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
