@@ -138,7 +138,11 @@ func compile(name string, version int, raw []byte) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &entry{name: name, version: version, raw: raw, doc: doc, compiled: s}, nil
+	e := &entry{name: name, version: version, raw: raw, doc: doc, compiled: s}
+	if fast, ok := compileFast(doc); ok {
+		e.fast = fast
+	}
+	return e, nil
 }
 
 // resourceURL names a schema inside the compiler; it never leaves it.

@@ -14,6 +14,9 @@ import (
 
 // validate validates JSON data against the entry's schema.
 func (e *entry) validate(data []byte) error {
+	if e.fast != nil && e.fast.check(data) == valid {
+		return nil
+	}
 	v, err := decodeJSON(data)
 	if err != nil {
 		return fmt.Errorf("%w: %s v%d: data is not valid JSON: %v", ErrMalformed, e.name, e.version, err)
@@ -53,8 +56,8 @@ func (e *entry) collect(ve *jsonschema.ValidationError, instance any, out *[]Vio
 	_, frag, _ := strings.Cut(ve.AbsoluteKeywordLocation, "#")
 	node, _ := resolve(e.doc, frag)
 	keyword := lastSegment(frag)
-	if _, isBool := node.(bool); isBool {
-		keyword = "false"
+	if _, isBool := node.(bool); isBool && ve.Message == "not allowed" {
+		keyword = "false" // the false schema: nothing is allowed here
 	}
 	obj, _ := resolve(instance, ve.InstanceLocation)
 	value, _ := obj.(map[string]any)
