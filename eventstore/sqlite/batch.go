@@ -400,4 +400,3 @@ func (c *recentIDs) get(id uuid.UUID) (recentEntry, bool) {
 	s, ok := c.m[id]
 	return s.recentEntry, ok
 }
-
