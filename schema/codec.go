@@ -161,7 +161,8 @@ func (r *Registry) plan(name string, version int) (*entry, []Upcaster, error) {
 	if f == nil || f.current == 0 {
 		return nil, nil, &UnknownTypeError{Type: name, Skipped: skip}
 	}
-	_, registered := f.versions[version]
+	e, registered := f.versions[version]
+	registered = registered && e.goType != nil
 	_, upcastable := f.upcasters[version]
 	if version > f.current || !registered && !upcastable {
 		return nil, nil, &UnknownVersionError{Type: name, Version: version, Current: f.current, Skipped: skip}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -59,6 +61,9 @@ type schemaKey struct {
 // appends first it re-reads and checks again. Store errors are returned
 // wrapped; malformed schema events match ErrMalformed.
 func (r *Registry) Publish(ctx context.Context, s eventstore.Store) error {
+	if err := eventstore.ValidateStreamName("append", r.cfg.stream, false); err != nil {
+		return fmt.Errorf("schema: publish: %w", err)
+	}
 	for range publishAttempts {
 		published, next, err := r.readPublished(ctx, s)
 		if err != nil {
@@ -241,4 +246,32 @@ func jsonEqual(a, b any) bool {
 	x, errA := marshalCanonical(a)
 	y, errB := marshalCanonical(b)
 	return errA == nil && errB == nil && bytes.Equal(x, y)
+}
+
+// Load adds every schema published to the schema stream that the registry
+// does not have yet, as with AddSchema, so that Validate can check events of
+// types this program has no Go types for. Store errors are returned wrapped;
+// malformed schema events match ErrMalformed, schemas that do not compile
+// ErrInvalidRegistration.
+func (r *Registry) Load(ctx context.Context, s eventstore.Store) error {
+	published, _, err := r.readPublished(ctx, s)
+	if err != nil {
+		return err
+	}
+	keys := make([]schemaKey, 0, len(published))
+	for k := range published {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b schemaKey) int {
+		return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.version, b.version))
+	})
+	for _, k := range keys {
+		if _, err := r.lookup(k.name, k.version); err == nil {
+			continue
+		}
+		if err := r.AddSchema(k.name, k.version, published[k].Schema); err != nil {
+			return err
+		}
+	}
+	return nil
 }

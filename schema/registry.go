@@ -30,7 +30,7 @@ type Registry struct {
 type family struct {
 	name      string
 	versions  map[int]*entry
-	current   int              // highest registered version
+	current   int              // highest version registered with a Go type
 	upcasters map[int]Upcaster // from → from+1
 }
 
@@ -121,11 +121,8 @@ func (r *Registry) register(t reflect.Type, name string, version int, opts []Reg
 	if prev, ok := r.byGo[t]; ok {
 		return registrationError("register %s v%d: Go type %v is already registered as %s v%d", quote(name), version, t, quote(prev.name), prev.version)
 	}
-	et := r.types[name]
-	if et == nil {
-		et = &family{name: name, versions: make(map[int]*entry), upcasters: make(map[int]Upcaster)}
-	}
-	if prev, ok := et.versions[version]; ok {
+	et := r.family(name)
+	if prev, ok := et.versions[version]; ok && prev.goType != nil {
 		return registrationError("register %s v%d: already registered with Go type %v", quote(name), version, prev.goType)
 	}
 	if reg.upcaster != nil {
@@ -134,7 +131,6 @@ func (r *Registry) register(t reflect.Type, name string, version int, opts []Reg
 		}
 		et.upcasters[version-1] = reg.upcaster
 	}
-	r.types[name] = et
 	et.versions[version] = e
 	et.current = max(et.current, version)
 	r.byGo[t] = e
@@ -158,11 +154,7 @@ func (r *Registry) RegisterUpcaster(eventType string, fromVersion int, fn Upcast
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	et := r.types[eventType]
-	if et == nil {
-		et = &family{name: eventType, versions: make(map[int]*entry), upcasters: make(map[int]Upcaster)}
-		r.types[eventType] = et
-	}
+	et := r.family(eventType)
 	if _, ok := et.upcasters[fromVersion]; ok {
 		return registrationError("register upcaster for %s: an upcaster from v%d is already registered", quote(eventType), fromVersion)
 	}
@@ -186,7 +178,8 @@ func (r *Registry) TypeOf(event any) (name string, version int, ok bool) {
 	return e.name, e.version, true
 }
 
-// Current returns the current (highest registered) version of eventType.
+// Current returns the current version of eventType: the highest one
+// registered with a Go type.
 func (r *Registry) Current(eventType string) (version int, ok bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -201,7 +194,8 @@ func (r *Registry) Current(eventType string) (version int, ok bool) {
 type Info struct {
 	Type    string
 	Version int
-	// GoType is the registered Go type.
+	// GoType is the registered Go type; nil for a schema added with
+	// AddSchema or Load.
 	GoType reflect.Type
 	// Schema is the JSON Schema, canonical JSON (object keys sorted, no
 	// insignificant space). Callers must not modify it.
@@ -212,9 +206,11 @@ type Info struct {
 // version.
 func (r *Registry) Schemas() []Info {
 	r.mu.RLock()
-	out := make([]Info, 0, len(r.byGo))
-	for _, e := range r.byGo {
-		out = append(out, Info{Type: e.name, Version: e.version, GoType: e.goType, Schema: e.raw})
+	var out []Info
+	for _, f := range r.types {
+		for _, e := range f.versions {
+			out = append(out, Info{Type: e.name, Version: e.version, GoType: e.goType, Schema: e.raw})
+		}
 	}
 	r.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Info) int {
@@ -233,13 +229,13 @@ func (r *Registry) Schema(eventType string, version int) (json.RawMessage, error
 	return e.raw, nil
 }
 
-// lookup returns the entry of (name, version) or an unknown-type/version
-// error.
+// lookup returns the entry of (name, version), with or without a Go type,
+// or an unknown-type/version error.
 func (r *Registry) lookup(name string, version int) (*entry, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	et := r.types[name]
-	if et == nil || et.current == 0 {
+	if et == nil || len(et.versions) == 0 {
 		return nil, &UnknownTypeError{Type: name}
 	}
 	e := et.versions[version]
@@ -247,6 +243,47 @@ func (r *Registry) lookup(name string, version int) (*entry, error) {
 		return nil, &UnknownVersionError{Type: name, Version: version, Current: et.current}
 	}
 	return e, nil
+}
+
+// AddSchema adds a JSON Schema for eventType at version without a Go type,
+// for tools that validate events they have no types for (see Load). Validate,
+// Schema, Schemas, Export and Publish see it; Encode and Decode do not: the
+// current version of a type is the highest one with a Go type. A later
+// Register of the same (type, version) replaces it. Errors match
+// ErrInvalidRegistration.
+func (r *Registry) AddSchema(eventType string, version int, schema []byte) error {
+	if err := checkName(eventType); err != nil {
+		return err
+	}
+	if version < 1 {
+		return registrationError("add schema %s: version %d is not ≥ 1", quote(eventType), version)
+	}
+	raw, err := canonical(schema)
+	if err != nil {
+		return registrationError("add schema %s v%d: %v", quote(eventType), version, err)
+	}
+	e, err := compile(eventType, version, raw)
+	if err != nil {
+		return registrationError("add schema %s v%d: %v", quote(eventType), version, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.family(eventType)
+	if _, ok := f.versions[version]; ok {
+		return registrationError("add schema %s v%d: already registered", quote(eventType), version)
+	}
+	f.versions[version] = e
+	return nil
+}
+
+// family returns the family of name, creating it; r.mu must be held.
+func (r *Registry) family(name string) *family {
+	f := r.types[name]
+	if f == nil {
+		f = &family{name: name, versions: make(map[int]*entry), upcasters: make(map[int]Upcaster)}
+		r.types[name] = f
+	}
+	return f
 }
 
 func checkName(name string) error {
