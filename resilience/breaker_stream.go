@@ -1,0 +1,496 @@
+package resilience
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/backoff"
+)
+
+// Event types of a breaker stream. Each event's data is a BreakerEvent in
+// JSON.
+const (
+	EventBreakerOpened       = "BreakerOpened"
+	EventBreakerHalfOpened   = "BreakerHalfOpened"
+	EventBreakerClosed       = "BreakerClosed"
+	EventBreakerForcedOpen   = "BreakerForcedOpen"
+	EventBreakerForcedClosed = "BreakerForcedClosed"
+	EventBreakerDisabled     = "BreakerDisabled"
+)
+
+// BreakerEvent is the data of every breaker event. Each event describes the
+// whole new state, so the stream's last event alone determines it.
+type BreakerEvent struct {
+	// Instance is the ID of the instance that made the transition.
+	Instance string `json:"instance"`
+	// At is when it did, by its clock.
+	At time.Time `json:"at"`
+	// Reason says why: the trip rule for an opening, "probe succeeded" or
+	// "reset" for a closing, "manual" for the forced states.
+	Reason string `json:"reason,omitempty"`
+	// Window is the trip window when the breaker opened.
+	Window *WindowSnapshot `json:"window,omitempty"`
+	// Opens counts consecutive openings (for a computed recovery delay).
+	Opens int `json:"opens,omitempty"`
+	// OpenUntil is when an opened breaker lets a probe through.
+	OpenUntil time.Time `json:"openUntil,omitzero"`
+	// ProbeUntil is when a half-open claim lapses.
+	ProbeUntil time.Time `json:"probeUntil,omitzero"`
+}
+
+// BreakerStream returns the name of the stream of the breaker name.
+func BreakerStream(name string) string { return "breaker-" + name }
+
+// Delays between attempts to reach an unreachable store.
+const (
+	reconnectInitial = 250 * time.Millisecond
+	reconnectMax     = 15 * time.Second
+	// flushRounds bounds how often one flush re-reads a stream that keeps
+	// changing under it.
+	flushRounds = 8
+	// ownIDs is how many of its own event IDs an instance remembers, to
+	// recognise its events when they come back through the subscription.
+	ownIDs = 64
+)
+
+var reconnect = backoff.Policy{Initial: reconnectInitial, Max: reconnectMax, Multiplier: 2, Jitter: backoff.Decorrelated}
+
+// streamSync shares a Breaker's state through its stream. Local transitions
+// are recorded as the pending event and written by a writer goroutine with
+// the stream's last revision as the expected revision; a follower
+// goroutine applies the events of other instances; the half-open claim is
+// appended by the calling goroutine. When the store cannot be reached the
+// breaker goes on locally, keeps its latest transition pending, and writes
+// it when the store is back, unless the stream moved on meanwhile (then the
+// stream's state wins, except over a manual transition).
+type streamSync struct {
+	b        *Breaker
+	store    eventstore.Store
+	stream   string
+	timeout  time.Duration
+	maxCount uint64
+
+	// Guarded by b.mu.
+	rev        int64 // revision of the last event applied or written; -1 for none
+	pending    *pendingEvent
+	down       bool
+	closed     bool
+	retryArmed bool
+	retries    int
+	own        [ownIDs]uuid.UUID
+	ownNext    int
+
+	writeMu  sync.Mutex // serialises appends
+	kick     chan struct{}
+	life     context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	close1   sync.Once
+	closeErr error
+	metaSet  bool // follower goroutine only
+}
+
+// pendingEvent is a local transition not yet written. base is the revision
+// the local state was derived from.
+type pendingEvent struct {
+	id     uuid.UUID
+	typ    string
+	ev     BreakerEvent
+	base   int64
+	manual bool
+}
+
+func newStreamSync(b *Breaker, o *options) *streamSync {
+	life, stop := context.WithCancel(context.Background())
+	s := &streamSync{
+		b: b, store: o.store, stream: BreakerStream(b.name), timeout: o.storeTimeout, maxCount: o.maxCount,
+		rev: -1, kick: make(chan struct{}, 1), life: life, stop: stop,
+	}
+	s.wg.Add(2)
+	go s.follow()
+	go s.write()
+	return s
+}
+
+// shared reports whether transitions go through the store now; b.mu is
+// held.
+func (s *streamSync) shared() bool { return !s.closed && !s.down }
+
+// record makes a local transition the pending event; b.mu is held.
+func (s *streamSync) record(typ string, ev BreakerEvent, manual bool) {
+	if s.closed {
+		return
+	}
+	ev.Instance = s.b.instance
+	p := &pendingEvent{id: s.newOwnID(), typ: typ, ev: ev, base: s.rev, manual: manual}
+	if old := s.pending; old != nil {
+		p.base, p.manual = old.base, manual || old.manual
+	}
+	s.pending = p
+	s.poke()
+}
+
+func (s *streamSync) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *streamSync) write() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.life.Done():
+			return
+		case <-s.kick:
+			_ = s.flush(s.life)
+		}
+	}
+}
+
+func (s *streamSync) flush(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.flushLocked(ctx)
+}
+
+// flushLocked writes the pending event; s.writeMu is held.
+func (s *streamSync) flushLocked(ctx context.Context) error {
+	b := s.b
+	for range flushRounds {
+		b.mu.Lock()
+		p := s.pending
+		if p != nil && !p.manual && p.base != s.rev {
+			s.pending, p = nil, nil // the stream moved on: its state wins
+		}
+		if p == nil {
+			b.mu.Unlock()
+			return nil
+		}
+		rev := s.rev
+		b.mu.Unlock()
+		res, err := s.append(ctx, rev, p.id, p.typ, p.ev)
+		switch {
+		case err == nil:
+			b.mu.Lock()
+			if s.pending == p {
+				s.pending = nil
+			}
+			s.advanceLocked(res, rev)
+			s.down, s.retries = false, 0
+			b.mu.Unlock()
+		case errors.Is(err, eventstore.ErrWrongExpectedVersion):
+			if err := s.catchUp(ctx); err != nil {
+				return err
+			}
+		default:
+			return s.fail("write transition", err)
+		}
+	}
+	return s.fail("write transition", errors.New("the stream kept changing"))
+}
+
+// claim appends a half-open claim expecting the stream's revision; it is
+// called without b.mu, with b.claiming set, and returns the call's permit.
+func (s *streamSync) claim(ctx context.Context, now time.Time) (permit, error) {
+	b := s.b
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_ = s.flushLocked(s.life) // our own transition first; a failure marks the store down
+	b.mu.Lock()
+	if !b.claimableLocked(now) || !s.shared() {
+		return s.endClaimLocked(ctx, now, false)
+	}
+	rev, id := s.rev, s.newOwnID()
+	ev := BreakerEvent{Instance: b.instance, At: now, ProbeUntil: now.Add(b.cfg.ProbeTimeout)}
+	b.mu.Unlock()
+	res, err := s.append(s.life, rev, id, EventBreakerHalfOpened, ev)
+	switch {
+	case err == nil:
+		b.mu.Lock()
+		s.advanceLocked(res, rev)
+		return s.endClaimLocked(ctx, now, true)
+	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
+		_ = s.catchUp(ctx) // another instance claimed first: learn its claim
+	default:
+		_ = s.fail("claim half-open", err)
+	}
+	b.mu.Lock()
+	return s.endClaimLocked(ctx, now, false)
+}
+
+// endClaimLocked finishes a claim with b.mu held and releases it: won
+// means the claim was appended; otherwise the breaker claims locally if it
+// still may and the store is out of reach, or admits or rejects the call
+// by its current state.
+func (s *streamSync) endClaimLocked(ctx context.Context, now time.Time, won bool) (permit, error) {
+	b := s.b
+	defer b.mu.Unlock()
+	b.claiming = false
+	if b.claimableLocked(now) {
+		if won {
+			return b.halfOpenLocked(now, false), nil
+		}
+		if !s.shared() {
+			return b.halfOpenLocked(now, true), nil
+		}
+	}
+	if p, ok := b.admitLocked(); ok {
+		return p, nil
+	}
+	return permit{}, b.rejectLocked(ctx)
+}
+
+func (s *streamSync) append(ctx context.Context, rev int64, id uuid.UUID, typ string, ev BreakerEvent) (eventstore.AppendResult, error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	expected := eventstore.NoStream
+	if rev >= 0 {
+		expected = eventstore.Exact(uint64(rev))
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.store.Append(ctx, s.stream, expected, eventstore.EventData{ID: id, Type: typ, Data: data})
+}
+
+// advanceLocked records the revision of an event this instance wrote over
+// base; b.mu is held.
+func (s *streamSync) advanceLocked(res eventstore.AppendResult, base int64) {
+	r, ok := res.Next.Revision()
+	if !ok || int64(r) <= s.rev {
+		return // the follower got there first
+	}
+	s.rev = int64(r)
+	if s.pending != nil && s.pending.base == base {
+		s.pending.base = s.rev // a later local transition builds on this one
+	}
+}
+
+func (s *streamSync) newOwnID() uuid.UUID {
+	id := uuid.New()
+	s.own[s.ownNext%ownIDs] = id
+	s.ownNext++
+	return id
+}
+
+func (s *streamSync) isOwn(id uuid.UUID) bool {
+	for _, o := range s.own {
+		if o == id {
+			return true
+		}
+	}
+	return false
+}
+
+// catchUp reads and applies the events after the last one applied.
+func (s *streamSync) catchUp(ctx context.Context) error {
+	s.b.mu.Lock()
+	from := uint64(s.rev + 1)
+	s.b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	for rec, err := range s.store.ReadStream(ctx, s.stream, eventstore.ReadOptions{From: eventstore.FromRevision(from)}) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return s.fail("read stream", err)
+		}
+		s.b.mu.Lock()
+		s.applyLocked(&rec)
+		s.b.mu.Unlock()
+	}
+	s.reachable()
+	return nil
+}
+
+// applyLocked applies an event of the stream; b.mu is held.
+func (s *streamSync) applyLocked(rec *eventstore.RecordedEvent) {
+	if int64(rec.Revision) <= s.rev {
+		return
+	}
+	prev := s.rev
+	s.rev = int64(rec.Revision)
+	if s.isOwn(rec.ID) {
+		switch {
+		case s.pending == nil:
+		case s.pending.id == rec.ID:
+			s.pending = nil // written by an append whose answer was lost
+		case s.pending.base == prev:
+			s.pending.base = s.rev // a later local transition builds on it
+		}
+		return
+	}
+	if s.pending != nil {
+		if s.pending.manual {
+			return // our manual transition goes on top of it
+		}
+		s.pending = nil // the stream moved on: its state wins
+	}
+	b := s.b
+	var ev BreakerEvent
+	if err := json.Unmarshal(rec.Data, &ev); err != nil {
+		b.log.Warn("breaker event not understood", slog.Uint64("revision", rec.Revision), slog.String("error", err.Error()))
+		return
+	}
+	switch rec.Type {
+	case EventBreakerOpened:
+		b.setState(StateOpen)
+		b.openUntil, b.opens = ev.OpenUntil, ev.Opens
+		b.reason = fmt.Sprintf("opened by %s: %s", ev.Instance, ev.Reason)
+	case EventBreakerHalfOpened:
+		b.setState(StateHalfOpen)
+		b.claimUntil = ev.ProbeUntil
+	case EventBreakerClosed:
+		b.opens = 0
+		b.setState(StateClosed)
+	case EventBreakerForcedOpen:
+		b.setState(StateForcedOpen)
+	case EventBreakerForcedClosed:
+		b.setState(StateForcedClosed)
+	case EventBreakerDisabled:
+		b.setState(StateDisabled)
+	default:
+		return // written by a newer version: not ours to interpret
+	}
+	b.log.Debug("breaker state from stream", slog.String("state", b.state.String()), slog.String("from_instance", ev.Instance))
+}
+
+// follow applies the stream's events as they come, reconnecting with
+// backoff when the store fails.
+func (s *streamSync) follow() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for attempt := 1; ; attempt++ {
+		caughtUp, err := s.followOnce()
+		if s.life.Err() != nil {
+			return
+		}
+		if caughtUp {
+			attempt, delay = 1, 0
+		}
+		_ = s.fail("follow stream", err)
+		delay = reconnect.Delay(attempt, delay, rand.Float64())
+		if sleep(s.life, s.b.clock, delay) != nil {
+			return
+		}
+	}
+}
+
+var errSubscriptionEnded = errors.New("subscription ended")
+
+func (s *streamSync) followOnce() (caughtUp bool, err error) {
+	if !s.metaSet {
+		if err := s.setMaxCount(); err != nil {
+			return false, err
+		}
+		s.metaSet = true
+	}
+	s.b.mu.Lock()
+	from := eventstore.Start
+	if s.rev >= 0 {
+		from = eventstore.FromRevision(uint64(s.rev))
+	}
+	s.b.mu.Unlock()
+	for msg, err := range s.store.SubscribeToStream(s.life, s.stream, eventstore.SubscribeOptions{From: from}) {
+		if err != nil {
+			return caughtUp, err
+		}
+		switch msg.Kind {
+		case eventstore.MessageEvent:
+			s.b.mu.Lock()
+			s.applyLocked(&msg.Event)
+			s.b.mu.Unlock()
+		case eventstore.MessageCaughtUp:
+			caughtUp = true
+			s.reachable()
+		}
+	}
+	return caughtUp, errSubscriptionEnded
+}
+
+// setMaxCount keeps the stream short with $maxCount.
+func (s *streamSync) setMaxCount() error {
+	ctx, cancel := context.WithTimeout(s.life, s.timeout)
+	defer cancel()
+	res, err := s.store.GetStreamMetadata(ctx, s.stream)
+	if err != nil {
+		return err
+	}
+	if res.Metadata.MaxCount == s.maxCount {
+		return nil
+	}
+	meta := res.Metadata
+	meta.MaxCount = s.maxCount
+	_, err = s.store.SetStreamMetadata(ctx, s.stream, res.Revision, meta)
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return nil // another instance set it
+	}
+	return err
+}
+
+// reachable notes that the store answered and has the writer try the
+// pending event.
+func (s *streamSync) reachable() {
+	s.b.mu.Lock()
+	s.down, s.retries = false, 0
+	pending := s.pending != nil
+	s.b.mu.Unlock()
+	if pending {
+		s.poke()
+	}
+}
+
+// fail notes that the store failed: the breaker works locally and the
+// writer retries later. It returns the error to report.
+func (s *streamSync) fail(op string, err error) error {
+	b := s.b
+	b.mu.Lock()
+	wasDown := s.down
+	s.down = true
+	arm := !s.retryArmed && !s.closed && s.pending != nil
+	if arm {
+		s.retryArmed = true
+		s.retries++
+	}
+	n := s.retries
+	b.mu.Unlock()
+	if !wasDown && s.life.Err() == nil {
+		b.log.Warn("breaker store unreachable, working locally", slog.String("op", op), slog.String("error", err.Error()))
+	}
+	if arm {
+		b.clock.AfterFunc(reconnect.Delay(n, 0, rand.Float64()), func() {
+			b.mu.Lock()
+			s.retryArmed = false
+			b.mu.Unlock()
+			s.poke()
+		})
+	}
+	return fmt.Errorf("resilience: breaker %q: %s: %w", b.name, op, err)
+}
+
+func (s *streamSync) close() error {
+	s.close1.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		defer cancel()
+		s.closeErr = s.flush(ctx)
+		s.b.mu.Lock()
+		s.closed = true
+		s.b.mu.Unlock()
+		s.stop()
+		s.wg.Wait()
+	})
+	return s.closeErr
+}
