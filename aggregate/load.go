@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,6 +82,7 @@ func (r *Repository[S]) load(ctx context.Context, id string, upTo uint64, useSna
 			continue
 		}
 		n++
+		rec.Metadata = versionOnly(rec.Metadata)
 		if l.state, _, _, err = r.apply(l.state, rec); err != nil {
 			return l, err
 		}
@@ -114,4 +116,39 @@ func (r *Repository[S]) checkID(id string) error {
 		return fmt.Errorf("%w: empty aggregate ID for category %q", ErrInvalidID, r.typ.Category)
 	}
 	return nil
+}
+
+// versionOnly returns event metadata reduced to what decoding the data
+// needs, the schema version, for loads, which apply Data and drop the rest:
+// parsing every metadata key of every event was most of a load's time. It
+// returns nil (read as version 1) when there is no version key, a minimal
+// {"schemaVersion":"N"} when the key appears in the compact form the
+// registry writes, and md unchanged in any other case, so that the registry
+// decides.
+func versionOnly(md []byte) []byte {
+	const key = `"` + schema.MetadataSchemaVersion + `":"`
+	i := bytes.Index(md, []byte(key))
+	if i < 0 {
+		if bytes.Contains(md, []byte(schema.MetadataSchemaVersion)) {
+			return md
+		}
+		return nil
+	}
+	v := md[i+len(key):]
+	end := bytes.IndexByte(v, '"')
+	if end <= 0 || end > 9 {
+		return md
+	}
+	for _, c := range v[:end] {
+		if c < '0' || c > '9' {
+			return md
+		}
+	}
+	if end == 1 && v[0] == '1' {
+		return nil
+	}
+	out := make([]byte, 0, len(key)+end+3)
+	out = append(out, '{')
+	out = append(out, md[i:i+len(key)+end+1]...)
+	return append(out, '}')
 }

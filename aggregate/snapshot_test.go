@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/aggregate"
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 // snapshotsOf decodes the snapshot stream of account id.
@@ -43,7 +45,8 @@ func putSnapshot(t *testing.T, s eventstore.Store, id string, typ, data string) 
 
 func TestSnapshotsAreTakenByPolicy(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, aggregate.WithSnapshotEvery(3), aggregate.WithSnapshotRetention(2))
+	clock := testkit.NewClock(time.Time{})
+	e := newEnv(t, aggregate.WithSnapshotEvery(3), aggregate.WithSnapshotRetention(2), aggregate.WithClock(clock.Now))
 	mustDo(e.repo.Create(ctx, "1", open("ada"))) // rev 0
 	mustDo(e.repo.Update(ctx, "1", deposit(1)))  // rev 1
 	if got := snapshotsOf(t, e.store, "1"); got != nil {
@@ -60,6 +63,9 @@ func TestSnapshotsAreTakenByPolicy(t *testing.T) {
 		t.Fatalf("%d snapshots visible, want 2 (retention)", len(snaps))
 	}
 	last := snaps[1]
+	if last["takenAt"] != "2025-01-01T00:00:00Z" {
+		t.Errorf("takenAt = %v, want the repository clock's time", last["takenAt"])
+	}
 	if last["revision"] != float64(14) || last["stream"] != "account-1" || !strings.HasPrefix(last["version"].(string), "schema-") {
 		t.Errorf("last snapshot = %v", last)
 	}

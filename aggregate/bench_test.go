@@ -1,0 +1,71 @@
+package aggregate_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/aggregate"
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+// seedAccount appends an account of n events (one open, then deposits) in
+// batches, straight to the store.
+func seedAccount(b *testing.B, e env, n int) {
+	b.Helper()
+	ctx := context.Background()
+	batch := make([]any, 0, 1000)
+	for i := range n {
+		if i == 0 {
+			batch = append(batch, Opened{Owner: "ada"})
+		} else {
+			batch = append(batch, Deposited{Amount: 1})
+		}
+		if len(batch) == cap(batch) || i == n-1 {
+			data, err := e.reg.EncodeAll(ctx, batch...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.store.Append(ctx, "account-1", eventstore.Any, data...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+func benchmarkLoad(b *testing.B, snapshot bool) {
+	const events = 10_000
+	var opts []aggregate.Option
+	if snapshot {
+		opts = append(opts, aggregate.WithSnapshotEvery(events))
+	}
+	e := newEnv(b, opts...)
+	seedAccount(b, e, events)
+	ctx := context.Background()
+	if snapshot { // one more event, and a snapshot of all 10 001
+		mustDo(e.repo.Update(ctx, "1", deposit(1)))
+	}
+	want := events - 1
+	if snapshot {
+		want++
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := e.repo.Load(ctx, "1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.State.Balance != want {
+			b.Fatalf("balance %d, want %d", a.State.Balance, want)
+		}
+	}
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkLoad10k loads an aggregate of 10 000 events from the memory store
+// without a snapshot: every event is read, JSON-decoded and applied.
+func BenchmarkLoad10k(b *testing.B) { benchmarkLoad(b, false) }
+
+// BenchmarkLoad10kSnapshot loads the same aggregate from a snapshot taken at
+// its last event (events/s counts the 10 000 events the snapshot stands for).
+func BenchmarkLoad10kSnapshot(b *testing.B) { benchmarkLoad(b, true) }
