@@ -54,8 +54,7 @@ type rpcError struct {
 	trailers metadata.MD
 }
 
-func (e *rpcError) Error() string              { return e.st.Err().Error() }
-func (e *rpcError) GRPCStatus() *status.Status { return e.st }
+func (e *rpcError) Error() string { return e.st.Err().Error() }
 
 // newError returns an error with a gRPC status code and optional trailers,
 // given as key, value pairs.
