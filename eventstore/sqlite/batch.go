@@ -145,11 +145,9 @@ func (b *batch) remove(ctx context.Context, h *head, r *request) (eventstore.App
 		ev := eventstore.EventData{ID: uuid.New(), Type: eventstore.StreamDeletedEventType, ContentType: eventstore.ContentTypeBinary}
 		pos, err = b.write(ctx, h, []eventstore.EventData{ev}, eventstore.TombstoneRevision)
 	} else {
-		var meta eventstore.StreamMetadata
-		if meta, err = h.metadata(); err == nil {
-			meta.TruncateBefore = eventstore.TombstoneRevision
-			pos, err = b.writeMetadata(ctx, h.name, meta)
-		}
+		// As EventStoreDB: the record is {"$tb": max}, whatever the
+		// stream's metadata was.
+		pos, err = b.writeMetadata(ctx, h.name, eventstore.StreamMetadata{TruncateBefore: eventstore.TombstoneRevision})
 	}
 	return eventstore.AppendResult{Position: pos}, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"iter"
 	"math"
 	"time"
@@ -284,20 +283,29 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 	if err := s.usable(ctx); err != nil {
 		return eventstore.MetadataResult{}, err
 	}
-	var rev int64
+	// The stream's head holds a copy of the latest metadata event, written
+	// in the same transaction as the metadata stream's head: one query, one
+	// snapshot.
+	var tombstoned bool
+	var rev sql.NullInt64
 	var data []byte
-	err := s.reads.metaLatest.QueryRowContext(ctx, eventstore.MetadataStreamName(stream)).Scan(&rev, &data)
+	err := s.reads.metadata.QueryRowContext(ctx, stream).Scan(&tombstoned, &rev, &data)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
 	case err != nil:
 		return eventstore.MetadataResult{}, s.sqlErr(ctx, "get metadata", err)
+	case tombstoned:
+		return eventstore.MetadataResult{}, &eventstore.StreamDeletedError{Stream: stream}
+	case !rev.Valid:
+		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
 	}
-	var meta eventstore.StreamMetadata
-	if err := meta.UnmarshalJSON(data); err != nil {
-		return eventstore.MetadataResult{}, fmt.Errorf("sqlite: stream %q: stored metadata: %w", stream, err)
+	h := head{name: stream, meta: data}
+	meta, err := h.metadata()
+	if err != nil {
+		return eventstore.MetadataResult{}, err
 	}
-	return eventstore.MetadataResult{Metadata: meta, Revision: eventstore.Exact(uint64(rev))}, nil
+	return eventstore.MetadataResult{Metadata: meta, Revision: eventstore.Exact(uint64(rev.Int64))}, nil
 }
 
 // SubscribeToStream implements eventstore.Store.

@@ -109,7 +109,7 @@ type readStmts struct {
 	allFwd     *sql.Stmt
 	allBack    *sql.Stmt
 	maxPos     *sql.Stmt
-	metaLatest *sql.Stmt
+	metadata   *sql.Stmt
 }
 
 const (
@@ -128,7 +128,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.allFwd, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos >= ? AND e.pos <= ? ORDER BY e.pos LIMIT ?`},
 		{&r.allBack, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos < ? ORDER BY e.pos DESC LIMIT ?`},
 		{&r.maxPos, `SELECT coalesce(max(pos), 0) FROM events`},
-		{&r.metaLatest, `SELECT e.rev, e.data FROM events e JOIN streams s ON s.id = e.stream WHERE s.name = ? ORDER BY e.rev DESC LIMIT 1`},
+		{&r.metadata, `SELECT s.tombstoned, m.last, s.meta FROM streams s LEFT JOIN streams m ON m.name = '$$' || s.name WHERE s.name = ?`},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -140,7 +140,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metaLatest} {
+	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metadata} {
 		if st != nil {
 			st.Close()
 		}

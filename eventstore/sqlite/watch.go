@@ -110,6 +110,7 @@ type Stats struct {
 	Requests      uint64 // write requests (appends, deletes, metadata) in them
 	Events        uint64 // events written
 	Queued        int    // write requests waiting for the commit loop now
+	Committing    int    // write requests in the commit under way now
 	Checkpoints   int    // background checkpoints run
 	CheckpointErr error  // the last background checkpoint's error
 	Position      eventstore.Position
@@ -122,6 +123,7 @@ func (s *Store) Stats() Stats {
 	if s.w != nil {
 		st.Commits, st.Requests, st.Events = s.w.commits.Load(), s.w.requests.Load(), s.w.events.Load()
 		st.Queued = len(s.w.queue)
+		st.Committing = int(s.w.inCommit.Load())
 		p := s.w.committed.Load()
 		st.Position = eventstore.Position{Commit: p, Prepare: p}
 	}

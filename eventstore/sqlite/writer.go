@@ -72,6 +72,7 @@ type writer struct {
 
 	committed atomic.Uint64 // position of the last committed event
 	commits   atomic.Uint64
+	inCommit  atomic.Int64 // requests in the batch being committed
 	requests  atomic.Uint64
 	events    atomic.Uint64
 }
@@ -198,7 +199,9 @@ func (w *writer) loop() {
 				break drain
 			}
 		}
+		w.inCommit.Store(int64(len(batch)))
 		w.commit(batch)
+		w.inCommit.Store(0)
 		clear(batch)
 	}
 }
