@@ -1,0 +1,432 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+// testSubscribe checks catch-up subscriptions: start points, the switch to
+// live delivery, metadata, deletes, and load.
+func (s *suite) testSubscribe(t *testing.T) {
+	t.Run("Stream", s.subscribeStream)
+	t.Run("All", s.subscribeAll)
+	t.Run("Load", s.subscribeLoad)
+}
+
+func (s *suite) subscribeStream(t *testing.T) {
+	s.run(t, "FromStart", func(e *env) {
+		evs := e.seed("order-1", 5)
+		e.seed("order-2", 2)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
+		wantStream(e.t, "catch-up", sub.caughtUp(), "order-1", 0, false, evs)
+		more := newEvents(3, "Live")
+		e.append("order-2", eventstore.Any, newEvent("Other"))
+		e.append("order-1", eventstore.Exact(4), more...)
+		wantStream(e.t, "live", sub.events(3), "order-1", 5, false, more)
+	})
+	s.run(t, "FromRevision", func(e *env) {
+		evs := e.seed("order-1", 5)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.FromRevision(2)})
+		wantStream(e.t, "catch-up from revision 2 (exclusive)", sub.caughtUp(), "order-1", 3, false, evs[3:])
+		more := newEvents(2, "Live")
+		e.append("order-1", eventstore.Any, more...)
+		wantStream(e.t, "live", sub.events(2), "order-1", 5, false, more)
+	})
+	s.run(t, "FromLastRevision", func(e *env) {
+		e.seed("order-1", 3)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.FromRevision(2)})
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("caught up with %s, want nothing after the last revision", revisions(got))
+		}
+		more := newEvent("Live")
+		e.append("order-1", eventstore.Any, more)
+		wantStream(e.t, "live", sub.events(1), "order-1", 3, false, []eventstore.EventData{more})
+	})
+	s.run(t, "FromRevisionAhead", func(e *env) {
+		// Nothing at or before the start revision is delivered, even when it
+		// is written after the subscription started.
+		e.seed("order-1", 3)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.FromRevision(5)})
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("caught up with %s, want nothing", revisions(got))
+		}
+		more := newEvents(5, "Live") // revisions 3..7
+		e.append("order-1", eventstore.Any, more...)
+		wantStream(e.t, "live after revision 5", sub.events(2), "order-1", 6, false, more[3:])
+	})
+	s.run(t, "FromEnd", func(e *env) {
+		e.seed("order-1", 5)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.End})
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("a subscription from End caught up with %s, want nothing", revisions(got))
+		}
+		more := newEvents(2, "Live")
+		e.append("order-1", eventstore.Any, more...)
+		wantStream(e.t, "live", sub.events(2), "order-1", 5, false, more)
+	})
+	for _, from := range []eventstore.From{eventstore.Start, eventstore.End} {
+		s.run(t, "NotYetExisting/"+from.String(), func(e *env) {
+			sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: from})
+			if got := sub.caughtUp(); len(got) > 0 {
+				e.t.Fatalf("caught up with %s on a missing stream", revisions(got))
+			}
+			e.seed("order-2", 1)
+			evs := newEvents(3, "Created")
+			e.append("order-1", eventstore.NoStream, evs[:1]...)
+			e.append("order-1", eventstore.Exact(0), evs[1:]...)
+			wantStream(e.t, "live", sub.events(3), "order-1", 0, false, evs)
+		})
+	}
+	s.run(t, "SoftDeleted", func(e *env) {
+		e.seed("order-1", 3)
+		if _, err := e.s.Delete(e.ctx, "order-1", eventstore.Any); err != nil {
+			e.t.Fatalf("Delete: %v", err)
+		}
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("a subscription to a soft-deleted stream caught up with %s, want nothing", revisions(got))
+		}
+		evs := newEvents(2, "Again")
+		e.append("order-1", eventstore.Any, evs...)
+		wantStream(e.t, "live after recreation", sub.events(2), "order-1", 3, false, evs)
+	})
+	s.run(t, "DeletedWhileLive", func(e *env) {
+		e.seed("order-1", 2)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
+		sub.caughtUp()
+		if _, err := e.s.Delete(e.ctx, "order-1", eventstore.Any); err != nil {
+			e.t.Fatalf("Delete: %v", err)
+		}
+		evs := newEvents(2, "Again")
+		e.append("order-1", eventstore.Any, evs...)
+		wantStream(e.t, "live after delete and recreation", sub.events(2), "order-1", 2, false, evs)
+	})
+	metadata := []struct {
+		name  string
+		meta  eventstore.StreamMetadata
+		first uint64
+	}{
+		{"MaxCount", eventstore.StreamMetadata{MaxCount: 3}, 7},
+		{"TruncateBefore", eventstore.StreamMetadata{TruncateBefore: 6}, 6},
+	}
+	for _, m := range metadata {
+		s.run(t, m.name, func(e *env) {
+			evs := e.seed("order-1", 10)
+			e.setMetadata("order-1", eventstore.NoStream, m.meta)
+			sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
+			wantStream(e.t, "catch-up under "+m.name, sub.caughtUp(), "order-1", m.first, false, evs[m.first:])
+			more := newEvents(2, "Live")
+			e.append("order-1", eventstore.Any, more...)
+			wantStream(e.t, "live", sub.events(2), "order-1", 10, false, more)
+		})
+	}
+	s.run(t, "TombstonedWhileLive", func(e *env) {
+		e.seed("order-1", 2)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
+		sub.caughtUp()
+		if _, err := e.s.Tombstone(e.ctx, "order-1", eventstore.Any); err != nil {
+			e.t.Fatalf("Tombstone: %v", err)
+		}
+		// EventStoreDB delivers the $streamDeleted record, then ends.
+		err := sub.wantEnd(eventstore.ErrStreamDeleted, func(m eventstore.Message) bool {
+			return m.Kind != eventstore.MessageEvent || (m.Event.Type == eventstore.StreamDeletedEventType && m.Event.Stream == "order-1")
+		})
+		wantDeleted(e.t, "live subscription to a stream being tombstoned", err, "order-1")
+	})
+	s.run(t, "IsLazy", func(e *env) {
+		// From End means from when the loop starts, not from the call.
+		seq := e.s.SubscribeToStream(e.ctx, "order-1", eventstore.SubscribeOptions{From: eventstore.End})
+		e.seed("order-1", 1)
+		sub := e.pull("SubscribeToStream(order-1, end)", false, func() {}, seq)
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("a subscription from End ranged after an append delivered %s: it started before it was ranged", revisions(got))
+		}
+		more := newEvent("Live")
+		e.append("order-1", eventstore.Any, more)
+		wantStream(e.t, "live", sub.events(1), "order-1", 1, false, []eventstore.EventData{more})
+	})
+	s.run(t, "ConsumerWrites", func(e *env) {
+		// A consumer may write to the store from inside its loop, during
+		// catch-up and live, without deadlocking the subscription.
+		e.seed("order-1", 3)
+		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
+		for i := range 6 {
+			ev := sub.event()
+			if ev.Revision != uint64(i) {
+				e.t.Fatalf("event %d has revision %d", i, ev.Revision)
+			}
+			if i < 3 {
+				var err error
+				within(e.t, e.f.timeout(), "Append from inside a subscription loop", func() {
+					_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
+				})
+				if err != nil {
+					e.t.Fatalf("Append from inside a subscription loop: %v", err)
+				}
+			}
+		}
+	})
+}
+
+func (s *suite) subscribeAll(t *testing.T) {
+	// populate writes to a few streams, plus metadata, after mark.
+	populate := func(e *env) (mark eventstore.Position, all []eventstore.RecordedEvent) {
+		mark = e.head()
+		e.seed("order-1", 3)
+		e.seed("invoice-1", 2)
+		e.setMetadata("order-1", eventstore.Any, eventstore.StreamMetadata{MaxCount: 1})
+		e.seed("order-2", 2)
+		return mark, e.readAllAfter(mark, nil)
+	}
+	// live appends a few events and checks the subscription delivers all of
+	// them, system ones included.
+	live := func(e *env, sub *subscription) {
+		mark := e.head()
+		e.seed("order-3", 2)
+		e.setMetadata("order-3", eventstore.Any, eventstore.StreamMetadata{MaxCount: 5})
+		if _, err := e.s.Tombstone(e.ctx, "order-2", eventstore.Any); err != nil {
+			e.t.Fatalf("Tombstone: %v", err)
+		}
+		want := e.readAllAfter(mark, nil)
+		samePositions(e.t, "live $all", sub.events(len(want)), want)
+	}
+	s.run(t, "FromStart", func(e *env) {
+		populate(e)
+		all := e.readAll(eventstore.ReadAllOptions{})
+		sub := e.subscribeAll(eventstore.SubscribeAllOptions{})
+		got := sub.caughtUp()
+		samePositions(e.t, "catch-up from Start", got, all)
+		if n := len(got); n > 0 && sub.caughtUpAt != got[n-1].Position {
+			e.t.Fatalf("CaughtUp position %v, want the last event examined, %v", sub.caughtUpAt, got[n-1].Position)
+		}
+		live(e, sub)
+	})
+	s.run(t, "FromPosition", func(e *env) {
+		_, all := populate(e)
+		for _, k := range []int{0, 3, len(all) - 1} {
+			sub := e.subscribeAll(eventstore.SubscribeAllOptions{From: eventstore.FromPosition(all[k].Position)})
+			samePositions(e.t, fmt.Sprintf("catch-up from the position of event %d (exclusive)", k), sub.caughtUp(), all[k+1:])
+			if k == len(all)-1 {
+				live(e, sub)
+			}
+			sub.close()
+		}
+	})
+	s.run(t, "FromEnd", func(e *env) {
+		populate(e)
+		sub := e.subscribeAll(eventstore.SubscribeAllOptions{From: eventstore.End})
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("a subscription from End caught up with %s, want nothing", revisions(got))
+		}
+		live(e, sub)
+	})
+	s.run(t, "IsLazy", func(e *env) {
+		seq := e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: eventstore.End})
+		e.seed("order-1", 1)
+		sub := e.pull("SubscribeToAll(end)", false, func() {}, seq)
+		if got := sub.caughtUp(); len(got) > 0 {
+			e.t.Fatalf("a subscription from End ranged after an append delivered %s: it started before it was ranged", revisions(got))
+		}
+		live(e, sub)
+	})
+	filters := []*eventstore.Filter{
+		eventstore.StreamPrefixFilter("order-", "$$"),
+		eventstore.EventTypePrefixFilter("$"),
+		eventstore.StreamRegexFilter(`^invoice|-3$`),
+		eventstore.EventTypeRegexFilter(`^Seeded$`),
+		eventstore.ExcludeSystemEventsFilter(),
+	}
+	for i, f := range filters {
+		s.run(t, fmt.Sprintf("Filtered/%d", i), func(e *env) {
+			mark, _ := populate(e)
+			want := e.readAllAfter(mark, f)
+			sub := e.subscribeAll(eventstore.SubscribeAllOptions{From: after(mark), Filter: f})
+			samePositions(e.t, "filtered catch-up", sub.caughtUp(), want)
+			mark = e.head()
+			e.seed("order-3", 2)
+			e.seed("invoice-2", 1)
+			e.setMetadata("invoice-2", eventstore.Any, eventstore.StreamMetadata{MaxCount: 5})
+			if _, err := e.s.Tombstone(e.ctx, "order-2", eventstore.Any); err != nil {
+				e.t.Fatalf("Tombstone: %v", err)
+			}
+			e.seed("order-4", 1)
+			want = e.readAllAfter(mark, f)
+			samePositions(e.t, "filtered live", sub.events(len(want)), want)
+		})
+	}
+	s.run(t, "ConsumerWrites", func(e *env) {
+		mark := e.head()
+		e.seed("order-1", 2)
+		sub := e.subscribeAll(eventstore.SubscribeAllOptions{From: after(mark), Filter: eventstore.StreamPrefixFilter("order-")})
+		for i := range 5 {
+			ev := sub.event()
+			if ev.Stream != "order-1" || ev.Revision != uint64(i) {
+				e.t.Fatalf("event %d is %s@%d, want order-1@%d", i, ev.Stream, ev.Revision, i)
+			}
+			if i < 3 {
+				var err error
+				within(e.t, e.f.timeout(), "Append from inside a $all subscription loop", func() {
+					_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
+				})
+				if err != nil {
+					e.t.Fatalf("Append from inside a subscription loop: %v", err)
+				}
+			}
+		}
+	})
+}
+
+// loadSize is how many events the load tests append: thousands, or a few
+// hundred with -short.
+func loadSize() int {
+	if testing.Short() {
+		return 400
+	}
+	return 3000
+}
+
+// appendConcurrently appends n events to streams from the given number of
+// goroutines, in batches of 1 to 3 events with Any, and reports the first
+// failure. Progress is counted in written.
+func (e *env) appendConcurrently(streams []string, writers, n int, written *atomic.Int64) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	var next atomic.Int64
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				size := 1 + (w+i)%3
+				end := next.Add(int64(size))
+				if end-int64(size) >= int64(n) {
+					return
+				}
+				size -= int(max(0, end-int64(n)))
+				stream := streams[(w+i)%len(streams)]
+				if _, err := e.s.Append(e.ctx, stream, eventstore.Any, newEvents(size, "Load")...); err != nil {
+					errs <- fmt.Errorf("writer %d: append to %s: %w", w, stream, err)
+					return
+				}
+				if written != nil {
+					written.Add(int64(size))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func (s *suite) subscribeLoad(t *testing.T) {
+	s.run(t, "StreamSwitchUnderLoad", func(e *env) {
+		// The subscription catches up while writers append: the switch from
+		// catch-up to live must lose and repeat nothing.
+		n := loadSize()
+		e.seed("order-1", n/10)
+		done := make(chan error, 1)
+		go func() { done <- e.appendConcurrently([]string{"order-1"}, 8, n-n/10, nil) }()
+		got, p, err := drain(e.s.SubscribeToStream(e.ctx, "order-1", eventstore.SubscribeOptions{}), false, n)
+		if werr := <-done; werr != nil {
+			e.t.Fatal(werr)
+		}
+		if err != nil {
+			e.t.Fatalf("stream subscription: %v", err)
+		}
+		if p.caughtUps == 0 {
+			e.t.Fatalf("no CaughtUp in %d events", n)
+		}
+		stored := e.mustRead("order-1", eventstore.ReadOptions{})
+		samePositions(e.t, "subscription vs. ReadStream", got, stored)
+		for i, ev := range got {
+			if ev.Revision != uint64(i) {
+				e.t.Fatalf("event %d has revision %d: a gap or a duplicate", i, ev.Revision)
+			}
+		}
+	})
+	s.run(t, "AllSwitchUnderLoad", func(e *env) {
+		n := loadSize()
+		mark := e.head()
+		e.seed("order-0", n/10)
+		done := make(chan error, 1)
+		var written atomic.Int64
+		streams := []string{"order-1", "order-2", "order-3", "invoice-1"}
+		go func() { done <- e.appendConcurrently(streams, 8, n-n/10, &written) }()
+		// Several subscribers, started at different points of the run.
+		type result struct {
+			got []eventstore.RecordedEvent
+			p   protocol
+			err error
+		}
+		results := make([]result, 3)
+		var wg sync.WaitGroup
+		for i := range results {
+			if i > 0 {
+				e.poll("writers make progress", func() bool { return written.Load() >= int64(i*(n-n/10)/4) })
+			}
+			wg.Go(func() {
+				r := &results[i]
+				r.got, r.p, r.err = drain(e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: after(mark)}), false, n)
+			})
+		}
+		wg.Wait()
+		if err := <-done; err != nil {
+			e.t.Fatal(err)
+		}
+		stored := e.readAllAfter(mark, nil)
+		if len(stored) != n {
+			e.t.Fatalf("$all holds %d new events, want %d", len(stored), n)
+		}
+		for i, r := range results {
+			if r.err != nil {
+				e.t.Fatalf("subscriber %d: %v", i, r.err)
+			}
+			samePositions(e.t, fmt.Sprintf("subscriber %d vs. ReadAll", i), r.got, stored)
+		}
+	})
+	s.run(t, "SlowConsumer", func(e *env) {
+		// Subscribers that do not read while thousands of events are
+		// appended get every one of them afterwards.
+		n := loadSize()
+		mark := e.head()
+		all := e.subscribeAll(eventstore.SubscribeAllOptions{From: eventstore.End})
+		one := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.End})
+		filtered := e.subscribeAll(eventstore.SubscribeAllOptions{From: eventstore.End, Filter: eventstore.StreamPrefixFilter("order-1")})
+		for _, sub := range []*subscription{all, one, filtered} {
+			if got := sub.caughtUp(); len(got) > 0 {
+				e.t.Fatalf("%s caught up with %s, want nothing", sub.name, revisions(got))
+			}
+		}
+		if err := e.appendConcurrently([]string{"order-1", "order-2"}, 8, n, nil); err != nil {
+			e.t.Fatal(err)
+		}
+		stored := e.readAllAfter(mark, nil)
+		samePositions(e.t, "slow $all subscriber", all.events(len(stored)), stored)
+		ones := e.mustRead("order-1", eventstore.ReadOptions{})
+		samePositions(e.t, "slow stream subscriber", one.events(len(ones)), ones)
+		samePositions(e.t, "slow filtered subscriber", filtered.events(len(ones)), ones)
+		e.t.Run("SignalsFellBehind", func(t *testing.T) {
+			switch {
+			case !e.f.FallsBehind:
+				t.Skip("the backend does not declare Features.FallsBehind")
+			case testing.Short():
+				t.Skip("-short appends too few events to make Features.FallsBehind certain")
+			}
+			for _, sub := range []*subscription{all, one, filtered} {
+				if sub.fellBehind == 0 {
+					t.Errorf("%s never yielded MessageFellBehind after %d unread events", sub.name, n)
+				}
+			}
+		})
+		// Live again afterwards.
+		more := e.seed("order-1", 1)
+		for _, sub := range []*subscription{all, one, filtered} {
+			if ev := sub.event(); ev.ID != more[0].ID {
+				e.t.Fatalf("%s delivered %s@%d after catching up, want the new event", sub.name, ev.Stream, ev.Revision)
+			}
+		}
+	})
+}
