@@ -270,6 +270,11 @@ func (e *env) wantTombstoned(stream string) {
 	_, err = e.s.Tombstone(e.ctx, stream, eventstore.Any)
 	wantDeleted(e.t, "Tombstone of a tombstoned stream", err, stream)
 	// As EventStoreDB, the metadata stream goes with it.
+	evs, err := e.read(eventstore.MetadataStreamName(stream), eventstore.ReadOptions{})
+	if len(evs) > 0 {
+		e.t.Fatalf("ReadStream of a tombstoned stream's metadata stream yielded %s", revisions(evs))
+	}
+	wantDeleted(e.t, "ReadStream of a tombstoned stream's metadata stream", err, "")
 	_, err = e.s.GetStreamMetadata(e.ctx, stream)
 	wantDeleted(e.t, "GetStreamMetadata of a tombstoned stream", err, "")
 	_, err = e.s.SetStreamMetadata(e.ctx, stream, eventstore.Any, eventstore.StreamMetadata{MaxCount: 1})
