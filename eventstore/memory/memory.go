@@ -120,10 +120,8 @@ func (s *Store) append(ctx context.Context, name string, expected eventstore.Exp
 	if s.closed {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
-	if of, ok := eventstore.IsMetadataStream(name); ok {
-		if t := s.streams[of]; t != nil && t.tombstoned {
-			return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: of}
-		}
+	if s.metadataOfTombstoned(name) {
+		return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: name}
 	}
 	st := s.streams[name]
 	plan, err := eventstore.DecideAppend(name, expected, s.state(st), evs, lookup{s, st})
@@ -147,6 +145,18 @@ func (s *Store) append(ctx context.Context, name string, expected eventstore.Exp
 	res.Position = s.log[len(s.log)-1].Position
 	s.hub.Publish(s.log[start:len(s.log):len(s.log)])
 	return res, nil
+}
+
+// metadataOfTombstoned reports whether name is the metadata stream of a
+// tombstoned stream, which is deleted with it, as in EventStoreDB. s.mu is
+// held.
+func (s *Store) metadataOfTombstoned(name string) bool {
+	of, ok := eventstore.IsMetadataStream(name)
+	if !ok {
+		return false
+	}
+	st := s.streams[of]
+	return st != nil && st.tombstoned
 }
 
 func (s *Store) ensure(name string) *stream {
@@ -224,7 +234,11 @@ func (s *Store) GetStreamMetadata(ctx context.Context, name string) (eventstore.
 	if s.closed {
 		return eventstore.MetadataResult{}, eventstore.ErrClosed
 	}
-	ms := s.streams[eventstore.MetadataStreamName(name)]
+	mname := eventstore.MetadataStreamName(name)
+	if s.metadataOfTombstoned(mname) {
+		return eventstore.MetadataResult{}, &eventstore.StreamDeletedError{Stream: mname}
+	}
+	ms := s.streams[mname]
 	if ms == nil || len(ms.revs) == 0 {
 		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
 	}
@@ -269,11 +283,9 @@ func (s *Store) remove(ctx context.Context, op, name string, expected eventstore
 		s.record(name, st, &eventstore.EventData{ID: uuid.New(), Type: eventstore.StreamDeletedEventType, ContentType: eventstore.ContentTypeBinary}, eventstore.TombstoneRevision, now)
 		st.tombstoned = true
 	} else {
-		var meta eventstore.StreamMetadata
-		if st != nil {
-			meta = st.meta
-		}
-		meta.TruncateBefore = eventstore.TombstoneRevision
+		// As EventStoreDB, the delete record is {"$tb": max} alone: other
+		// metadata keys are dropped.
+		meta := eventstore.StreamMetadata{TruncateBefore: eventstore.TombstoneRevision}
 		if err := s.writeMetadata(name, meta, now); err != nil {
 			return eventstore.DeleteResult{}, err
 		}
@@ -376,7 +388,7 @@ func (s *Store) visibleRange(name string) (first, last uint64, err error) {
 	}
 	st := s.streams[name]
 	switch {
-	case st != nil && st.tombstoned:
+	case st != nil && st.tombstoned, s.metadataOfTombstoned(name):
 		return 0, 0, &eventstore.StreamDeletedError{Stream: name}
 	case st == nil || len(st.revs) == 0 || st.meta.IsDeleted():
 		return 0, 0, &eventstore.StreamNotFoundError{Stream: name}

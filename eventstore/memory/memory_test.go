@@ -1,0 +1,17 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
+	"github.com/chronicle-go/chronicle/eventstore/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Features{FallsBehind: true}, func(t *testing.T) eventstore.Store {
+		s := memory.New()
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
