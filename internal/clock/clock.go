@@ -124,6 +124,18 @@ func (c *Fake) Pending() int {
 	return len(c.timers)
 }
 
+// Next returns how long from now the earliest scheduled function is due.
+func (c *Fake) Next() (d time.Duration, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, t := range c.timers {
+		if i == 0 || t.at.Sub(c.now) < d {
+			d = t.at.Sub(c.now)
+		}
+	}
+	return d, len(c.timers) > 0
+}
+
 // WaitPending blocks until at least n functions are scheduled, or ctx ends
 // (then it returns ctx's error). Tests use it to know that a goroutine has
 // started waiting before they advance the time.
