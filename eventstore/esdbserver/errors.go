@@ -56,6 +56,9 @@ type rpcError struct {
 
 func (e *rpcError) Error() string { return e.st.Err().Error() }
 
+// GRPCStatus makes the error a gRPC status error (without its trailers).
+func (e *rpcError) GRPCStatus() *status.Status { return e.st }
+
 // newError returns an error with a gRPC status code and optional trailers,
 // given as key, value pairs.
 func newError(code codes.Code, msg string, kv ...string) *rpcError {

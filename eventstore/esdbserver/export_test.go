@@ -1,0 +1,29 @@
+package esdbserver
+
+import (
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+// Request decoders, exported to the fuzz tests.
+
+// DecodedRead is a decoded Streams.Read request.
+type DecodedRead = readRequest
+
+func DecodeRead(req *streams.ReadReq) (DecodedRead, error) { return decodeRead(req) }
+
+func (r *readRequest) IsAll() bool                     { return r.all }
+func (r *readRequest) Stream() string                  { return r.stream }
+func (r *readRequest) From() eventstore.From           { return r.from }
+func (r *readRequest) Direction() eventstore.Direction { return r.direction }
+func (r *readRequest) Subscribe() bool                 { return r.subscribe }
+func (r *readRequest) Filter() *eventstore.Filter      { return r.filter }
+
+func DecodeAppendOptions(msg *streams.AppendReq) (string, eventstore.ExpectedRevision, error) {
+	return decodeAppendOptions(msg)
+}
+
+func DecodeProposed(msg *streams.AppendReq) (eventstore.EventData, error) { return decodeProposed(msg) }
+
+func ParseBasicAuth(header string) (user, password string, ok bool) { return parseBasicAuth(header) }
