@@ -81,17 +81,20 @@ func withdraw(amount int) aggregate.Decision[Account] {
 	}
 }
 
-func newRegistry(t testing.TB, opts ...schema.Option) *schema.Registry {
-	t.Helper()
-	r := schema.NewRegistry(opts...)
-	for _, err := range []error{
+// registerAccountEvents registers the test domain's events.
+func registerAccountEvents(r *schema.Registry) error {
+	return errors.Join(
 		schema.Register[Opened](r, "AccountOpened", 1),
 		schema.Register[Deposited](r, "MoneyDeposited", 1),
 		schema.Register[Withdrawn](r, "MoneyWithdrawn", 1),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
+	)
+}
+
+func newRegistry(t testing.TB, opts ...schema.Option) *schema.Registry {
+	t.Helper()
+	r := schema.NewRegistry(opts...)
+	if err := registerAccountEvents(r); err != nil {
+		t.Fatal(err)
 	}
 	return r
 }

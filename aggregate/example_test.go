@@ -11,28 +11,14 @@ import (
 )
 
 // exampleRepository sets up what a service sets up once: a store, a schema
-// registry with the event types, and a repository of accounts.
+// registry with the event types, and a repository of accounts (see
+// accountType and evolve).
 func exampleRepository(opts ...aggregate.Option) *aggregate.Repository[Account] {
 	registry := schema.NewRegistry()
-	schema.MustRegister[Opened](registry, "AccountOpened", 1)
-	schema.MustRegister[Deposited](registry, "MoneyDeposited", 1)
-	schema.MustRegister[Withdrawn](registry, "MoneyWithdrawn", 1)
-	accounts := aggregate.Type[Account]{
-		Category: "account",
-		Evolve: func(a Account, event any) Account {
-			switch e := event.(type) {
-			case Opened:
-				a.Owner = e.Owner
-			case Deposited:
-				a.Balance += e.Amount
-			case Withdrawn:
-				a.Balance -= e.Amount
-			}
-			a.Events++
-			return a
-		},
+	if err := registerAccountEvents(registry); err != nil {
+		panic(err)
 	}
-	repo, err := aggregate.NewRepository(memory.New(), registry, accounts, opts...)
+	repo, err := aggregate.NewRepository(memory.New(), registry, accountType, opts...)
 	if err != nil {
 		panic(err)
 	}
