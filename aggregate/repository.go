@@ -108,8 +108,10 @@ func NewRepository[S any](store eventstore.Store, registry *schema.Registry, typ
 func (r *Repository[S]) Type() Type[S] { return r.typ }
 
 // Load returns the current state of an aggregate: the newest usable snapshot
-// (with WithSnapshotEvery) and the events after it, applied in order. An
-// aggregate without events is a *NotFoundError.
+// (with WithSnapshotEvery) and the events after it, applied in order.
+// Errors: *NotFoundError (no events; the Aggregate then holds the initial
+// state), ErrInvalidID, the registry's decoding errors (ErrUnknownType,
+// ErrUpcast, … of package schema) and the store's.
 func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], error) {
 	l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
 	if err != nil {
@@ -123,13 +125,14 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], erro
 
 // Create runs a decision on an aggregate that must not exist yet (its
 // initial state) and appends the events with NoStream. An existing
-// aggregate is an *AlreadyExistsError and the decision does not run.
+// aggregate is an *AlreadyExistsError and the decision does not run. See
+// Execute for the rest.
 func (r *Repository[S]) Create(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
 	return r.command(ctx, modeCreate, id, decide)
 }
 
 // Update runs a decision on an aggregate that must exist; a missing one is
-// a *NotFoundError and the decision does not run.
+// a *NotFoundError and the decision does not run. See Execute for the rest.
 func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
 	return r.command(ctx, modeUpdate, id, decide)
 }
@@ -146,7 +149,18 @@ func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S
 // finds it.
 //
 // The context's correlation and causation (schema.WithCorrelation) and the
-// command's span go into every appended event's metadata.
+// command's span go into every appended event's metadata; without a
+// correlation in the context, the events of one decision share the first
+// one's ID as correlation ID. They also share one decided-at time.
+//
+// The Result holds the state after the new events, the stream's new
+// revision and the position of the last event. Errors: *RejectedError,
+// *EventError (ErrInvalidEvent), *ConflictError (ErrConflict),
+// *NotFoundError and *AlreadyExistsError (Update and Create), ErrInvalidID,
+// ErrInvalidOption (nil decision), decoding errors of stored events, and
+// the store's errors (eventstore.ErrStreamDeleted, ErrClosed, context
+// errors). On error nothing was appended, except that a store error during
+// an append leaves its outcome unknown, as with any database.
 func (r *Repository[S]) Execute(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
 	return r.command(ctx, modeExecute, id, decide)
 }
@@ -182,6 +196,10 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 
 	res, err := r.attempt(ctx, m, id, decide, span)
 
+	corr, _ := schema.CorrelationFrom(ctx)
+	if corr == "" && len(res.Events) > 0 {
+		corr = res.Events[0].Metadata.CorrelationID
+	}
 	outcome := outcomeOf(err)
 	r.metrics.record(ctx, r.typ.Category, m, outcome, r.opts.clock().Sub(start))
 	span.SetAttributes(attribute.Int(attrAttempts, res.Attempts), attribute.String(attrOutcome, outcome))
@@ -190,7 +208,7 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 		span.SetStatus(codes.Error, outcome)
 		r.log.LogAttrs(ctx, slog.LevelDebug, "command failed",
 			slog.String(logStream, stream), slog.String(logCommand, m.String()),
-			slog.String(logOutcome, outcome), slog.Any(logError, err))
+			slog.String(logCorrelationID, corr), slog.String(logOutcome, outcome), slog.Any(logError, err))
 		return res, err
 	}
 	if rev, ok := res.Revision.Revision(); ok {
@@ -199,7 +217,8 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 	span.SetAttributes(attribute.Int(attrEvents, len(res.Events)))
 	r.log.LogAttrs(ctx, slog.LevelDebug, "command done",
 		slog.String(logStream, stream), slog.String(logCommand, m.String()),
-		slog.Int(logEvents, len(res.Events)), slog.String(logRevision, res.Revision.String()))
+		slog.String(logCorrelationID, corr), slog.Int(logEvents, len(res.Events)),
+		slog.String(logRevision, res.Revision.String()))
 	return res, nil
 }
 

@@ -498,6 +498,18 @@ func TestFailedCommandSpanAndLog(t *testing.T) {
 	if !strings.Contains(logs.String(), "command failed") || !strings.Contains(logs.String(), "outcome=not_found") {
 		t.Errorf("log = %s", logs.String())
 	}
+	logs.Reset()
+	ctx := schema.WithCorrelation(context.Background(), "corr-5", "")
+	mustDo(e.repo.Create(ctx, "1", open("ada")))
+	res := mustDo(e.repo.Update(context.Background(), "1", deposit(1)))
+	for _, want := range []string{
+		`msg="command done" stream=account-1 command=create correlation_id=corr-5 events=1 revision=0`,
+		`msg="command done" stream=account-1 command=update correlation_id=` + res.Events[0].Record.ID.String(),
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log does not contain %q:\n%s", want, logs.String())
+		}
+	}
 }
 
 func TestMetrics(t *testing.T) {

@@ -22,13 +22,14 @@ const (
 
 // Log attribute keys.
 const (
-	logStream   = "stream"
-	logRevision = "revision"
-	logCommand  = "command"
-	logOutcome  = "outcome"
-	logEvents   = "events"
-	logAttempt  = "attempt"
-	logError    = "error"
+	logStream        = "stream"
+	logCorrelationID = "correlation_id"
+	logRevision      = "revision"
+	logCommand       = "command"
+	logOutcome       = "outcome"
+	logEvents        = "events"
+	logAttempt       = "attempt"
+	logError         = "error"
 )
 
 // Command outcomes, the "outcome" attribute of spans and of the
