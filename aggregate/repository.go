@@ -44,7 +44,10 @@ type Result[S any] struct {
 	// Position is the position of the last event appended; zero when
 	// nothing was appended.
 	Position eventstore.Position
-	// Events are the appended events as the registry decodes them.
+	// Events are the appended events as the registry decodes them. Their
+	// Record has the stream, revision, data and metadata the store keeps;
+	// Position is set on the last one only, and Created is the repository
+	// clock's reading, not the store's.
 	Events []schema.Event
 	// Attempts is how many times the decision ran (1 without conflicts).
 	Attempts int
