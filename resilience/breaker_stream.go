@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,18 +61,22 @@ const (
 	// ownIDs is how many of its own event IDs an instance remembers, to
 	// recognise its events when they come back through the subscription.
 	ownIDs = 64
+	// maxPending bounds the transitions queued while the store is away; the
+	// oldest are dropped first.
+	maxPending = 32
 )
 
 var reconnect = backoff.Policy{Initial: reconnectInitial, Max: reconnectMax, Multiplier: 2, Jitter: backoff.Decorrelated}
 
 // streamSync shares a Breaker's state through its stream. Local transitions
-// are recorded as the pending event and written by a writer goroutine with
-// the stream's last revision as the expected revision; a follower
+// are queued and written in order by a writer goroutine, in one append
+// expecting the revision the local state was derived from; a follower
 // goroutine applies the events of other instances; the half-open claim is
 // appended by the calling goroutine. When the store cannot be reached the
-// breaker goes on locally, keeps its latest transition pending, and writes
-// it when the store is back, unless the stream moved on meanwhile (then the
-// stream's state wins, except over a manual transition).
+// breaker goes on locally, keeps queueing its transitions (the latest
+// maxPending), and writes them when the store is back, unless the stream
+// moved on meanwhile: then the stream's state wins, except over a manual
+// transition, which is written on top with what followed it.
 type streamSync struct {
 	b        *Breaker
 	store    eventstore.Store
@@ -81,7 +86,8 @@ type streamSync struct {
 
 	// Guarded by b.mu.
 	rev        int64 // revision of the last event applied or written; -1 for none
-	pending    *pendingEvent
+	pending    []*pendingEvent
+	base       int64 // the revision the pending transitions build on
 	down       bool
 	closed     bool
 	retryArmed bool
@@ -96,16 +102,15 @@ type streamSync struct {
 	wg       sync.WaitGroup
 	close1   sync.Once
 	closeErr error
-	metaSet  bool // follower goroutine only
+	metaMu   sync.Mutex
+	metaSet  bool // guarded by metaMu
 }
 
-// pendingEvent is a local transition not yet written. base is the revision
-// the local state was derived from.
+// pendingEvent is a local transition not yet written.
 type pendingEvent struct {
 	id     uuid.UUID
 	typ    string
 	ev     BreakerEvent
-	base   int64
 	manual bool
 }
 
@@ -125,18 +130,26 @@ func newStreamSync(b *Breaker, o *options) *streamSync {
 // held.
 func (s *streamSync) shared() bool { return !s.closed && !s.down }
 
-// record makes a local transition the pending event; b.mu is held.
+// record queues a local transition; b.mu is held.
 func (s *streamSync) record(typ string, ev BreakerEvent, manual bool) {
 	if s.closed {
 		return
 	}
 	ev.Instance = s.b.instance
-	p := &pendingEvent{id: s.newOwnID(), typ: typ, ev: ev, base: s.rev, manual: manual}
-	if old := s.pending; old != nil {
-		p.base, p.manual = old.base, manual || old.manual
+	if len(s.pending) == 0 {
+		s.base = s.rev
 	}
-	s.pending = p
+	if len(s.pending) == maxPending {
+		s.pending = slices.Delete(s.pending, 0, 1)
+	}
+	s.pending = append(s.pending, &pendingEvent{id: s.newOwnID(), typ: typ, ev: ev, manual: manual})
 	s.poke()
+}
+
+// manualPending reports whether a manual transition is queued; b.mu is
+// held.
+func (s *streamSync) manualPending() bool {
+	return slices.ContainsFunc(s.pending, func(p *pendingEvent) bool { return p.manual })
 }
 
 func (s *streamSync) poke() {
@@ -164,35 +177,47 @@ func (s *streamSync) flush(ctx context.Context) error {
 	return s.flushLocked(ctx)
 }
 
-// flushLocked writes the pending event; s.writeMu is held.
+// flushLocked writes the queued transitions; s.writeMu is held.
 func (s *streamSync) flushLocked(ctx context.Context) error {
 	b := s.b
 	for range flushRounds {
 		b.mu.Lock()
-		p := s.pending
-		if p != nil && !p.manual && p.base != s.rev {
-			s.pending, p = nil, nil // the stream moved on: its state wins
-		}
-		if p == nil {
+		if s.closed {
 			b.mu.Unlock()
 			return nil
 		}
-		rev := s.rev
+		if len(s.pending) > 0 && s.base != s.rev && !s.manualPending() {
+			s.pending = nil // the stream moved on: its state wins
+		}
+		if len(s.pending) == 0 {
+			b.mu.Unlock()
+			return nil
+		}
+		base, batch := s.base, slices.Clone(s.pending)
 		b.mu.Unlock()
-		res, err := s.append(ctx, rev, p.id, p.typ, p.ev)
+		events := make([]eventstore.EventData, len(batch))
+		for i, p := range batch {
+			data, err := json.Marshal(p.ev)
+			if err != nil {
+				return err
+			}
+			events[i] = eventstore.EventData{ID: p.id, Type: p.typ, Data: data}
+		}
+		res, err := s.append(ctx, base, events...)
 		switch {
 		case err == nil:
 			b.mu.Lock()
-			if s.pending == p {
-				s.pending = nil
-			}
-			s.advanceLocked(res, rev)
+			s.pending = slices.DeleteFunc(s.pending, func(p *pendingEvent) bool { return slices.Contains(batch, p) })
+			s.advanceLocked(res, base)
 			s.down, s.retries = false, 0
 			b.mu.Unlock()
 		case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 			if err := s.catchUp(ctx); err != nil {
 				return err
 			}
+			b.mu.Lock()
+			s.base = s.rev // what is still queued goes on top
+			b.mu.Unlock()
 		default:
 			return s.fail("write transition", err)
 		}
@@ -212,9 +237,9 @@ func (s *streamSync) claim(ctx context.Context, now time.Time) (permit, error) {
 		return s.endClaimLocked(ctx, now, false)
 	}
 	rev, id := s.rev, s.newOwnID()
-	ev := BreakerEvent{Instance: b.instance, At: now, ProbeUntil: now.Add(b.cfg.ProbeTimeout)}
+	data, _ := json.Marshal(BreakerEvent{Instance: b.instance, At: now, ProbeUntil: now.Add(b.cfg.ProbeTimeout)})
 	b.mu.Unlock()
-	res, err := s.append(s.life, rev, id, EventBreakerHalfOpened, ev)
+	res, err := s.append(s.life, rev, eventstore.EventData{ID: id, Type: EventBreakerHalfOpened, Data: data})
 	switch {
 	case err == nil:
 		b.mu.Lock()
@@ -251,18 +276,19 @@ func (s *streamSync) endClaimLocked(ctx context.Context, now time.Time, won bool
 	return permit{}, b.rejectLocked(ctx)
 }
 
-func (s *streamSync) append(ctx context.Context, rev int64, id uuid.UUID, typ string, ev BreakerEvent) (eventstore.AppendResult, error) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
+// append writes events expecting rev, after making sure the stream has its
+// $maxCount.
+func (s *streamSync) append(ctx context.Context, rev int64, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	expected := eventstore.NoStream
 	if rev >= 0 {
 		expected = eventstore.Exact(uint64(rev))
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.store.Append(ctx, s.stream, expected, eventstore.EventData{ID: id, Type: typ, Data: data})
+	if err := s.setMaxCount(ctx); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return s.store.Append(ctx, s.stream, expected, events...)
 }
 
 // advanceLocked records the revision of an event this instance wrote over
@@ -273,8 +299,8 @@ func (s *streamSync) advanceLocked(res eventstore.AppendResult, base int64) {
 		return // the follower got there first
 	}
 	s.rev = int64(r)
-	if s.pending != nil && s.pending.base == base {
-		s.pending.base = s.rev // a later local transition builds on this one
+	if s.base == base {
+		s.base = s.rev // later local transitions build on these
 	}
 }
 
@@ -324,17 +350,16 @@ func (s *streamSync) applyLocked(rec *eventstore.RecordedEvent) {
 	prev := s.rev
 	s.rev = int64(rec.Revision)
 	if s.isOwn(rec.ID) {
-		switch {
-		case s.pending == nil:
-		case s.pending.id == rec.ID:
-			s.pending = nil // written by an append whose answer was lost
-		case s.pending.base == prev:
-			s.pending.base = s.rev // a later local transition builds on it
+		// Written by this instance (perhaps by an append whose answer was
+		// lost): no longer pending, and what is still queued builds on it.
+		s.pending = slices.DeleteFunc(s.pending, func(p *pendingEvent) bool { return p.id == rec.ID })
+		if s.base == prev {
+			s.base = s.rev
 		}
 		return
 	}
-	if s.pending != nil {
-		if s.pending.manual {
+	if len(s.pending) > 0 {
+		if s.manualPending() {
 			return // our manual transition goes on top of it
 		}
 		s.pending = nil // the stream moved on: its state wins
@@ -392,11 +417,8 @@ func (s *streamSync) follow() {
 var errSubscriptionEnded = errors.New("subscription ended")
 
 func (s *streamSync) followOnce() (caughtUp bool, err error) {
-	if !s.metaSet {
-		if err := s.setMaxCount(); err != nil {
-			return false, err
-		}
-		s.metaSet = true
+	if err := s.setMaxCount(s.life); err != nil {
+		return false, err
 	}
 	s.b.mu.Lock()
 	from := eventstore.Start
@@ -421,24 +443,30 @@ func (s *streamSync) followOnce() (caughtUp bool, err error) {
 	return caughtUp, errSubscriptionEnded
 }
 
-// setMaxCount keeps the stream short with $maxCount.
-func (s *streamSync) setMaxCount() error {
-	ctx, cancel := context.WithTimeout(s.life, s.timeout)
+// setMaxCount keeps the stream short with $maxCount; once done, it does
+// nothing.
+func (s *streamSync) setMaxCount(ctx context.Context) error {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	if s.metaSet {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	res, err := s.store.GetStreamMetadata(ctx, s.stream)
 	if err != nil {
 		return err
 	}
-	if res.Metadata.MaxCount == s.maxCount {
-		return nil
+	if res.Metadata.MaxCount != s.maxCount {
+		meta := res.Metadata
+		meta.MaxCount = s.maxCount
+		_, err = s.store.SetStreamMetadata(ctx, s.stream, res.Revision, meta)
+		if err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) { // a conflict: another instance set it
+			return err
+		}
 	}
-	meta := res.Metadata
-	meta.MaxCount = s.maxCount
-	_, err = s.store.SetStreamMetadata(ctx, s.stream, res.Revision, meta)
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return nil // another instance set it
-	}
-	return err
+	s.metaSet = true
+	return nil
 }
 
 // reachable notes that the store answered and has the writer try the
@@ -446,7 +474,7 @@ func (s *streamSync) setMaxCount() error {
 func (s *streamSync) reachable() {
 	s.b.mu.Lock()
 	s.down, s.retries = false, 0
-	pending := s.pending != nil
+	pending := len(s.pending) > 0
 	s.b.mu.Unlock()
 	if pending {
 		s.poke()
@@ -460,7 +488,7 @@ func (s *streamSync) fail(op string, err error) error {
 	b.mu.Lock()
 	wasDown := s.down
 	s.down = true
-	arm := !s.retryArmed && !s.closed && s.pending != nil
+	arm := !s.retryArmed && !s.closed && len(s.pending) > 0
 	if arm {
 		s.retryArmed = true
 		s.retries++
@@ -487,7 +515,7 @@ func (s *streamSync) close() error {
 		defer cancel()
 		s.closeErr = s.flush(ctx)
 		s.b.mu.Lock()
-		s.closed = true
+		s.closed, s.pending = true, nil
 		s.b.mu.Unlock()
 		s.stop()
 		s.wg.Wait()
