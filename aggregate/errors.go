@@ -24,6 +24,9 @@ var (
 	// The error is an *EventError that unwraps to the registry's error (for
 	// example a *schema.ValidationError).
 	ErrInvalidEvent = errors.New("aggregate: invalid event")
+	// ErrRejected: the decision returned an error; nothing was appended.
+	// The error is a *RejectedError that unwraps to the decision's error.
+	ErrRejected = errors.New("aggregate: command rejected")
 	// ErrInvalidID: an aggregate ID was empty.
 	ErrInvalidID = errors.New("aggregate: invalid id")
 	// ErrInvalidType: a Type is not usable (see Type.Validate).
@@ -96,10 +99,6 @@ func (e *EventError) Error() string {
 
 func (e *EventError) Is(target error) bool { return target == ErrInvalidEvent }
 func (e *EventError) Unwrap() error        { return e.Err }
-
-// ErrRejected: the decision returned an error; nothing was appended. The
-// error is a *RejectedError that unwraps to the decision's error.
-var ErrRejected = errors.New("aggregate: command rejected")
 
 // A RejectedError wraps the error a decision returned, so callers can tell a
 // rejected command (errors.Is(err, ErrRejected), or errors.Is with the
