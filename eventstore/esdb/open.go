@@ -100,7 +100,11 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 // string as Open does, without connecting.
 func ParseConnectionString(connString string) (*esdb.Configuration, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("esdb: connection string %s: %s", redact(connString), fmt.Sprintf(format, args...))
+		msg := fmt.Sprintf(format, args...)
+		if pw := password(connString); pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx") // the client quotes the string
+		}
+		return fmt.Errorf("esdb: connection string %s: %s", redact(connString), msg)
 	}
 	scheme, _, ok := strings.Cut(connString, "://")
 	if !ok || (!strings.EqualFold(scheme, "esdb") && !strings.EqualFold(scheme, "esdb+discover")) {
@@ -111,18 +115,27 @@ func ParseConnectionString(connString string) (*esdb.Configuration, error) {
 	if err != nil {
 		return nil, bad("settings: %v", err)
 	}
+	given := make(map[string]string, len(values)) // lower-case name → value
 	for key, vs := range values {
 		k := strings.ToLower(key)
 		if _, ok := settings[k]; !ok {
 			return nil, bad("unknown setting %q (known: %s)", key, knownSettings())
 		}
-		if len(vs) > 1 {
-			return nil, bad("setting %s is given %d times", settings[k], len(vs))
+		if _, dup := given[k]; dup || len(vs) > 1 {
+			return nil, bad("setting %s is given %d times", settings[k], len(vs)+len(given[k]))
 		}
+		given[k] = vs[0]
 		switch k {
 		case "maxdiscoverattempts", "discoveryinterval", "gossiptimeout", "defaultdeadline":
 			if n, err := strconv.Atoi(vs[0]); err != nil || n <= 0 {
 				return nil, bad("%s must be a positive integer, got %q", settings[k], vs[0])
+			}
+		}
+	}
+	if v, ok := given["tls"]; ok && strings.EqualFold(v, "false") {
+		for _, k := range tlsOnly {
+			if _, ok := given[k]; ok {
+				return nil, bad("%s needs tls=true", settings[k])
 			}
 		}
 	}
@@ -132,13 +145,6 @@ func ParseConnectionString(connString string) (*esdb.Configuration, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, bad("%v", err)
-	}
-	if cfg.DisableTLS {
-		for key := range values {
-			if k := strings.ToLower(key); slices.Contains(tlsOnly, k) {
-				return nil, bad("%s needs tls=true", settings[k])
-			}
-		}
 	}
 	if cfg.UserCertFile != "" {
 		if _, err := tls.LoadX509KeyPair(cfg.UserCertFile, cfg.UserKeyFile); err != nil {
@@ -157,25 +163,37 @@ func knownSettings() string {
 	return strings.Join(names, ", ")
 }
 
+// userinfo splits a connection string around its user:password part.
+func userinfo(connString string) (prefix, user, password, rest string, ok bool) {
+	scheme, after, found := strings.Cut(connString, "://")
+	if !found {
+		return "", "", "", "", false
+	}
+	end := strings.IndexAny(after, "/?")
+	if end < 0 {
+		end = len(after)
+	}
+	at := strings.LastIndex(after[:end], "@")
+	if at < 0 {
+		return "", "", "", "", false
+	}
+	user, password, found = strings.Cut(after[:at], ":")
+	return scheme + "://", user, password, after[at:], found
+}
+
+// password returns the password of a connection string ("" if none).
+func password(connString string) string {
+	_, _, pw, _, _ := userinfo(connString)
+	return pw
+}
+
 // redact hides the password of a connection string.
 func redact(connString string) string {
-	scheme, rest, ok := strings.Cut(connString, "://")
+	prefix, user, _, rest, ok := userinfo(connString)
 	if !ok {
 		return connString
 	}
-	end := strings.IndexAny(rest, "/?")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return connString
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return connString
-	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return prefix + user + ":xxxxx" + rest
 }
 
 // clientLogger routes the client's log lines to l at debug level: the
