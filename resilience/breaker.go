@@ -360,7 +360,10 @@ func (b *Breaker) release(ctx context.Context, p permit, o Outcome, took time.Du
 		if o == OutcomeIgnored {
 			return
 		}
-		now := b.clock.Now()
+		var now time.Time // read only where it matters: the clock can be slow
+		if b.cfg.TimeWindow > 0 {
+			now = b.clock.Now()
+		}
 		if o == OutcomeFailure {
 			b.consecutive++
 		} else {
@@ -371,7 +374,7 @@ func (b *Breaker) release(ctx context.Context, p permit, o Outcome, took time.Du
 		}
 		if b.state == StateClosed {
 			if reason := b.tripReason(now); reason != "" {
-				b.openLocked(now, reason, err)
+				b.openLocked(b.clock.Now(), reason, err)
 			}
 		}
 	case StateHalfOpen:

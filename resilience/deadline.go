@@ -65,12 +65,14 @@ func (c *deadlineCtx) Err() error {
 
 func (c *deadlineCtx) String() string { return "resilience.Timeout" }
 
-// cancel ends the context with err unless it has ended already.
-func (c *deadlineCtx) cancel(err error, byDeadline bool) {
+// cancel ends the context with err unless it has ended already, and
+// reports whether it was ended by its deadline.
+func (c *deadlineCtx) cancel(err error, byDeadline bool) (expired bool) {
 	c.mu.Lock()
 	if c.err != nil {
+		expired = c.expired
 		c.mu.Unlock()
-		return
+		return expired
 	}
 	c.err, c.expired = err, byDeadline
 	if c.done != nil {
@@ -81,6 +83,7 @@ func (c *deadlineCtx) cancel(err error, byDeadline bool) {
 	if stop != nil {
 		stop()
 	}
+	return byDeadline
 }
 
 // watcher cancels the deadline contexts of one Timeout when their time
@@ -152,10 +155,7 @@ func (w *watcher) finish(c *deadlineCtx) bool {
 		w.remove(c.index)
 	}
 	w.mu.Unlock()
-	c.cancel(context.Canceled, false)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.expired
+	return c.cancel(context.Canceled, false)
 }
 
 // Heap operations on w.heap, ordered by deadline; w.mu is held.
