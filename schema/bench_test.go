@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/schema"
 )
 
@@ -61,3 +62,21 @@ func BenchmarkEncodeValidate(b *testing.B) { benchmarkEncode(b) }
 // BenchmarkEncodeNoValidate encodes the same event without validation; the
 // ratio of the two is what validation costs.
 func BenchmarkEncodeNoValidate(b *testing.B) { benchmarkEncode(b, schema.WithoutValidation()) }
+
+// BenchmarkDecode decodes one current-version event (metadata included).
+func BenchmarkDecode(b *testing.B) {
+	reg := schema.NewRegistry()
+	schema.MustRegister[benchOrder](reg, "OrderPlaced", 1)
+	ctx := schema.WithCorrelation(context.Background(), "corr-1", "cause-1")
+	d, err := reg.Encode(ctx, benchEvent())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := eventstore.RecordedEvent{ID: d.ID, Type: d.Type, ContentType: d.ContentType, Data: d.Data, Metadata: d.Metadata}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Decode(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -26,7 +26,9 @@ type Event struct {
 }
 
 // Encode turns event, a value or pointer of a registered Go type, into
-// EventData ready to append: the data is the JSON encoding of event,
+// EventData ready to append, at the version its Go type is registered as
+// (usually the current one; older ones encode too, e.g. to test upcasters).
+// The data is the JSON encoding of event,
 // validated against its schema (unless WithoutValidation); the ID comes from
 // the registry's ID source; the metadata carries the schema version, the
 // correlation and causation IDs and decided-at time from ctx (see

@@ -42,6 +42,11 @@
 // [Registry.Validate] validates raw JSON by type name and version, for tools
 // without the Go types.
 //
+// Validation costs little: a one-pass check over the JSON bytes accepts the
+// common valid event without allocating, and only events it cannot vouch
+// for (invalid ones, or schemas with keywords it does not implement) go
+// through the full JSON Schema validator, which also lists the violations.
+//
 // An unknown type or version is an [*UnknownTypeError] or
 // [*UnknownVersionError]; [WithUnknown]([Skip]) marks them so they match
 // [ErrSkipped] as well, for consumers that should ignore what they do not

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	invopop "github.com/invopop/jsonschema"
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -64,7 +65,7 @@ func sortRequired(v any) {
 		for k, x := range v {
 			if list, ok := x.([]any); ok && k == "required" && allStrings(list) {
 				slices.SortFunc(list, func(a, b any) int {
-					return compareStrings(a.(string), b.(string))
+					return strings.Compare(a.(string), b.(string))
 				})
 				continue
 			}
@@ -84,16 +85,6 @@ func allStrings(list []any) bool {
 		}
 	}
 	return true
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func marshalCanonical(v any) ([]byte, error) {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -140,47 +141,124 @@ func (m *Metadata) UnmarshalJSON(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
+	if ok, err := m.parse(data); ok || err != nil {
+		return err
+	}
+	// Something unusual (invalid UTF-8, deep nesting, bad syntax): let
+	// encoding/json decide, with its error messages.
+	*m = Metadata{}
+	return m.parseSlow(data)
+}
+
+// parseSlow decodes metadata with encoding/json.
+func (m *Metadata) parseSlow(data []byte) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return fmt.Errorf("%w: metadata is not a JSON object: %v", ErrMalformed, err)
 	}
 	for k, raw := range obj {
 		if !reserved(k) {
-			if m.Extra == nil {
-				m.Extra = make(map[string]json.RawMessage)
-			}
-			m.Extra[k] = raw
+			m.setExtra(k, raw)
 			continue
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return fmt.Errorf("%w: metadata key %q must be a string", ErrMalformed, k)
 		}
-		var err error
-		switch k {
-		case MetadataSchemaVersion:
-			m.SchemaVersion, err = strconv.Atoi(s)
-			if err == nil && m.SchemaVersion < 1 {
-				err = fmt.Errorf("%d is not ≥ 1", m.SchemaVersion)
+		if err := m.set(k, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parse decodes the common case, a flat JSON object, in one pass. It
+// reports ok=false, and no error, for input it leaves to encoding/json.
+func (m *Metadata) parse(data []byte) (ok bool, err error) {
+	s := scanner{d: data}
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false, nil
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return skipSpace(data, i+1) == len(data), nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return false, nil
+		}
+		end, key, ok := s.str(i)
+		if !ok {
+			return false, nil
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return false, nil
+		}
+		i = skipSpace(data, i+1)
+		if k := string(key); reserved(k) {
+			if i >= len(data) || data[i] != '"' {
+				return false, nil
 			}
-		case eventstore.MetadataCorrelationID:
-			m.CorrelationID = s
-		case eventstore.MetadataCausationID:
-			m.CausationID = s
-		case MetadataTraceParent:
-			m.TraceParent = s
-		case MetadataTraceState:
-			m.TraceState = s
-		case eventstore.MetadataTraceID:
-			m.TraceID = s
-		case eventstore.MetadataSpanID:
-			m.SpanID = s
-		case MetadataDecidedAt:
-			m.DecidedAt, err = time.Parse(time.RFC3339Nano, s)
+			var val []byte
+			if end, val, ok = s.str(i); !ok {
+				return false, nil
+			}
+			if err := m.set(k, string(val)); err != nil {
+				return false, err
+			}
+		} else {
+			var v verdict
+			if end, v = s.value(nil, i, 0); v != valid {
+				return false, nil
+			}
+			m.setExtra(k, bytes.Clone(data[i:end]))
 		}
-		if err != nil {
-			return fmt.Errorf("%w: metadata key %q: %v", ErrMalformed, k, err)
+		i = skipSpace(data, end)
+		if i < len(data) && data[i] == '}' {
+			return skipSpace(data, i+1) == len(data), nil
 		}
+		if i >= len(data) || data[i] != ',' {
+			return false, nil
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+func (m *Metadata) setExtra(key string, raw json.RawMessage) {
+	if m.Extra == nil {
+		m.Extra = make(map[string]json.RawMessage)
+	}
+	m.Extra[key] = raw
+}
+
+// set sets the field of the reserved key to s.
+func (m *Metadata) set(key, s string) error {
+	var err error
+	switch key {
+	case MetadataSchemaVersion:
+		m.SchemaVersion, err = strconv.Atoi(s)
+		if err == nil && m.SchemaVersion < 1 {
+			err = fmt.Errorf("%d is not ≥ 1", m.SchemaVersion)
+		}
+	case eventstore.MetadataCorrelationID:
+		m.CorrelationID = s
+	case eventstore.MetadataCausationID:
+		m.CausationID = s
+	case MetadataTraceParent:
+		m.TraceParent = s
+	case MetadataTraceState:
+		m.TraceState = s
+	case eventstore.MetadataTraceID:
+		m.TraceID = s
+	case eventstore.MetadataSpanID:
+		m.SpanID = s
+	case MetadataDecidedAt:
+		m.DecidedAt, err = time.Parse(time.RFC3339Nano, s)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: metadata key %q: %v", ErrMalformed, key, err)
 	}
 	return nil
 }

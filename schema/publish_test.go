@@ -297,3 +297,29 @@ func TestExport(t *testing.T) {
 		t.Errorf("Export into a read-only directory succeeded")
 	}
 }
+
+// conflictingStore loses every append race.
+type conflictingStore struct{ eventstore.Store }
+
+func (conflictingStore) Append(_ context.Context, stream string, expected eventstore.ExpectedRevision, _ ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: eventstore.Exact(0)}
+}
+
+func TestPublishGivesUpAfterLosingEveryRace(t *testing.T) {
+	s := conflictingStore{newStore(t)}
+	err := newRegistry(t).Publish(context.Background(), s)
+	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) || !strings.Contains(err.Error(), "after 10 attempts") {
+		t.Errorf("Publish = %v", err)
+	}
+}
+
+func TestPublishRejectsReservedExtraMetadata(t *testing.T) {
+	s := newStore(t)
+	ctx := schema.WithExtraMetadata(context.Background(), "decidedAt", json.RawMessage(`"x"`))
+	if err := newRegistry(t).Publish(ctx, s); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Errorf("Publish = %v", err)
+	}
+	if readAll(t, s, schema.DefaultSchemaStream) != nil {
+		t.Error("a failed publish wrote events")
+	}
+}

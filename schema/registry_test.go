@@ -1,8 +1,10 @@
 package schema_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -220,5 +222,43 @@ func TestAddSchema(t *testing.T) {
 func TestUnknownPolicyString(t *testing.T) {
 	if schema.Fail.String() != "fail" || schema.Skip.String() != "skip" {
 		t.Errorf("policies print as %s, %s", schema.Fail, schema.Skip)
+	}
+}
+
+func TestRegistryIsSafeForConcurrentUse(t *testing.T) {
+	r := newRegistry(t)
+	raw := []byte(`{"type":"object","properties":{"n":{"type":"integer"}}}`)
+	done := make(chan error, 32)
+	for g := range 16 {
+		go func() {
+			name := fmt.Sprintf("Loaded%d", g)
+			err := r.AddSchema(name, 1, raw)
+			if err == nil {
+				err = r.RegisterUpcaster(name, 1, schema.Identity)
+			}
+			if err == nil {
+				err = r.Validate(name, 1, []byte(`{"n":1}`))
+			}
+			done <- err
+		}()
+		go func() {
+			for range 20 {
+				if _, err := r.Encode(context.Background(), goodCus); err != nil {
+					done <- err
+					return
+				}
+				r.Schemas()
+				r.TypeOf(goodCus)
+			}
+			done <- nil
+		}()
+	}
+	for range 32 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(r.Schemas()); n != 17 {
+		t.Errorf("%d schemas, want 17", n)
 	}
 }
