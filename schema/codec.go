@@ -115,7 +115,7 @@ func (r *Registry) entryOf(event any) (*entry, error) {
 func (r *Registry) Decode(rec eventstore.RecordedEvent) (Event, error) {
 	ev := Event{Type: rec.Type, Record: rec}
 	if err := ev.Metadata.UnmarshalJSON(rec.Metadata); err != nil {
-		return ev, fmt.Errorf("schema: decode %s %s: %w", rec.Type, rec.ID, err)
+		return ev, fmt.Errorf("%w (event %s %s)", err, rec.Type, rec.ID)
 	}
 	if ev.Metadata.SchemaVersion == 0 {
 		ev.Metadata.SchemaVersion = 1
