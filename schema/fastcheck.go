@@ -416,20 +416,18 @@ func (s *scanner) value(n *fastNode, i, depth int) (int, verdict) {
 		return i, invalid
 	}
 	switch c := d[i]; {
-	case c == '{':
-		if !n.allows(kindObject) {
+	case c == '{' || c == '[':
+		kind := kindObject
+		if c == '[' {
+			kind = kindArray
+		}
+		switch {
+		case !n.allows(kind):
 			return i, invalid
-		}
-		if n.hasEnum {
-			return i, unsure
-		}
-		return s.object(n, i+1, depth)
-	case c == '[':
-		if !n.allows(kindArray) {
-			return i, invalid
-		}
-		if n.hasEnum {
-			return i, unsure
+		case n.hasEnum:
+			return i, unsure // enums of objects or arrays: not handled
+		case kind == kindObject:
+			return s.object(n, i+1, depth)
 		}
 		return s.array(n, i+1, depth)
 	case c == '"':

@@ -94,11 +94,8 @@ func (r *Registry) register(t reflect.Type, name string, version int, opts []Reg
 	for _, o := range opts {
 		o(&reg)
 	}
-	if err := checkName(name); err != nil {
+	if err := checkKey("register", name, version); err != nil {
 		return err
-	}
-	if version < 1 {
-		return registrationError("register %s: version %d is not ≥ 1", quote(name), version)
 	}
 	if t.Kind() != reflect.Struct {
 		return registrationError("register %s v%d: Go type %v is not a struct", quote(name), version, t)
@@ -143,11 +140,8 @@ func (r *Registry) register(t reflect.Type, name string, version int, opts []Reg
 // versions in between need not have Go types. Errors match
 // ErrInvalidRegistration.
 func (r *Registry) RegisterUpcaster(eventType string, fromVersion int, fn Upcaster) error {
-	if err := checkName(eventType); err != nil {
+	if err := checkKey("register upcaster for", eventType, fromVersion); err != nil {
 		return err
-	}
-	if fromVersion < 1 {
-		return registrationError("register upcaster for %s: version %d is not ≥ 1", quote(eventType), fromVersion)
 	}
 	if fn == nil {
 		return registrationError("register upcaster for %s v%d: nil upcaster", quote(eventType), fromVersion)
@@ -252,11 +246,8 @@ func (r *Registry) lookup(name string, version int) (*entry, error) {
 // Register of the same (type, version) replaces it. Errors match
 // ErrInvalidRegistration.
 func (r *Registry) AddSchema(eventType string, version int, schema []byte) error {
-	if err := checkName(eventType); err != nil {
+	if err := checkKey("add schema", eventType, version); err != nil {
 		return err
-	}
-	if version < 1 {
-		return registrationError("add schema %s: version %d is not ≥ 1", quote(eventType), version)
 	}
 	raw, err := canonical(schema)
 	if err != nil {
@@ -284,6 +275,17 @@ func (r *Registry) family(name string) *family {
 		r.types[name] = f
 	}
 	return f
+}
+
+// checkKey checks an event type name and a version for op.
+func checkKey(op, name string, version int) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if version < 1 {
+		return registrationError("%s %s: version %d is not ≥ 1", op, quote(name), version)
+	}
+	return nil
 }
 
 func checkName(name string) error {
