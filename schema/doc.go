@@ -30,7 +30,8 @@
 // kept in a canonical form (sorted keys, sorted "required") so that two
 // schemas are the same exactly when their bytes are.
 //
-// The highest version registered for a name is its current version.
+// The highest version registered for a name with a Go type is its current
+// version.
 //
 // # Encoding and decoding
 //
@@ -97,6 +98,8 @@
 // types. Run it at start-up: it also checks that the schema the code
 // generates for each published (type, version) is byte-for-byte the
 // published one, and otherwise fails with a [*SchemaChangedError] saying to
-// bump the version and register an upcaster. [Registry.Export] writes every
-// schema to a directory as <type>.v<version>.schema.json files.
+// bump the version and register an upcaster. A tool without the Go types
+// calls [Registry.Load] to add the published schemas (or [Registry.AddSchema]
+// for one) and then validates with [Registry.Validate]. [Registry.Export]
+// writes every schema to a directory as <type>.v<version>.schema.json files.
 package schema
