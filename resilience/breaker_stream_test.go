@@ -135,6 +135,17 @@ func (c *cluster) instance(id string, store eventstore.Store, opts ...resilience
 	return b
 }
 
+// flakyInstance starts a synced instance over a store that fails on demand.
+func (c *cluster) flakyInstance(id string, opts ...resilience.Option) (*flakyStore, *resilience.Breaker) {
+	c.t.Helper()
+	flaky := newFlaky(c.store)
+	b := c.instance(id, flaky, opts...)
+	if err := b.Sync(c.t.Context()); err != nil {
+		c.t.Fatal(err)
+	}
+	return flaky, b
+}
+
 // events returns the types and instances of the breaker stream's events.
 func (c *cluster) events() []string {
 	c.t.Helper()
@@ -318,12 +329,8 @@ func TestManualStatesAcrossInstances(t *testing.T) {
 func TestStoreFailsMidway(t *testing.T) {
 	c := newCluster(t, resilience.BreakerConfig{ConsecutiveFailures: 1, OpenDuration: 10 * time.Second})
 	logs := &syncBuffer{}
-	flaky := newFlaky(c.store)
-	a := c.instance("a", flaky, resilience.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	flaky, a := c.flakyInstance("a", resilience.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	b := c.instance("b", nil)
-	if err := a.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 
 	flaky.setDown(true)
 	calls(t, a, 1, fail) // opens locally
@@ -381,11 +388,8 @@ const reconnectMax = 16 * time.Second
 
 func TestReconcileStreamStateWins(t *testing.T) {
 	c := newCluster(t, resilience.BreakerConfig{ConsecutiveFailures: 1})
-	flaky := newFlaky(c.store)
-	a, b := c.instance("a", flaky), c.instance("b", nil)
-	if err := a.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	flaky, a := c.flakyInstance("a")
+	b := c.instance("b", nil)
 	flaky.setDown(true)
 	calls(t, a, 1, fail) // pending: opened
 	if err := b.Disable(t.Context()); err != nil {
@@ -403,11 +407,8 @@ func TestReconcileStreamStateWins(t *testing.T) {
 
 func TestReconcileManualTransitionWins(t *testing.T) {
 	c := newCluster(t, resilience.BreakerConfig{ConsecutiveFailures: 1})
-	flaky := newFlaky(c.store)
-	a, b := c.instance("a", flaky), c.instance("b", nil)
-	if err := a.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	flaky, a := c.flakyInstance("a")
+	b := c.instance("b", nil)
 	flaky.setDown(true)
 	if err := a.ForceOpen(t.Context()); !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("ForceOpen with the store down: %v", err)
@@ -430,11 +431,7 @@ func TestReconcileManualTransitionWins(t *testing.T) {
 
 func TestClaimWithTheStoreDownProbesLocally(t *testing.T) {
 	c := newCluster(t, resilience.BreakerConfig{ConsecutiveFailures: 1, OpenDuration: time.Second})
-	flaky := newFlaky(c.store)
-	a := c.instance("a", flaky)
-	if err := a.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	flaky, a := c.flakyInstance("a")
 	calls(t, a, 1, fail)
 	if err := a.Sync(t.Context()); err != nil {
 		t.Fatal(err)
@@ -479,11 +476,7 @@ func TestForeignEventsTheBreakerDoesNotKnow(t *testing.T) {
 
 func TestCloseSharedBreaker(t *testing.T) {
 	c := newCluster(t, resilience.BreakerConfig{ConsecutiveFailures: 1})
-	flaky := newFlaky(c.store)
-	a := c.instance("a", flaky)
-	if err := a.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	flaky, a := c.flakyInstance("a")
 	flaky.setDown(true)
 	calls(t, a, 1, fail)
 	if err := a.Close(); !errors.Is(err, eventstore.ErrUnavailable) {

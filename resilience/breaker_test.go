@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/internal/clock"
 	"github.com/chronicle-go/chronicle/resilience"
 )
@@ -48,6 +50,13 @@ func TestBreakerConfig(t *testing.T) {
 	}
 	_, err := resilience.NewBreaker("", resilience.BreakerConfig{})
 	wantConfigError(t, err, "name")
+	store := memory.New()
+	defer store.Close()
+	_, err = resilience.NewBreaker("b", resilience.BreakerConfig{FailureRatio: 2}, resilience.WithStore(store), resilience.WithStoreTimeout(time.Second))
+	wantConfigError(t, err, "FailureRatio")
+	for _, err := range store.ReadAll(t.Context(), eventstore.ReadAllOptions{}) {
+		t.Fatalf("an invalid breaker wrote to the store (%v)", err)
+	}
 	_, err = resilience.NewBreaker(strings.Repeat("x", 2000), resilience.BreakerConfig{})
 	wantConfigError(t, err, "name")
 	_, err = resilience.NewBreaker("b", resilience.BreakerConfig{}, resilience.WithStore(nil))

@@ -77,3 +77,14 @@ func TestComposePanicsOnNil(t *testing.T) {
 	}()
 	resilience.Compose(resilience.Compose(), nil)
 }
+
+func TestEveryPolicyWraps(t *testing.T) {
+	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 1}))
+	bulkhead := must[*resilience.Bulkhead](t)(resilience.NewBulkhead(resilience.BulkheadConfig{MaxConcurrent: 1}))
+	breaker := must[*resilience.Breaker](t)(resilience.NewBreaker("w", resilience.BreakerConfig{}))
+	for _, p := range []resilience.Policy{retry, bulkhead, breaker} {
+		if err := p.Wrap(ok)(t.Context()); err != nil {
+			t.Fatalf("%T: %v", p, err)
+		}
+	}
+}
