@@ -219,7 +219,7 @@ func (s *streamSync) flushLocked(ctx context.Context) error {
 			s.base = s.rev // what is still queued goes on top
 			b.mu.Unlock()
 		default:
-			return s.fail("write transition", err)
+			return s.failed(ctx, "write transition", err)
 		}
 	}
 	return s.fail("write transition", errors.New("the stream kept changing"))
@@ -246,7 +246,7 @@ func (s *streamSync) claim(ctx context.Context, now time.Time) (permit, error) {
 		s.advanceLocked(res, rev)
 		return s.endClaimLocked(ctx, now, true)
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
-		_ = s.catchUp(ctx) // another instance claimed first: learn its claim
+		_ = s.catchUp(s.life) // another instance claimed first: learn its claim
 	default:
 		_ = s.fail("claim half-open", err)
 	}
@@ -332,7 +332,7 @@ func (s *streamSync) catchUp(ctx context.Context) error {
 			break
 		}
 		if err != nil {
-			return s.fail("read stream", err)
+			return s.failed(ctx, "read stream", err)
 		}
 		s.b.mu.Lock()
 		s.applyLocked(&rec)
@@ -479,6 +479,15 @@ func (s *streamSync) reachable() {
 	if pending {
 		s.poke()
 	}
+}
+
+// failed is fail for an operation done for a caller: when the caller's
+// context ended, the store is not to blame.
+func (s *streamSync) failed(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("resilience: breaker %q: %s: %w", s.b.name, op, err)
+	}
+	return s.fail(op, err)
 }
 
 // fail notes that the store failed: the breaker works locally and the

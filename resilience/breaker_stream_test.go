@@ -514,3 +514,88 @@ func TestLocalBreakerSyncAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCanceledCallerDoesNotMarkTheStoreDown(t *testing.T) {
+	c := newCluster(t, resilience.BreakerConfig{ConsecutiveFailures: 1, OpenDuration: time.Second})
+	a, b := c.instance("a", nil), c.instance("b", nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := a.ForceOpen(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ForceOpen with a canceled context: %v", err)
+	}
+	if err := a.Sync(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync with a canceled context: %v", err)
+	}
+	// The store is still considered reachable: the transition is written
+	// by the writer, and a half-open claim goes through the store.
+	waitState(t, b, resilience.StateForcedOpen)
+	if err := b.Reset(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, a, resilience.StateClosed)
+	calls(t, a, 1, fail)
+	c.clk.Advance(time.Second)
+	for _, br := range []*resilience.Breaker{a, b} {
+		if err := br.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls(t, b, 1, ok) // b claims half-open through the store and probes
+	if err := b.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := "BreakerForcedOpen/a BreakerClosed/b BreakerOpened/a BreakerHalfOpened/b BreakerClosed/b"
+	if evs := c.events(); strings.Join(evs, " ") != want {
+		t.Fatalf("stream %v, want %v", evs, want)
+	}
+}
+
+// TestSharedBreakersUnderLoad hammers three instances sharing a stream from
+// many goroutines (run with -race) while time passes, then checks that they
+// all end in the state of the stream's last event.
+func TestSharedBreakersUnderLoad(t *testing.T) {
+	c := newCluster(t, resilience.BreakerConfig{FailureRatio: 0.5, CountWindow: 20, OpenDuration: time.Second, HalfOpenCalls: 2})
+	all := []*resilience.Breaker{c.instance("a", nil), c.instance("b", nil), c.instance("c", nil)}
+	var wg sync.WaitGroup
+	for g := range 600 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := all[g%3]
+			for i := range 20 {
+				_ = br.Run(t.Context(), func(context.Context) error {
+					if (g*7+i)%5 < 2+g%2 {
+						return errBoom
+					}
+					return nil
+				})
+				if i%10 == 0 && g%20 == 0 {
+					c.clk.Advance(500 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for range 2 { // a flush by one instance may follow another's read
+		for _, br := range all {
+			if err := br.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	evs := c.events()
+	if len(evs) == 0 {
+		t.Fatal("no transition was written")
+	}
+	last := strings.SplitN(evs[len(evs)-1], "/", 2)[0]
+	want := map[string]resilience.State{
+		resilience.EventBreakerOpened: resilience.StateOpen, resilience.EventBreakerHalfOpened: resilience.StateHalfOpen,
+		resilience.EventBreakerClosed: resilience.StateClosed,
+	}[last]
+	for _, br := range all {
+		if br.State() != want {
+			t.Errorf("%s is %v, the stream's last event is %s", br.InstanceID(), br.State(), last)
+		}
+	}
+	t.Logf("%d transitions written", len(evs))
+}
