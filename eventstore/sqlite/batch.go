@@ -46,6 +46,8 @@ func (h *head) metadata() (eventstore.StreamMetadata, error) {
 type batch struct {
 	w          *writer
 	taken      []*request
+	starts     []int // rows of taken[i] are rows[starts[i]:ends[i]]
+	ends       []int
 	heads      map[string]*head
 	rows       []eventstore.RecordedEvent // in position order; published after the commit
 	rowStreams []int64                    // streams.id of each row
@@ -107,8 +109,8 @@ func (b *batch) apply(ctx context.Context, r *request) (eventstore.AppendResult,
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if oh.tombstoned {
-			return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: of}
+		if oh.tombstoned { // its metadata stream went with it
+			return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: r.stream}
 		}
 	}
 	plan, err := eventstore.DecideAppend(r.stream, r.expected, h.state(), r.events, lookup{ctx, b, h})

@@ -49,9 +49,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			return
 		}
 		h, ok, err := s.readHead(ctx, stream)
+		if of, isMeta := eventstore.IsMetadataStream(stream); isMeta && err == nil {
+			// A tombstone deletes the metadata stream too.
+			oh, found, oerr := s.readHead(ctx, of)
+			if err = oerr; found && oh.tombstoned {
+				h.tombstoned = true
+			}
+		}
 		switch {
 		case err != nil:
-		case ok && h.tombstoned:
+		case h.tombstoned:
 			err = &eventstore.StreamDeletedError{Stream: stream}
 		case !ok || !h.exists || h.deleted:
 			err = &eventstore.StreamNotFoundError{Stream: stream}
@@ -295,8 +302,8 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
 	case err != nil:
 		return eventstore.MetadataResult{}, s.sqlErr(ctx, "get metadata", err)
-	case tombstoned:
-		return eventstore.MetadataResult{}, &eventstore.StreamDeletedError{Stream: stream}
+	case tombstoned: // its metadata stream went with it
+		return eventstore.MetadataResult{}, &eventstore.StreamDeletedError{Stream: eventstore.MetadataStreamName(stream)}
 	case !rev.Valid:
 		return eventstore.MetadataResult{Revision: eventstore.NoStream}, nil
 	}

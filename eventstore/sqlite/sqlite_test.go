@@ -7,7 +7,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
-	"github.com/chronicle-go/chronicle/eventstore/sqlite/internal/sttmp"
+	"github.com/chronicle-go/chronicle/eventstore/storetest"
 )
 
 // open opens a store in a fresh file that is closed when t ends.

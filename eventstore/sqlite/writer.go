@@ -252,7 +252,9 @@ func (w *writer) commit(reqs []*request) {
 				continue // withdrawn by its caller
 			}
 			b.taken = append(b.taken, r)
+			b.starts = append(b.starts, len(b.rows))
 			r.res.res, r.res.err = b.apply(ctx, r)
+			b.ends = append(b.ends, len(b.rows))
 		}
 		if err = b.err; err == nil {
 			err = b.flush(ctx)
@@ -285,7 +287,14 @@ func (w *writer) commit(reqs []*request) {
 		}
 	} else if len(b.rows) > 0 {
 		w.adopt(b)
-		w.s.hub.Publish(b.rows)
+		// One published batch per request, as if each had committed
+		// alone: a subscriber's queue bound counts appends, whatever the
+		// group commit made of them.
+		for i, start := range b.starts {
+			if end := b.ends[i]; end > start {
+				w.s.hub.Publish(b.rows[start:end:end])
+			}
+		}
 	}
 	for _, r := range b.taken {
 		r.done <- r.res

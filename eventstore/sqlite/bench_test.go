@@ -1,0 +1,148 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+var benchData = []byte(`{"orderId":"order-42","customer":"c-7","lines":[{"sku":"A-1","qty":2,"price":1250}],"total":2500}`)
+
+func benchEvent() eventstore.EventData {
+	return eventstore.EventData{Type: "OrderPlaced", Data: benchData, Metadata: []byte(`{"$correlationId":"c-1"}`)}
+}
+
+// BenchmarkAppend1Writer: one durable append of one event at a time.
+func BenchmarkAppend1Writer(b *testing.B) {
+	s := open(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Append(ctx, "bench", eventstore.Any, benchEvent()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// BenchmarkAppend32Writers: 32 goroutines, each appending one event at a
+// time to its own stream; they share commits.
+func BenchmarkAppend32Writers(b *testing.B) {
+	s := open(b)
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("bench-%d", w)
+			for next.Add(1) <= int64(b.N) {
+				if _, err := s.Append(ctx, stream, eventstore.Any, benchEvent()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendBatch100: one writer appending 100 events per append.
+func BenchmarkAppendBatch100(b *testing.B) {
+	s := open(b)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range evs {
+			evs[i] = benchEvent()
+		}
+		if _, err := s.Append(ctx, "bench", eventstore.Any, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// seed writes n events to one stream in appends of 1000.
+func seed(b *testing.B, s eventstore.Store, stream string, n int) {
+	b.Helper()
+	evs := make([]eventstore.EventData, 0, 1000)
+	for n > 0 {
+		evs = evs[:0]
+		for range min(n, 1000) {
+			evs = append(evs, benchEvent())
+		}
+		mustAppend(b, s, stream, eventstore.Any, evs...)
+		n -= len(evs)
+	}
+}
+
+// BenchmarkReadStream reads a 100 000-event stream; the metric is events/s.
+func BenchmarkReadStream(b *testing.B) {
+	const n = 100_000
+	s := open(b)
+	seed(b, s, "bench", n)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		got := 0
+		for _, err := range s.ReadStream(ctx, "bench", eventstore.ReadOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+		if got != n {
+			b.Fatalf("read %d events", got)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReadAll reads $all over 100 000 events in 100 streams.
+func BenchmarkReadAll(b *testing.B) {
+	const n = 100_000
+	s := open(b)
+	for i := range 100 {
+		seed(b, s, fmt.Sprintf("bench-%d", i), n/100)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		got := 0
+		for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+		if got != n {
+			b.Fatalf("read %d events", got)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkRawScan is the engine's own limit for BenchmarkReadAll.
+func BenchmarkRawScan(b *testing.B) {
+	const n = 100_000
+	s := open(b)
+	for i := range 100 {
+		seed(b, s, fmt.Sprintf("bench-%d", i), n/100)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		if got, err := s.RawScan(ctx); err != nil || got != n {
+			b.Fatalf("raw scan: %d, %v", got, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
