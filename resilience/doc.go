@@ -87,12 +87,15 @@
 // stream is kept short with $maxCount ([WithStreamMaxCount]), since its last
 // event determines the state.
 //
-// When the store cannot be reached, the breaker keeps working locally: it
-// opens, probes and closes on its own and keeps its latest transition
-// pending. When the store is back it reconciles: it reads what other
-// instances wrote meanwhile; if nothing, it writes its pending transition;
-// if something, the stream's state wins, except over a manual transition,
-// which is written on top.
+// Transitions are written in order, in the background (the calls that
+// cause them do not wait for the store), except the half-open claim, which
+// the probing call makes itself. When the store cannot be reached, the
+// breaker keeps working locally: it opens, probes and closes on its own and
+// queues its transitions (the latest 32). When the store is back it
+// reconciles: it reads what other instances wrote meanwhile; if nothing, it
+// writes its queued transitions; if something, the stream's state wins,
+// except over a manual transition, which is written on top. A caller whose
+// context ends does not make the store count as unreachable.
 //
 // # Metrics
 //
