@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestBenchCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a quick bench")
+	}
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"bench", "--store", "memory:", "--quick", "--json"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	var got map[string]float64
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("--json output %q: %v", out.String(), err)
+	}
+	want := []string{
+		"fsync_per_s", "append_1w_per_s", "append_1w_p50_us", "append_1w_p99_us", "append_32w_events_per_s",
+		"append_batch100_events_per_s", "read_stream_events_per_s", "read_all_events_per_s", "raw_scan_events_per_s",
+		"subscribe_latency_p50_us", "subscribe_latency_p99_us", "bytes_per_event",
+		"append_1w_vs_fsync", "append_32w_vs_fsync", "batch100_vs_fsync", "read_all_vs_raw",
+	}
+	var keys []string
+	for k := range got {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Fatalf("JSON keys %v, want %v", keys, want)
+	}
+	if got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 {
+		t.Fatalf("implausible result for memory: %v", got)
+	}
+	if !strings.Contains(errOut.String(), "bench: read $all") {
+		t.Fatalf("no progress on stderr: %q", errOut.String())
+	}
+}
+
+func TestBenchBadStore(t *testing.T) {
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs([]string{"bench", "--store", "sqlite://" + filepath.Join(t.TempDir(), "x.db") + "?colour=blue"})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("bench with a bad store URL: %v", err)
+	}
+}
