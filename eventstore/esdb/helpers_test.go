@@ -110,3 +110,9 @@ func open(t testing.TB, conn string, opts ...esdb.Option) *esdb.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// openErr is Open with the test's logger, for Opens that should fail.
+func openErr(t testing.TB, conn string, opts ...esdb.Option) (*esdb.Store, error) {
+	t.Helper()
+	return esdb.Open(testContext(t), conn, append([]esdb.Option{esdb.WithLogger(testLogger())}, opts...)...)
+}

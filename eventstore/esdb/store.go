@@ -301,6 +301,7 @@ func (s *Store) reconnect() {
 			s.log.LogAttrs(context.Background(), slog.LevelError, "esdb: client closed for good", slog.String("error", err.Error()))
 			break
 		}
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "esdb: server still unreachable", slog.Int("probes", n), slog.String("error", err.Error()))
 		s.gate.mu.Lock()
 		s.gate.lastErr = err
 		s.gate.mu.Unlock()
