@@ -152,9 +152,8 @@ type call struct {
 	retry func(err error) bool
 }
 
-// always and never are call.retry values.
+// always is the call.retry of operations that are safe to repeat.
 func always(error) bool { return true }
-func never(error) bool  { return false }
 
 // run runs fn, an operation on the client, retrying it when that is safe,
 // and maps its error.
