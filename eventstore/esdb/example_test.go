@@ -25,6 +25,19 @@ func serveMemory(ctx context.Context) (*esdbserver.Server, error) {
 	return srv, nil
 }
 
+// openExample opens a Store on a stand-in node.
+func openExample(ctx context.Context) *esdb.Store {
+	srv, err := serveMemory(ctx)
+	if err != nil {
+		panic(err)
+	}
+	store, err := esdb.Open(ctx, srv.ConnectionString())
+	if err != nil {
+		panic(err)
+	}
+	return store
+}
+
 func ExampleOpen() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -62,18 +75,11 @@ func ExampleOpen() {
 func ExampleStore_Append_conflict() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := serveMemory(ctx)
-	if err != nil {
-		panic(err)
-	}
-	store, err := esdb.Open(ctx, srv.ConnectionString())
-	if err != nil {
-		panic(err)
-	}
+	store := openExample(ctx) // esdb.Open on a stand-in node, see ExampleOpen
 	defer store.Close()
 
 	store.Append(ctx, "cart-7", eventstore.NoStream, eventstore.EventData{Type: "ItemAdded"})
-	_, err = store.Append(ctx, "cart-7", eventstore.NoStream, eventstore.EventData{Type: "ItemAdded"})
+	_, err := store.Append(ctx, "cart-7", eventstore.NoStream, eventstore.EventData{Type: "ItemAdded"})
 	var wrong *eventstore.WrongExpectedVersionError
 	if errors.As(err, &wrong) {
 		fmt.Println("expected", wrong.Expected, "actual", wrong.Actual)
@@ -84,14 +90,7 @@ func ExampleStore_Append_conflict() {
 func ExampleStore_SubscribeToAll() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := serveMemory(ctx)
-	if err != nil {
-		panic(err)
-	}
-	store, err := esdb.Open(ctx, srv.ConnectionString())
-	if err != nil {
-		panic(err)
-	}
+	store := openExample(ctx) // esdb.Open on a stand-in node, see ExampleOpen
 	defer store.Close()
 
 	store.Append(ctx, "order-1", eventstore.Any, eventstore.EventData{Type: "OrderPlaced"})

@@ -278,7 +278,9 @@ func TestReadRestarts(t *testing.T) {
 		}
 	})
 	t.Run("GivesUp", func(t *testing.T) {
-		f := &fake{onRead: func(int, *streams.ReadReq, streams.Streams_ReadServer) error { return failWith(codes.Aborted, "timed out") }}
+		f := &fake{onRead: func(int, *streams.ReadReq, streams.Streams_ReadServer) error {
+			return failWith(codes.Aborted, "timed out")
+		}}
 		s := startFake(t, f, cesdb.WithRetries(1))
 		_, err := collect(t, s.ReadStream(testContext(t), "order-1", eventstore.ReadOptions{}))
 		if !errors.Is(err, eventstore.ErrUnavailable) || len(f.readCalls()) != 2 {

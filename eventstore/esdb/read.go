@@ -146,54 +146,30 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 // safe to repeat, so transient failures are retried while the retries last;
 // any event received starts the count again.
 func (s *Store) read(ctx context.Context, c call, open func(context.Context) (*esdb.ReadStream, error), each func(*esdb.ResolvedEvent) bool) error {
-	ctx, end, err := s.begin(ctx)
-	if err != nil {
-		return opError(c.op, c.stream, nil, err)
-	}
-	defer end()
-	for n := 1; ; n++ {
-		if err := s.ready(ctx, c, s.o.reconnectTimeout); err != nil {
-			return err
-		}
+	return s.attempts(ctx, c, func(ctx context.Context) (bool, error) {
 		rs, err := open(ctx)
-		if rs == nil && err == nil {
-			return nil
+		if rs == nil {
+			return false, err
 		}
-		if err == nil {
-			var progress, stop bool
-			progress, stop, err = drain(rs, each)
-			if stop {
-				return nil
-			}
-			if progress {
-				n = 1
-			}
-		}
-		if !s.retryable(ctx, err, n, c.retry) {
-			return mapError(ctx, c.op, c.stream, c.expected, err)
-		}
-		if sleep(ctx, s.o.backoff(n)) != nil {
-			return mapError(ctx, c.op, c.stream, c.expected, err)
-		}
-	}
+		return drain(rs, each)
+	})
 }
 
-// drain hands the events of rs to each until the read ends (stop, nil
-// error), each stops (stop), or it fails (the error). progress says whether
-// any event arrived.
-func drain(rs *esdb.ReadStream, each func(*esdb.ResolvedEvent) bool) (progress, stop bool, err error) {
+// drain hands the events of rs to each until the read ends or each stops
+// (nil error) or it fails. progress says whether any event arrived.
+func drain(rs *esdb.ReadStream, each func(*esdb.ResolvedEvent) bool) (progress bool, err error) {
 	defer rs.Close()
 	for {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return progress, true, nil
+			return progress, nil
 		}
 		if err != nil {
-			return progress, false, err
+			return progress, err
 		}
 		progress = true
 		if ev.OriginalEvent() != nil && !each(ev) {
-			return true, true, nil
+			return true, nil
 		}
 	}
 }

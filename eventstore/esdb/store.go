@@ -158,6 +158,12 @@ func always(error) bool { return true }
 // run runs fn, an operation on the client, retrying it when that is safe,
 // and maps its error.
 func (s *Store) run(ctx context.Context, c call, fn func(context.Context) error) error {
+	return s.attempts(ctx, c, func(ctx context.Context) (bool, error) { return false, fn(ctx) })
+}
+
+// attempts is run for operations that can make progress before they fail
+// (reads): fn reports whether it did, and then the retries start again.
+func (s *Store) attempts(ctx context.Context, c call, fn func(context.Context) (progress bool, err error)) error {
 	ctx, end, err := s.begin(ctx)
 	if err != nil {
 		return opError(c.op, c.stream, nil, err)
@@ -167,9 +173,12 @@ func (s *Store) run(ctx context.Context, c call, fn func(context.Context) error)
 		if err := s.ready(ctx, c, s.o.reconnectTimeout); err != nil {
 			return err
 		}
-		err := fn(ctx)
+		progress, err := fn(ctx)
 		if err == nil {
 			return nil
+		}
+		if progress {
+			n = 1
 		}
 		if !s.retryable(ctx, err, n, c.retry) {
 			return mapError(ctx, c.op, c.stream, c.expected, err)
