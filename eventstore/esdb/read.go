@@ -147,7 +147,7 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 // any event received starts the count again.
 func (s *Store) read(ctx context.Context, c call, open func(context.Context) (*esdb.ReadStream, error), each func(*esdb.ResolvedEvent) bool) error {
 	return s.attempts(ctx, c, func(ctx context.Context) (bool, error) {
-		rs, err := open(ctx)
+		rs, err := detach(s, ctx, func() (*esdb.ReadStream, error) { return open(ctx) })
 		if rs == nil {
 			return false, err
 		}

@@ -158,7 +158,38 @@ func always(error) bool { return true }
 // run runs fn, an operation on the client, retrying it when that is safe,
 // and maps its error.
 func (s *Store) run(ctx context.Context, c call, fn func(context.Context) error) error {
-	return s.attempts(ctx, c, func(ctx context.Context) (bool, error) { return false, fn(ctx) })
+	return s.attempts(ctx, c, func(ctx context.Context) (bool, error) {
+		_, err := detach(s, ctx, func() (struct{}, error) { return struct{}{}, fn(ctx) })
+		return false, err
+	})
+}
+
+// detach calls fn in a goroutine of its own and waits for it, or for ctx
+// to end. The client waits for node discovery without watching contexts;
+// callers must not wait longer than their context allows. The goroutine
+// counts as an activity of the store, so that Close never closes the client
+// under it.
+func detach[T any](s *Store, ctx context.Context, fn func() (T, error)) (T, error) {
+	var zero T
+	if !s.enter() {
+		return zero, eventstore.ErrClosed
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer s.leave()
+		v, err := fn()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
 }
 
 // attempts is run for operations that can make progress before they fail

@@ -114,7 +114,7 @@ func (s *Store) subscribe(ctx context.Context, sub *subscription, yield func(eve
 			yield(eventstore.Message{}, err)
 			return
 		}
-		h, err := s.open(ctx, sub)
+		h, err := detach(s, ctx, func() (*esdb.Subscription, error) { return s.open(ctx, sub) })
 		if err == nil {
 			var stop bool
 			stop, err = s.consume(sub, h, &failures, yield)
