@@ -6,12 +6,25 @@ import (
 	"sync"
 )
 
+// tailFrames is how many frames may remain for the commit loop to copy when
+// the checkpointer hands it the end of a checkpoint.
+const tailFrames = 64
+
 // checkpointer copies the write-ahead log into the database file on its own
-// connection, so that commits never carry checkpoint work. The commit loop
-// kicks it when the log has grown by WithCheckpointPages pages; it runs a
-// PASSIVE checkpoint, which never blocks the writer or readers.
+// connection, so that commits do not carry checkpoint work. The commit loop
+// kicks it when the log has grown by WithCheckpointPages pages; it runs
+// PASSIVE checkpoints, which never block the writer or readers, until at
+// most tailFrames frames (those committed meanwhile) are left.
+//
+// SQLite restarts the log from its beginning only when a write transaction
+// starts with every frame copied, which a checkpoint running beside a busy
+// writer never sees: the log would grow for as long as writes go on. So the
+// checkpointer then asks the commit loop to copy the short tail itself,
+// between two commits (tail()); the next commit restarts the log and
+// overwrites the file's blocks instead of growing it.
 type checkpointer struct {
 	conn     *sql.Conn
+	tail     func() // asks the commit loop to finish the checkpoint
 	kicks    chan struct{}
 	quit     chan struct{}
 	done     chan struct{}
@@ -22,8 +35,8 @@ type checkpointer struct {
 	err  error // the last one's error
 }
 
-func startCheckpointer(conn *sql.Conn) *checkpointer {
-	c := &checkpointer{conn: conn, kicks: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+func startCheckpointer(conn *sql.Conn, tail func()) *checkpointer {
+	c := &checkpointer{conn: conn, tail: tail, kicks: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -43,13 +56,32 @@ func (c *checkpointer) loop() {
 		case <-c.quit:
 			return
 		case <-c.kicks:
-			_, err := c.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			err := c.checkpoint()
 			c.mu.Lock()
 			c.runs++
 			c.err = err
 			c.mu.Unlock()
 		}
 	}
+}
+
+// checkpoint runs PASSIVE checkpoints until the tail is short, then hands it
+// to the commit loop.
+func (c *checkpointer) checkpoint() error {
+	for range 4 {
+		var busy, log, done int64
+		err := c.conn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done)
+		if err != nil {
+			return err
+		}
+		if log-done <= tailFrames {
+			if log > 0 {
+				c.tail()
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // stop ends the loop, waits for it and closes the connection; idempotent.

@@ -55,6 +55,7 @@ func (m *multiRow) close() {
 // writeStmts are the writer connection's prepared statements.
 type writeStmts struct {
 	begin, commit *sql.Stmt
+	checkpoint    *sql.Stmt
 	head          *sql.Stmt
 	eventAt       *sql.Stmt
 	insertEvents  multiRow
@@ -78,6 +79,7 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 	}{
 		{&w.begin, `BEGIN IMMEDIATE`},
 		{&w.commit, `COMMIT`},
+		{&w.checkpoint, `PRAGMA wal_checkpoint(PASSIVE)`},
 		{&w.head, `SELECT id, last, deleted, tombstoned, meta FROM streams WHERE name = ?`},
 		{&w.eventAt, `SELECT id, pos FROM events WHERE stream = ? AND rev = ?`},
 	} {
@@ -92,7 +94,7 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 }
 
 func (w *writeStmts) close() {
-	for _, st := range []*sql.Stmt{w.begin, w.commit, w.head, w.eventAt} {
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.checkpoint, w.head, w.eventAt} {
 		if st != nil {
 			st.Close()
 		}

@@ -102,6 +102,7 @@ func (s *Store) openWriter(ctx context.Context) error {
 		"_pragma=synchronous(FULL)",
 		"_pragma=wal_autocheckpoint(0)",
 		"_pragma=journal_size_limit(67108864)",
+		"_pragma=temp_store(MEMORY)",
 	))
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
@@ -132,7 +133,11 @@ func (s *Store) openWriter(ctx context.Context) error {
 		wconn.Close()
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	s.ckpt = startCheckpointer(cconn)
+	s.ckpt = startCheckpointer(cconn, func() {
+		if s.w != nil {
+			s.w.wantTail.Store(true)
+		}
+	})
 	if err := s.openReads(ctx); err != nil {
 		wconn.Close()
 		return err

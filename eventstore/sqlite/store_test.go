@@ -676,3 +676,24 @@ func TestMaxAgeWithClock(t *testing.T) {
 		t.Fatalf("read with $maxAge: %v, want [New]", types)
 	}
 }
+
+// TestLogRestarts appends without pause and checks that the write-ahead log
+// is reused from its start instead of growing for as long as writes go on.
+func TestLogRestarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "restart.db")
+	s := openAt(t, path, sqlite.WithCheckpointPages(50))
+	const frame = 4096 + 24
+	n := 0
+	for n < 1500 || s.Stats().Checkpoints < 5 {
+		mustAppend(t, s, "a", eventstore.Any, event("E"))
+		n++
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each one-event commit adds at least two frames to the log.
+	if grown := int64(2 * n * frame); fi.Size() > grown/4 {
+		t.Fatalf("log of %d bytes after %d commits: it was not restarted (%d bytes if never)", fi.Size(), n, grown)
+	}
+}

@@ -72,6 +72,7 @@ type writer struct {
 
 	committed atomic.Uint64 // position of the last committed event
 	commits   atomic.Uint64
+	wantTail  atomic.Bool  // the checkpointer left the last frames to the loop
 	inCommit  atomic.Int64 // requests in the batch being committed
 	requests  atomic.Uint64
 	events    atomic.Uint64
@@ -203,6 +204,12 @@ func (w *writer) loop() {
 		w.commit(batch)
 		w.inCommit.Store(0)
 		clear(batch)
+		if w.wantTail.Swap(false) {
+			// Copy the few frames committed since the checkpointer's
+			// pass, so that the next commit restarts the log. PASSIVE
+			// never waits; failures leave the work to the next pass.
+			_, _ = w.stmts.checkpoint.ExecContext(context.Background())
+		}
 	}
 }
 
