@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
@@ -465,4 +466,42 @@ func TestSubscriptionEnds(t *testing.T) {
 			t.Fatalf("got %v, want context.Canceled", err)
 		}
 	})
+}
+
+func TestContextEndsOperations(t *testing.T) {
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	f := &fake{
+		onAppend: func(int, *streams.AppendReq_Options, int) (*streams.AppendResp, error) {
+			<-hang
+			return nil, failWith(codes.Unavailable, "gone")
+		},
+		onRead: func(_ int, _ *streams.ReadReq, srv streams.Streams_ReadServer) error {
+			select {
+			case <-hang:
+			case <-srv.Context().Done():
+			}
+			return nil
+		},
+		onDelete: func(int, *streams.DeleteReq) (*streams.DeleteResp, error) {
+			<-hang
+			return nil, failWith(codes.Unavailable, "gone")
+		},
+	}
+	s := startFake(t, f)
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(testContext(t), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	checks := map[string]error{}
+	_, checks["Append"] = s.Append(short(), "order-1", eventstore.Exact(1), newEvent("A"))
+	_, checks["Delete"] = s.Delete(short(), "order-1", eventstore.Any)
+	_, checks["ReadStream"] = collect(t, s.ReadStream(short(), "order-1", eventstore.ReadOptions{}))
+	_, checks["SubscribeToAll"] = collect(t, s.SubscribeToAll(short(), eventstore.SubscribeAllOptions{}))
+	for op, err := range checks {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with an expiring context: %v, want context.DeadlineExceeded", op, err)
+		}
+	}
 }
