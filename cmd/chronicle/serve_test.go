@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+)
+
+// lines collects a command's output and hands out complete lines.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	ch  chan string
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadString('\n')
+		if err != nil {
+			l.buf.WriteString(line) // incomplete: keep it
+			return len(p), nil
+		}
+		l.ch <- strings.TrimSuffix(line, "\n")
+	}
+}
+
+// startServe runs `chronicle serve args...`, returns the connection string it printed, a function that stops it
+// (as SIGINT would) and returns its error, and its output lines.
+func startServe(t *testing.T, args ...string) (string, func() error, *lines) {
+	t.Helper()
+	root := newRootCmd()
+	out := &lines{ch: make(chan string, 64)}
+	root.SetOut(out)
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs(append([]string{"serve"}, args...))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var (
+		once    sync.Once
+		stopErr error
+	)
+	stop := func() error {
+		once.Do(func() { cancel(); stopErr = <-done })
+		return stopErr
+	}
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line := <-out.ch:
+			if conn, ok := strings.CutPrefix(line, "Connection string: "); ok {
+				t.Cleanup(func() { _ = stop() })
+				return conn, stop, out
+			}
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve ended before printing a connection string: %v", err)
+		case <-timeout:
+			cancel()
+			t.Fatal("serve printed no connection string")
+		}
+	}
+}
+
+func TestServeCommand(t *testing.T) {
+	ctx := context.Background()
+	conn, stop, out := startServe(t, "--store", "memory:", "--addr", "127.0.0.1:0")
+	if !strings.HasPrefix(conn, "esdb://127.0.0.1:") || !strings.HasSuffix(conn, "?tls=false") {
+		t.Fatalf("connection string %q", conn)
+	}
+	cfg, err := esdb.ParseConnectionString(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = esdb.NoopLogging()
+	c, err := esdb.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ev := esdb.EventData{EventType: "Served", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}
+	if _, err := c.AppendToStream(ctx, "serve-1", esdb.AppendToStreamOptions{}, ev); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.SubscribeToStream(ctx, "serve-1", esdb.SubscribeToStreamOptions{From: esdb.Start{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if e := sub.Recv(); e.EventAppeared == nil {
+		t.Fatalf("subscription: %+v", e)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve after interrupt: %v", err)
+	}
+	for e := sub.Recv(); e.SubscriptionDropped == nil; e = sub.Recv() {
+	}
+	var rest []string
+	for len(out.ch) > 0 {
+		rest = append(rest, <-out.ch)
+	}
+	if !strings.Contains(strings.Join(rest, "\n"), "Stopped.") {
+		t.Errorf("output after stop: %q", rest)
+	}
+}
+
+func TestServeCommandTLSAndUsers(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	conn, _, _ := startServe(t, "--store", "memory:", "--addr", "127.0.0.1:0",
+		"--tls-cert", certFile, "--tls-key", keyFile, "--user", "ops:secret", "--user", "admin:changeit")
+	if !strings.HasPrefix(conn, "esdb://admin:<password>@127.0.0.1:") || !strings.Contains(conn, "tls=true") {
+		t.Fatalf("connection string %q", conn)
+	}
+	cfg, err := esdb.ParseConnectionString(strings.Replace(conn, "<password>", "changeit", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = esdb.NoopLogging()
+	c, err := esdb.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.AppendToStream(context.Background(), "tls-1", esdb.AppendToStreamOptions{},
+		esdb.EventData{EventType: "E", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad user flag", []string{"--store", "memory:", "--user", "nopassword"}, "want name:password"},
+		{"users without TLS", []string{"--store", "memory:", "--user", "a:b"}, "needs WithTLS"},
+		{"unknown store", []string{"--store", "nosuch://x"}, "open store"},
+		{"half TLS", []string{"--store", "memory:", "--tls-cert", certFile}, "certificate and a key"},
+		{"bad address", []string{"--store", "memory:", "--addr", "127.0.0.1"}, "address"},
+		{"bad key", []string{"--store", "memory:", "--tls-cert", certFile, "--tls-key", certFile}, "load TLS"},
+		{"arguments", []string{"extra"}, "unknown command"},
+	}
+	_ = keyFile
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := newRootCmd()
+			root.SetOut(&bytes.Buffer{})
+			root.SetErr(&bytes.Buffer{})
+			root.SetArgs(append([]string{"serve"}, tt.args...))
+			err := root.ExecuteContext(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("serve %v = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+	// An address in use.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs([]string{"serve", "--store", "memory:", "--addr", lis.Addr().String()})
+	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("serve on a taken address = %v", err)
+	}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chronicle serve test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
