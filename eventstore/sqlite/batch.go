@@ -359,7 +359,8 @@ type recentEntry struct {
 
 // recentIDs remembers the last max event IDs written, for idempotent
 // re-appends with Any and StreamExists (as EventStoreDB does). An index on
-// the ID column would cost every append a random B-tree insert.
+// the ID column would cost every event a random B-tree insert (measured:
+// appends 2 to 3 times slower, a 13 times larger WAL).
 type recentIDs struct {
 	max  int
 	m    map[uuid.UUID]recentSlot
