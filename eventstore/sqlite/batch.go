@@ -323,19 +323,14 @@ func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error
 		e := &l.b.rows[h.pend[rev-h.pendFirst]]
 		return e.ID, e.Position, true, nil
 	}
+	// Revisions are dense: the event is there.
 	var id []byte
 	var pos int64
-	err := l.b.w.stmts.eventAt.QueryRowContext(l.ctx, h.id, int64(rev)).Scan(&id, &pos)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return uuid.Nil, eventstore.Position{}, false, nil
-	case err != nil:
+	if err := l.b.w.stmts.eventAt.QueryRowContext(l.ctx, h.id, int64(rev)).Scan(&id, &pos); err != nil {
 		return uuid.Nil, eventstore.Position{}, false, fmt.Errorf("sqlite: read stream %q: %w", h.name, err)
 	}
-	u, err := uuid.FromBytes(id)
-	if err != nil {
-		return uuid.Nil, eventstore.Position{}, false, fmt.Errorf("sqlite: read stream %q: event ID: %w", h.name, err)
-	}
+	var u uuid.UUID
+	copy(u[:], id)
 	return u, eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)}, true, nil
 }
 

@@ -28,7 +28,8 @@ func init() {
 //	sqlite:events.db                   the same
 //
 // Query parameters: readonly=true (or mode=ro) for ReadOnly, readers=N for
-// WithReaders, checkpoint_pages=N, recent_ids=N, poll=<duration>.
+// WithReaders, checkpoint_pages=N, recent_ids=N, cached_heads=N,
+// poll=<duration>.
 func ParseURL(raw string) (path string, opts []Option, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -66,13 +67,14 @@ func ParseURL(raw string) (path string, opts []Option, err error) {
 			default:
 				return "", nil, bad(fmt.Errorf("want ro, rw or rwc"))
 			}
-		case "readers", "checkpoint_pages", "recent_ids":
+		case "readers", "checkpoint_pages", "recent_ids", "cached_heads":
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return "", nil, bad(err)
 			}
 			opts = append(opts, map[string]func(int) Option{
 				"readers": WithReaders, "checkpoint_pages": WithCheckpointPages, "recent_ids": WithRecentIDs,
+				"cached_heads": WithCachedHeads,
 			}[key](n))
 		case "poll":
 			d, err := time.ParseDuration(v)

@@ -25,7 +25,7 @@ func TestParseURL(t *testing.T) {
 		{"sqlite://events.db?readonly=false", "events.db", 0},
 		{"sqlite://events.db?mode=ro", "events.db", 1},
 		{"sqlite://events.db?mode=rw", "events.db", 0},
-		{"sqlite://events.db?readers=8&checkpoint_pages=100&recent_ids=0&poll=1s", "events.db", 4},
+		{"sqlite://events.db?readers=8&checkpoint_pages=100&recent_ids=0&cached_heads=9&poll=1s", "events.db", 5},
 	} {
 		path, opts, err := sqlite.ParseURL(tc.url)
 		if err != nil || path != tc.path || len(opts) != tc.opts {

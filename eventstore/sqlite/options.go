@@ -13,6 +13,7 @@ type options struct {
 	readers         int
 	checkpointPages int
 	recentIDs       int
+	cachedHeads     int
 	pollInterval    time.Duration
 	now             func() time.Time
 }
@@ -22,6 +23,7 @@ func defaultOptions() options {
 		readers:         4,
 		checkpointPages: 1000,
 		recentIDs:       1 << 16,
+		cachedHeads:     1 << 16,
 		pollInterval:    100 * time.Millisecond,
 		now:             time.Now,
 	}
@@ -70,6 +72,18 @@ func WithRecentIDs(n int) Option {
 			return fmt.Errorf("sqlite: WithRecentIDs(%d): must not be negative", n)
 		}
 		o.recentIDs = n
+		return nil
+	}
+}
+
+// WithCachedHeads sets how many streams' heads the commit loop keeps in
+// memory, sparing their appends a lookup (default 65536).
+func WithCachedHeads(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("sqlite: WithCachedHeads(%d): need at least one", n)
+		}
+		o.cachedHeads = n
 		return nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // applicationID marks a Chronicle store ("Chrn") in the database header, so
@@ -57,16 +58,9 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 		if tables > 0 {
 			return fmt.Errorf("%w: the database has tables of its own", ErrNotStore)
 		}
-		if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-			return fmt.Errorf("sqlite: create schema: %w", err)
-		}
-		for _, stmt := range schema {
-			if _, err := c.ExecContext(ctx, stmt); err != nil {
-				_, _ = c.ExecContext(ctx, `ROLLBACK`)
-				return fmt.Errorf("sqlite: create schema: %w", err)
-			}
-		}
-		if _, err := c.ExecContext(ctx, `COMMIT`); err != nil {
+		script := "BEGIN IMMEDIATE;\n" + strings.Join(schema, ";\n") + ";\nCOMMIT"
+		if _, err := c.ExecContext(ctx, script); err != nil {
+			_, _ = c.ExecContext(ctx, `ROLLBACK`)
 			return fmt.Errorf("sqlite: create schema: %w", err)
 		}
 		return nil
@@ -74,11 +68,14 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 	return checkHeader(app, version)
 }
 
-func header(ctx context.Context, c *sql.Conn) (app, version int64, err error) {
-	if err := c.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
-		return 0, 0, fmt.Errorf("sqlite: read header: %w", err)
-	}
-	if err := c.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+// rowQuerier is a *sql.Conn or a *sql.DB.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// header reads the database header's application_id and user_version.
+func header(ctx context.Context, q rowQuerier) (app, version int64, err error) {
+	if err := q.QueryRowContext(ctx, `SELECT a.application_id, v.user_version FROM pragma_application_id a, pragma_user_version v`).Scan(&app, &version); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: read header: %w", err)
 	}
 	return app, version, nil

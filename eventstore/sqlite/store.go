@@ -173,12 +173,9 @@ func (s *Store) openReader(ctx context.Context) error {
 	if err := s.openReads(ctx); err != nil {
 		return err
 	}
-	var app, version int64
-	if err := s.rdb.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
-		return fmt.Errorf("sqlite: read header: %w", err)
-	}
-	if err := s.rdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("sqlite: read header: %w", err)
+	app, version, err := header(ctx, s.rdb)
+	if err != nil {
+		return err
 	}
 	if err := checkHeader(app, version); err != nil {
 		return err
@@ -186,7 +183,6 @@ func (s *Store) openReader(ctx context.Context) error {
 	if err := s.reads.prepare(ctx, s.rdb); err != nil {
 		return err
 	}
-	var err error
 	s.watcher, err = startWatcher(ctx, s)
 	return err
 }

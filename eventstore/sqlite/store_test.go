@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -299,6 +300,7 @@ func TestOptionErrors(t *testing.T) {
 		"checkpoint": sqlite.WithCheckpointPages(0),
 		"recent":     sqlite.WithRecentIDs(-1),
 		"poll":       sqlite.WithPollInterval(0),
+		"heads":      sqlite.WithCachedHeads(0),
 		"clock":      sqlite.WithClock(nil),
 	} {
 		path := filepath.Join(t.TempDir(), "opt.db")
@@ -696,4 +698,77 @@ func TestLogRestarts(t *testing.T) {
 	if grown := int64(2 * n * frame); fi.Size() > grown/4 {
 		t.Fatalf("log of %d bytes after %d commits: it was not restarted (%d bytes if never)", fi.Size(), n, grown)
 	}
+}
+
+// foreignExec runs statements on the store's file through a connection of
+// the test's own, as a careless tool would.
+func foreignExec(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestCorruptMetadata damages stored metadata: reads and writes that need
+// it fail with an error naming the stream, and nothing is written.
+func TestCorruptMetadata(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "corrupt.db")
+	s := openAt(t, path)
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	mustAppend(t, s, "b", eventstore.NoStream, event("E"))
+	if _, err := s.SetStreamMetadata(ctx, "b", eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "a", eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	foreignExec(t, path, `UPDATE streams SET meta = x'7b' WHERE name IN ('a', 'b')`)
+	s = openAt(t, path)
+	for _, err := range s.ReadStream(ctx, "b", eventstore.ReadOptions{}) {
+		if err == nil || !strings.Contains(err.Error(), `"b"`) {
+			t.Fatalf("read with corrupt metadata: %v", err)
+		}
+	}
+	if _, err := s.GetStreamMetadata(ctx, "b"); err == nil {
+		t.Fatal("GetStreamMetadata of corrupt metadata succeeded")
+	}
+	// Undeleting "a" needs its metadata.
+	if _, err := s.Append(ctx, "a", eventstore.Any, event("E")); err == nil {
+		t.Fatal("append undeleting a stream with corrupt metadata succeeded")
+	}
+	wantGapFree(t, s, 4) // nothing more written
+}
+
+func TestOpenDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := sqlite.Open(context.Background(), dir); err == nil {
+		t.Fatal("Open of a directory succeeded")
+	}
+	if _, err := sqlite.Open(context.Background(), dir, sqlite.ReadOnly()); err == nil {
+		t.Fatal("read-only Open of a directory succeeded")
+	}
+}
+
+// TestFewCachedHeads appends to more streams than the commit loop caches:
+// evicted heads are read again from the database.
+func TestFewCachedHeads(t *testing.T) {
+	s := open(t, sqlite.WithCachedHeads(4))
+	for round := range 3 {
+		for i := range 10 {
+			r := mustAppend(t, s, fmt.Sprintf("s-%d", i), eventstore.Any, event("E"))
+			if r.Next != eventstore.Exact(uint64(round)) {
+				t.Fatalf("s-%d round %d: %+v", i, round, r)
+			}
+		}
+	}
+	wantGapFree(t, s, 30)
 }

@@ -14,7 +14,6 @@ const (
 	maxBatchRequests = 1024
 	maxBatchBytes    = 32 << 20
 	queueLength      = 1024
-	maxCachedHeads   = 1 << 16
 )
 
 type opKind uint8
@@ -312,10 +311,10 @@ func (w *writer) commit(reqs []*request) {
 // adopt makes a committed batch's state the writer's.
 func (w *writer) adopt(b *batch) {
 	w.nextPos, w.nextStream = b.nextPos, b.nextStream
-	if len(w.heads)+len(b.heads) > maxCachedHeads {
+	if limit := w.s.opts.cachedHeads; len(w.heads)+len(b.heads) > limit {
 		for name := range w.heads { // evict arbitrary entries
 			delete(w.heads, name)
-			if len(w.heads)+len(b.heads) <= maxCachedHeads/2 {
+			if len(w.heads)+len(b.heads) <= limit/2 {
 				break
 			}
 		}
