@@ -3,22 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicle-go/chronicle/internal/testcert"
 )
 
 // lines collects a command's output and hands out complete lines.
@@ -80,12 +73,9 @@ func startServe(t *testing.T, args ...string) (string, func() error, *lines) {
 	}
 }
 
-func TestServeCommand(t *testing.T) {
-	ctx := context.Background()
-	conn, stop, out := startServe(t, "--store", "memory:", "--addr", "127.0.0.1:0")
-	if !strings.HasPrefix(conn, "esdb://127.0.0.1:") || !strings.HasSuffix(conn, "?tls=false") {
-		t.Fatalf("connection string %q", conn)
-	}
+// connect returns an official client for a connection string.
+func connect(t *testing.T, conn string) *esdb.Client {
+	t.Helper()
 	cfg, err := esdb.ParseConnectionString(conn)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +85,17 @@ func TestServeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestServeCommand(t *testing.T) {
+	ctx := context.Background()
+	conn, stop, out := startServe(t, "--store", "memory:", "--addr", "127.0.0.1:0")
+	if !strings.HasPrefix(conn, "esdb://127.0.0.1:") || !strings.HasSuffix(conn, "?tls=false") {
+		t.Fatalf("connection string %q", conn)
+	}
+	c := connect(t, conn)
 	ev := esdb.EventData{EventType: "Served", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}
 	if _, err := c.AppendToStream(ctx, "serve-1", esdb.AppendToStreamOptions{}, ev); err != nil {
 		t.Fatal(err)
@@ -124,22 +124,13 @@ func TestServeCommand(t *testing.T) {
 
 func TestServeCommandTLSAndUsers(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir)
+	certFile, keyFile := testcert.Write(t, dir)
 	conn, _, _ := startServe(t, "--store", "memory:", "--addr", "127.0.0.1:0",
 		"--tls-cert", certFile, "--tls-key", keyFile, "--user", "ops:secret", "--user", "admin:changeit")
 	if !strings.HasPrefix(conn, "esdb://admin:<password>@127.0.0.1:") || !strings.Contains(conn, "tls=true") {
 		t.Fatalf("connection string %q", conn)
 	}
-	cfg, err := esdb.ParseConnectionString(strings.Replace(conn, "<password>", "changeit", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connect(t, strings.Replace(conn, "<password>", "changeit", 1))
 	if _, err := c.AppendToStream(context.Background(), "tls-1", esdb.AppendToStreamOptions{},
 		esdb.EventData{EventType: "E", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
@@ -148,7 +139,7 @@ func TestServeCommandTLSAndUsers(t *testing.T) {
 
 func TestServeCommandErrors(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir)
+	certFile, keyFile := testcert.Write(t, dir)
 	tests := []struct {
 		name string
 		args []string
@@ -188,35 +179,4 @@ func TestServeCommandErrors(t *testing.T) {
 	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("serve on a taken address = %v", err)
 	}
-}
-
-// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
-func writeCert(t *testing.T, dir string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chronicle serve test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

@@ -184,6 +184,10 @@ func TestBadAppendRequests(t *testing.T) {
 			proposed(id(), jsonMeta("E"), []byte(`"`+strings.Repeat("a", 600)+`"`)),
 			proposed(id(), jsonMeta("E"), []byte(`"`+strings.Repeat("a", 600)+`"`))},
 			"larger than the maximum", map[string]string{"exception": "maximum-append-size-exceeded", "maximum-append-size": "1000"}},
+		{"refused, then more than the drain budget", []*streams.AppendReq{appendOptions("ok-1", nil), proposed(nil, jsonMeta("E"), nil),
+			proposed(id(), jsonMeta("E"), []byte(`"`+strings.Repeat("a", 600)+`"`)),
+			proposed(id(), jsonMeta("E"), []byte(`"`+strings.Repeat("a", 600)+`"`)),
+			proposed(id(), jsonMeta("E"), []byte(`"`+strings.Repeat("a", 600)+`"`))}, "without an id", nil},
 		{"empty stream name", []*streams.AppendReq{appendOptions("", nil), ok}, "stream name is empty", nil},
 		{"invalid UTF-8 stream name", []*streams.AppendReq{{Content: &streams.AppendReq_Options_{Options: &streams.AppendReq_Options{
 			StreamIdentifier:       &shared.StreamIdentifier{StreamName: []byte{0xff}},

@@ -29,8 +29,9 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// startServer serves store on a free loopback port until the test ends.
-func startServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
+// listeningServer returns a server for store listening on a free loopback
+// port (unless opts say otherwise), not serving yet.
+func listeningServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
 	t.Helper()
 	srv, err := esdbserver.New(store, append([]esdbserver.Option{esdbserver.WithAddress("127.0.0.1:0")}, opts...)...)
 	if err != nil {
@@ -39,6 +40,13 @@ func startServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Option
 	if err := srv.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
+	return srv
+}
+
+// startServer serves store on a free loopback port until the test ends.
+func startServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
+	t.Helper()
+	srv := listeningServer(t, store, opts...)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background()) }()
 	t.Cleanup(func() {

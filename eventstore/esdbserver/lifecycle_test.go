@@ -33,13 +33,7 @@ func TestShutdownEndsSubscriptionsWithUnavailable(t *testing.T) {
 	ctx := testContext(t)
 	store := memory.New()
 	defer store.Close()
-	srv, err := esdbserver.New(store, esdbserver.WithAddress("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	srv := listeningServer(t, store)
 	addr := srv.Addr()
 	served := serveInBackground(context.Background(), srv)
 	c := newClient(t, srv.ConnectionString())
@@ -84,13 +78,7 @@ func TestShutdownEndsSubscriptionsWithUnavailable(t *testing.T) {
 
 	// A new server on the same address: the same client reconnects and
 	// resubscribes after the last event it saw, with no gap.
-	srv2, err := esdbserver.New(store, esdbserver.WithAddress(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv2.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	srv2 := listeningServer(t, store, esdbserver.WithAddress(addr))
 	served2 := serveInBackground(context.Background(), srv2)
 	defer func() {
 		if err := srv2.Shutdown(ctx); err != nil {
@@ -118,13 +106,7 @@ func TestShutdownEndsSubscriptionsWithUnavailable(t *testing.T) {
 func TestShutdownCutsOffCallsWhenContextEnds(t *testing.T) {
 	store := memory.New()
 	defer store.Close()
-	srv, err := esdbserver.New(store, esdbserver.WithAddress("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	srv := listeningServer(t, store)
 	served := serveInBackground(context.Background(), srv)
 	raw := rawStreams(t, srv)
 	ctx := testContext(t)

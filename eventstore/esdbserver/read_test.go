@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,11 +223,12 @@ func TestResolveLinks(t *testing.T) {
 	}
 }
 
-// maxAgeStore stamps events with a clock the test controls.
+// TestReadHonoursMaxAge stamps events with a clock the test controls.
 func TestReadHonoursMaxAge(t *testing.T) {
 	ctx := testContext(t)
-	now := time.Now()
-	store := memory.New(memory.WithClock(func() time.Time { return now }))
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	store := memory.New(memory.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
 	t.Cleanup(func() { store.Close() })
 	srv := startServer(t, store)
 	c := newClient(t, srv.ConnectionString())
@@ -234,7 +236,7 @@ func TestReadHonoursMaxAge(t *testing.T) {
 	if _, err := store.SetStreamMetadata(ctx, "aged-1", eventstore.Any, eventstore.StreamMetadata{MaxAge: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(2 * time.Second)
+	now.Add(int64(2 * time.Second))
 	rs, err := c.ReadStream(ctx, "aged-1", esdb.ReadStreamOptions{}, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 )
@@ -44,17 +45,45 @@ func (s *streamsService) methods() []supportedMethod {
 // events arrive, so an oversized append is refused before it is buffered.
 // A wrong expected revision is answered in-band, as EventStoreDB does.
 func (s *streamsService) Append(call streams.Streams_AppendServer) error {
+	stream, events, err := s.receiveAppend(call)
+	if err != nil {
+		// Clients send every message before they read the answer; the Go
+		// client reports a call that ended while it was still sending as a
+		// bare EOF. Reading the rest first gets them the real error.
+		s.drain(call)
+		return fail(call.SetTrailer, err)
+	}
 	ctx := call.Context()
-	if err := s.srv.authenticate(ctx); err != nil {
-		return err
+	res, err := s.append(ctx, stream.name, stream.expected, events)
+	var wrong *eventstore.WrongExpectedVersionError
+	switch {
+	case errors.As(err, &wrong):
+		return call.SendAndClose(appendWrongVersion(wrong))
+	case err != nil:
+		return s.srv.failCall(ctx, call.SetTrailer, "append", stream.name, err)
+	}
+	return call.SendAndClose(appendSuccess(res))
+}
+
+// appendTarget is the stream and expected revision of an append.
+type appendTarget struct {
+	name     string
+	expected eventstore.ExpectedRevision
+}
+
+// receiveAppend authenticates an append and receives its options and
+// events, checking them as they arrive.
+func (s *streamsService) receiveAppend(call streams.Streams_AppendServer) (appendTarget, []eventstore.EventData, error) {
+	if err := s.srv.authenticate(call.Context()); err != nil {
+		return appendTarget{}, nil, err
 	}
 	first, err := call.Recv()
 	if err != nil {
-		return recvError(err, "append request without options")
+		return appendTarget{}, nil, recvError(err, "append request without options")
 	}
-	stream, expected, err := decodeAppendOptions(first)
-	if err != nil {
-		return fail(call.SetTrailer, err)
+	var target appendTarget
+	if target.name, target.expected, err = decodeAppendOptions(first); err != nil {
+		return appendTarget{}, nil, err
 	}
 	var (
 		events []eventstore.EventData
@@ -63,41 +92,44 @@ func (s *streamsService) Append(call streams.Streams_AppendServer) error {
 	for {
 		msg, err := call.Recv()
 		if errors.Is(err, io.EOF) {
-			break
+			return target, events, nil
 		}
 		if err != nil {
-			return err
+			return appendTarget{}, nil, err
 		}
 		ev, err := decodeProposed(msg)
 		if err != nil {
-			return fail(call.SetTrailer, err)
+			return appendTarget{}, nil, err
 		}
 		size := eventstore.EventSize(&ev)
 		if size > eventstore.MaxEventSize {
-			return fail(call.SetTrailer, newError(codes.InvalidArgument,
+			return appendTarget{}, nil, newError(codes.InvalidArgument,
 				fmt.Sprintf("esdbserver: event %s is %d bytes, more than the maximum of %d", ev.ID, size, eventstore.MaxEventSize),
 				trailerException, exceptionMaxEventSize,
 				trailerMaxEventSize, strconv.Itoa(eventstore.MaxEventSize),
 				trailerEventID, ev.ID.String(),
-				trailerProposedSize, strconv.Itoa(size)))
+				trailerProposedSize, strconv.Itoa(size))
 		}
 		if total += size; total > s.srv.opts.maxAppendSize {
-			return fail(call.SetTrailer, newError(codes.InvalidArgument,
+			return appendTarget{}, nil, newError(codes.InvalidArgument,
 				fmt.Sprintf("esdbserver: the append is larger than the maximum of %d bytes", s.srv.opts.maxAppendSize),
 				trailerException, exceptionMaxAppendSize,
-				trailerMaxAppendSize, strconv.Itoa(s.srv.opts.maxAppendSize)))
+				trailerMaxAppendSize, strconv.Itoa(s.srv.opts.maxAppendSize))
 		}
 		events = append(events, ev)
 	}
-	res, err := s.append(ctx, stream, expected, events)
-	var wrong *eventstore.WrongExpectedVersionError
-	switch {
-	case errors.As(err, &wrong):
-		return call.SendAndClose(appendWrongVersion(wrong))
-	case err != nil:
-		return s.srv.failCall(ctx, call.SetTrailer, "append", stream, err)
+}
+
+// drain reads and discards what is left of a refused append, up to the
+// maximum append size, so that the client gets to read the answer.
+func (s *streamsService) drain(call streams.Streams_AppendServer) {
+	for budget := s.srv.opts.maxAppendSize; budget >= 0; {
+		msg, err := call.Recv()
+		if err != nil {
+			return
+		}
+		budget -= proto.Size(msg)
 	}
-	return call.SendAndClose(appendSuccess(res))
 }
 
 // append writes events to a stream. The metadata stream $$<stream> takes

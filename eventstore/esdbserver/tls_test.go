@@ -1,22 +1,14 @@
 package esdbserver_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
@@ -29,45 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/chronicle-go/chronicle/eventstore/esdbserver"
+	"github.com/chronicle-go/chronicle/internal/testcert"
 )
-
-// selfSignedCert writes a self-signed certificate for 127.0.0.1 and
-// localhost and its key to dir, returning the file names.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "esdbserver test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
 
 // withCredentials puts user:password@ into a connection string.
 func withCredentials(conn, user, password string) string {
@@ -76,7 +31,7 @@ func withCredentials(conn, user, password string) string {
 
 func TestTLSAndAuthentication(t *testing.T) {
 	ctx := testContext(t)
-	certFile, keyFile := selfSignedCert(t, t.TempDir())
+	certFile, keyFile := testcert.Write(t, t.TempDir())
 	_, srv := newMemoryServer(t, esdbserver.WithTLS(certFile, keyFile),
 		esdbserver.WithUsers(map[string]string{"admin": "changeit"}),
 		esdbserver.WithUsers(map[string]string{"ops": "p@ss:word"}))
@@ -158,7 +113,7 @@ func TestTLSAndAuthentication(t *testing.T) {
 
 func TestNewRejectsBadOptions(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := selfSignedCert(t, dir)
+	certFile, keyFile := testcert.Write(t, dir)
 	store, _ := newMemoryServer(t)
 	tests := []struct {
 		name string
