@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -349,5 +350,38 @@ func TestReadsOnAClosedStore(t *testing.T) {
 	expectSequence(t, sub, "dropped: Unavailable")
 	if _, err := c.AppendToStream(ctx, "closed-1", esdb.AppendToStreamOptions{}, jsonEvent("E", "{}")); errorCode(err) != esdb.ErrorUnavailable {
 		t.Fatalf("append to a closed store: %v", err)
+	}
+}
+
+// TestGossipWithoutAnAddress: on a transport without host:port addresses
+// (a Unix socket), gossip cannot describe the node and says so.
+func TestGossipWithoutAnAddress(t *testing.T) {
+	ctx := testContext(t)
+	store := memory.New()
+	defer store.Close()
+	srv, err := esdbserver.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(srv.ServerOptions()...)
+	srv.Register(g)
+	sock := filepath.Join(t.TempDir(), "esdb.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Skipf("no unix sockets: %v", err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	cc, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	if _, err := gossip.NewGossipClient(cc).Read(ctx, empty()); status.Code(err) != codes.Unavailable {
+		t.Fatalf("gossip over a unix socket = %v, want Unavailable", err)
+	}
+	// The other services work there.
+	if _, err := serverfeatures.NewServerFeaturesClient(cc).GetSupportedMethods(ctx, empty()); err != nil {
+		t.Fatal(err)
 	}
 }

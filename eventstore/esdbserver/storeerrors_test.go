@@ -33,6 +33,8 @@ type faultyStore struct {
 	readErrAfter int
 	// only, when set, limits read failures to this stream.
 	only string
+	// noPosition makes Delete and Tombstone succeed without a position.
+	noPosition bool
 }
 
 func (f *faultyStore) fault() error {
@@ -55,10 +57,17 @@ func (f *faultyStore) Append(ctx context.Context, s string, e eventstore.Expecte
 }
 
 func (f *faultyStore) Delete(ctx context.Context, s string, e eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
-	if err := f.fault(); err != nil {
+	if err := f.fault(); err != nil || f.noPosition {
 		return eventstore.DeleteResult{}, err
 	}
 	return f.Store.Delete(ctx, s, e)
+}
+
+func (f *faultyStore) Tombstone(ctx context.Context, s string, e eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
+	if f.noPosition {
+		return eventstore.DeleteResult{}, nil
+	}
+	return f.Store.Tombstone(ctx, s, e)
 }
 
 func (f *faultyStore) GetStreamMetadata(ctx context.Context, s string) (eventstore.MetadataResult, error) {
@@ -207,6 +216,27 @@ func TestStoreErrorsMapToStatus(t *testing.T) {
 	}
 	if _, st, _ := appendRaw(ctx, t, raw, appendOptions("$$f-1", nil)); st.Code() != codes.PermissionDenied {
 		t.Errorf("empty metadata append: %v", st)
+	}
+}
+
+// TestDeleteWithoutPosition: a store that reports no position for a delete
+// is answered with no_position.
+func TestDeleteWithoutPosition(t *testing.T) {
+	ctx := testContext(t)
+	f := &faultyStore{Store: memory.New(), noPosition: true}
+	defer f.Store.Close()
+	raw := rawStreams(t, startServer(t, f))
+	d, err := raw.Delete(ctx, &streams.DeleteReq{Options: &streams.DeleteReq_Options{
+		StreamIdentifier: streamID("np-1"), ExpectedStreamRevision: &streams.DeleteReq_Options_Any{Any: empty()},
+	}})
+	if err != nil || d.GetNoPosition() == nil {
+		t.Fatalf("delete = %v, %v", d, err)
+	}
+	ts, err := raw.Tombstone(ctx, &streams.TombstoneReq{Options: &streams.TombstoneReq_Options{
+		StreamIdentifier: streamID("np-1"), ExpectedStreamRevision: &streams.TombstoneReq_Options_Any{Any: empty()},
+	}})
+	if err != nil || ts.GetNoPosition() == nil {
+		t.Fatalf("tombstone = %v, %v", ts, err)
 	}
 }
 
