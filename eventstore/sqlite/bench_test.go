@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/sqlite"
 )
 
 var benchData = []byte(`{"orderId":"order-42","customer":"c-7","lines":[{"sku":"A-1","qty":2,"price":1250}],"total":2500}`)
@@ -113,11 +115,17 @@ func BenchmarkReadStream(b *testing.B) {
 	const n = 100_000
 	s := open(b)
 	seed(b, s, "bench", n)
-	ctx := context.Background()
+	benchRead(b, n, func() iter.Seq2[eventstore.RecordedEvent, error] {
+		return s.ReadStream(context.Background(), "bench", eventstore.ReadOptions{})
+	})
+}
+
+// benchRead reads n events with each call of read.
+func benchRead(b *testing.B, n int, read func() iter.Seq2[eventstore.RecordedEvent, error]) {
 	b.ReportAllocs()
 	for b.Loop() {
 		got := 0
-		for _, err := range s.ReadStream(ctx, "bench", eventstore.ReadOptions{}) {
+		for _, err := range read() {
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -133,34 +141,25 @@ func BenchmarkReadStream(b *testing.B) {
 // BenchmarkReadAll reads $all over 100 000 events in 100 streams.
 func BenchmarkReadAll(b *testing.B) {
 	const n = 100_000
+	s := seedAll(b, n)
+	benchRead(b, n, func() iter.Seq2[eventstore.RecordedEvent, error] {
+		return s.ReadAll(context.Background(), eventstore.ReadAllOptions{})
+	})
+}
+
+// seedAll opens a store holding n events in 100 streams.
+func seedAll(b *testing.B, n int) *sqlite.Store {
 	s := open(b)
 	for i := range 100 {
 		seed(b, s, fmt.Sprintf("bench-%d", i), n/100)
 	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		got := 0
-		for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			got++
-		}
-		if got != n {
-			b.Fatalf("read %d events", got)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	return s
 }
 
 // BenchmarkRawScan is the engine's own limit for BenchmarkReadAll.
 func BenchmarkRawScan(b *testing.B) {
 	const n = 100_000
-	s := open(b)
-	for i := range 100 {
-		seed(b, s, fmt.Sprintf("bench-%d", i), n/100)
-	}
+	s := seedAll(b, n)
 	ctx := context.Background()
 	for b.Loop() {
 		if got, err := s.RawScan(ctx); err != nil || got != n {

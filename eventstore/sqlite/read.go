@@ -98,37 +98,26 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		if back {
 			stmt = s.reads.streamBack
 		}
-		count := uint64(0)
-		for lo <= hi {
-			var from, to uint64 = lo, hi
+		pages(yield, opts.MaxCount, func(prev *page) (page, bool, error) {
+			switch {
+			case prev == nil:
+			case back && prev.lastRev == 0:
+				return page{}, false, nil
+			case back:
+				hi = prev.lastRev - 1
+			default:
+				lo = prev.lastRev + 1
+			}
+			if lo > hi {
+				return page{}, false, nil
+			}
+			from, to := lo, hi
 			if back {
 				from, to = hi, lo
 			}
-			page, err := s.page(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
-			if err != nil {
-				yield(eventstore.RecordedEvent{}, err)
-				return
-			}
-			for i := range page.events {
-				if !yield(page.events[i], nil) {
-					return
-				}
-				if count++; opts.MaxCount > 0 && count >= opts.MaxCount {
-					return
-				}
-			}
-			if page.rows == 0 {
-				return
-			}
-			switch {
-			case back && page.lastRev == 0:
-				return
-			case back:
-				hi = page.lastRev - 1
-			default:
-				lo = page.lastRev + 1
-			}
-		}
+			p, err := s.page(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
+			return p, true, err
+		})
 	}
 }
 
@@ -171,35 +160,55 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 		if m != nil {
 			match = m.MatchEvent
 		}
-		count := uint64(0)
-		for lo <= hi {
-			var page page
-			if back {
-				page, err = s.page(ctx, s.reads.allBack, "", match, hi, pageRows)
-			} else {
-				page, err = s.page(ctx, s.reads.allFwd, "", match, lo, hi, pageRows)
+		pages(yield, opts.MaxCount, func(prev *page) (page, bool, error) {
+			switch {
+			case prev == nil:
+			case back:
+				hi = int64(prev.lastPos)
+			default:
+				lo = int64(prev.lastPos) + 1
 			}
-			if err != nil {
-				yield(eventstore.RecordedEvent{}, err)
-				return
-			}
-			for i := range page.events {
-				if !yield(page.events[i], nil) {
-					return
-				}
-				if count++; opts.MaxCount > 0 && count >= opts.MaxCount {
-					return
-				}
-			}
-			if page.rows == 0 {
-				return
+			if lo > hi {
+				return page{}, false, nil
 			}
 			if back {
-				hi = int64(page.lastPos)
-			} else {
-				lo = int64(page.lastPos) + 1
+				p, err := s.page(ctx, s.reads.allBack, "", match, hi, pageRows)
+				return p, true, err
+			}
+			p, err := s.page(ctx, s.reads.allFwd, "", match, lo, hi, pageRows)
+			return p, true, err
+		})
+	}
+}
+
+// pages yields the events of successive pages until the range or a page is
+// empty, the consumer stops, max events (0: no limit) were yielded, or a
+// query fails. next queries the page after prev (nil at first) and reports
+// false when the range is exhausted.
+func pages(yield func(eventstore.RecordedEvent, error) bool, max uint64, next func(prev *page) (page, bool, error)) {
+	var count uint64
+	var prev *page
+	for {
+		p, more, err := next(prev)
+		switch {
+		case err != nil:
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		case !more:
+			return
+		}
+		for i := range p.events {
+			if !yield(p.events[i], nil) {
+				return
+			}
+			if count++; max > 0 && count >= max {
+				return
 			}
 		}
+		if p.rows == 0 {
+			return
+		}
+		prev = &p
 	}
 }
 
