@@ -13,7 +13,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 )
 
-// Trailer keys and values the real server uses (lower-case, as gRPC sends
+// Trailer keys the real server sends with errors (lower-case, as gRPC sends
 // them). Clients read "exception" to tell errors apart.
 const (
 	trailerException        = "exception"
@@ -25,23 +25,36 @@ const (
 	trailerEventID          = "event-id"
 	trailerProposedSize     = "proposed-append-event-size"
 	trailerRequiredMetadata = "required-metadata-properties"
+)
 
-	exceptionStreamDeleted        = "stream-deleted"
-	exceptionWrongVersion         = "wrong-expected-version"
-	exceptionAccessDenied         = "access-denied"
-	exceptionMaxAppendSize        = "maximum-append-size-exceeded"
-	exceptionMaxEventSize         = "maximum-append-event-size-exceeded"
-	exceptionMissingMetadata      = "missing-required-metadata-property"
-	requiredMetadataProperties    = "type,content-type"
-	metadataKeyType               = "type"
-	metadataKeyContentType        = "content-type"
-	metadataKeyCreated            = "created"
-	expectedVersionNoStream       = -1
-	expectedVersionAny            = -2
-	expectedVersionStreamExists   = -4
-	errShuttingDownMessage        = "esdbserver: server is shutting down"
-	errUnavailableMessagePrefix   = "esdbserver: store unavailable: "
-	errAuthenticationFailedPrefix = "esdbserver: "
+// Values of the "exception" trailer.
+const (
+	exceptionStreamDeleted   = "stream-deleted"
+	exceptionWrongVersion    = "wrong-expected-version"
+	exceptionAccessDenied    = "access-denied"
+	exceptionMaxAppendSize   = "maximum-append-size-exceeded"
+	exceptionMaxEventSize    = "maximum-append-event-size-exceeded"
+	exceptionMissingMetadata = "missing-required-metadata-property"
+)
+
+// System metadata keys of events on the wire.
+const (
+	metadataKeyType            = "type"
+	metadataKeyContentType     = "content-type"
+	metadataKeyCreated         = "created"
+	requiredMetadataProperties = metadataKeyType + "," + metadataKeyContentType
+)
+
+// EventStoreDB's signed "versions" for the expected-revision conditions.
+const (
+	expectedVersionNoStream     = -1
+	expectedVersionAny          = -2
+	expectedVersionStreamExists = -4
+)
+
+const (
+	errShuttingDownMessage      = "esdbserver: server is shutting down"
+	errUnavailableMessagePrefix = "esdbserver: store unavailable: "
 )
 
 // errShuttingDown is the cause with which Shutdown cancels subscriptions.

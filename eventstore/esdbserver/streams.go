@@ -207,8 +207,8 @@ func (s *streamsService) remove(ctx context.Context, op string, o removeOptions,
 	if err := s.srv.authenticate(ctx); err != nil {
 		return eventstore.Position{}, err
 	}
-	// A nil *DeleteReq_Options inside the interface is not a nil interface.
-	if o == nil || o.GetStreamIdentifier() == nil && !expectedSet {
+	// o holds a nil pointer (never a nil interface) when options are missing.
+	if o.GetStreamIdentifier() == nil && !expectedSet {
 		return eventstore.Position{}, fail(setTrailer, invalidArgument("%s request without options", op))
 	}
 	stream, err := decodeStreamName(o.GetStreamIdentifier())
@@ -230,7 +230,7 @@ func (s *streamsService) remove(ctx context.Context, op string, o removeOptions,
 // sending anything (msg explains), or the call broke.
 func recvError(err error, msg string) error {
 	if errors.Is(err, io.EOF) {
-		return invalidArgument("%s", msg).st.Err()
+		return invalidArgument("%s", msg)
 	}
 	return err
 }
