@@ -31,7 +31,7 @@ func testContext(t *testing.T) context.Context {
 
 // listeningServer returns a server for store listening on a free loopback
 // port (unless opts say otherwise), not serving yet.
-func listeningServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
+func listeningServer(t testing.TB, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
 	t.Helper()
 	srv, err := esdbserver.New(store, append([]esdbserver.Option{esdbserver.WithAddress("127.0.0.1:0")}, opts...)...)
 	if err != nil {
@@ -44,7 +44,7 @@ func listeningServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Op
 }
 
 // startServer serves store on a free loopback port until the test ends.
-func startServer(t *testing.T, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
+func startServer(t testing.TB, store eventstore.Store, opts ...esdbserver.Option) *esdbserver.Server {
 	t.Helper()
 	srv := listeningServer(t, store, opts...)
 	served := make(chan error, 1)

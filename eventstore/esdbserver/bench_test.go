@@ -1,0 +1,94 @@
+package esdbserver_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
+)
+
+// The benchmarks measure the protocol layer over the memory store, through
+// the official client on loopback: what a call costs on top of the store.
+
+func benchClient(b *testing.B) (*memory.Store, *esdb.Client) {
+	b.Helper()
+	store := memory.New()
+	b.Cleanup(func() { store.Close() })
+	srv := startServer(b, store)
+	cfg, err := esdb.ParseConnectionString(srv.ConnectionString())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Logger = esdb.NoopLogging()
+	c, err := esdb.NewClient(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return store, c
+}
+
+func BenchmarkAppend(b *testing.B) {
+	_, c := benchClient(b)
+	ctx := context.Background()
+	ev := esdb.EventData{EventType: "E", ContentType: esdb.ContentTypeJson, Data: []byte(`{"n":1}`)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := c.AppendToStream(ctx, "bench-append", esdb.AppendToStreamOptions{}, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadStream(b *testing.B) {
+	const n = 1000
+	store, c := benchClient(b)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, n)
+	for i := range evs {
+		evs[i] = eventstore.EventData{Type: "E", Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	if _, err := store.Append(ctx, "bench-read", eventstore.NoStream, evs...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rs, err := c.ReadStream(ctx, "bench-read", esdb.ReadStreamOptions{}, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range n {
+			if _, err := rs.Recv(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rs.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkSubscriptionLatency(b *testing.B) {
+	_, c := benchClient(b)
+	ctx := context.Background()
+	sub, err := c.SubscribeToStream(ctx, "bench-sub", esdb.SubscribeToStreamOptions{From: esdb.Start{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	if ev := sub.Recv(); ev.CaughtUp == nil {
+		b.Fatalf("want caught-up, got %+v", ev)
+	}
+	ev := esdb.EventData{EventType: "E", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}
+	for b.Loop() {
+		if _, err := c.AppendToStream(ctx, "bench-sub", esdb.AppendToStreamOptions{}, ev); err != nil {
+			b.Fatal(err)
+		}
+		if got := sub.Recv(); got.EventAppeared == nil {
+			b.Fatalf("want an event, got %+v", got)
+		}
+	}
+}
