@@ -18,18 +18,7 @@ func benchClient(b *testing.B) (*memory.Store, *esdb.Client) {
 	b.Helper()
 	store := memory.New()
 	b.Cleanup(func() { store.Close() })
-	srv := startServer(b, store)
-	cfg, err := esdb.ParseConnectionString(srv.ConnectionString())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	return store, c
+	return store, newClient(b, startServer(b, store).ConnectionString())
 }
 
 func BenchmarkAppend(b *testing.B) {

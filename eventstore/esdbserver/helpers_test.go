@@ -71,7 +71,7 @@ func newMemoryServer(t *testing.T, opts ...esdbserver.Option) (*memory.Store, *e
 }
 
 // newClient returns an official client for a connection string.
-func newClient(t *testing.T, conn string) *esdb.Client {
+func newClient(t testing.TB, conn string) *esdb.Client {
 	t.Helper()
 	cfg, err := esdb.ParseConnectionString(conn)
 	if err != nil {

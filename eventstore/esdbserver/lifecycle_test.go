@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/esdbserver"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 )
@@ -275,6 +276,21 @@ func TestGossipAndDiscovery(t *testing.T) {
 	}
 }
 
+// mountedServer registers a Server's services on a gRPC server of the test's
+// own, serving lis until the test ends.
+func mountedServer(t *testing.T, store eventstore.Store, lis net.Listener) *esdbserver.Server {
+	t.Helper()
+	srv, err := esdbserver.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(srv.ServerOptions()...)
+	srv.Register(g)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	return srv
+}
+
 // TestRegisterOnOwnServer mounts the services on a caller's gRPC server
 // listening on every interface: gossip then reports the address the client
 // reached, and Shutdown still ends subscriptions.
@@ -282,18 +298,11 @@ func TestRegisterOnOwnServer(t *testing.T) {
 	ctx := testContext(t)
 	store := memory.New()
 	defer store.Close()
-	srv, err := esdbserver.New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.Serve(lis)
-	defer g.Stop()
+	srv := mountedServer(t, store, lis)
 	seed(t, store, "own-1", "E", 1)
 
 	c := newClient(t, "esdb+discover://"+lis.Addr().String()+"?tls=false")
@@ -359,19 +368,12 @@ func TestGossipWithoutAnAddress(t *testing.T) {
 	ctx := testContext(t)
 	store := memory.New()
 	defer store.Close()
-	srv, err := esdbserver.New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
 	sock := filepath.Join(t.TempDir(), "esdb.sock")
 	lis, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Skipf("no unix sockets: %v", err)
 	}
-	go g.Serve(lis)
-	defer g.Stop()
+	mountedServer(t, store, lis)
 	cc, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
