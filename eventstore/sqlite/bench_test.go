@@ -6,7 +6,6 @@ import (
 	"iter"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,13 +14,6 @@ import (
 )
 
 var benchData = []byte(`{"orderId":"order-42","customer":"c-7","lines":[{"sku":"A-1","qty":2,"price":1250}],"total":2500}`)
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // reportCPU reports CPU time per event since start: unlike the rates, it
 // hardly depends on what else runs on the machine.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,23 +93,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestNewFilesArePrivate(t *testing.T) {
-	old := syscall.Umask(0) // the mode must not depend on the umask
-	defer syscall.Umask(old)
-	path := filepath.Join(t.TempDir(), "private.db")
-	s := openAt(t, path)
-	mustAppend(t, s, "a", eventstore.Any, event("E"))
-	for _, p := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m := fi.Mode().Perm(); m != 0o600 {
-			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), m)
-		}
 	}
 }
 

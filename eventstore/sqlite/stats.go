@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
+
+// RawScan reads every row of the events table with a plain SQL query
+// through the same driver, and returns how many there were: the engine's
+// own speed limit for a $all read, which `chronicle bench` compares
+// ReadAll with.
+func (s *Store) RawScan(ctx context.Context) (int, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT pos, stream, rev, id, type, json, data, meta, created FROM events`)
+	if err != nil {
+		return 0, s.sqlErr(ctx, "raw scan", err)
+	}
+	defer rows.Close()
+	var (
+		pos, stream, rev, isJSON, created int64
+		id, data, meta                    []byte
+		typ                               string
+		n                                 int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &isJSON, &data, &meta, &created); err != nil {
+			return n, s.sqlErr(ctx, "raw scan", err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, s.sqlErr(ctx, "raw scan", err)
+	}
+	return n, nil
+}
+
+// Stats are counters of a store's activity since it was opened.
+type Stats struct {
+	Commits       uint64 // transactions the commit loop wrote
+	Requests      uint64 // write requests (appends, deletes, metadata) in them
+	Events        uint64 // events written
+	Queued        int    // write requests waiting for the commit loop now
+	Committing    int    // write requests in the commit under way now
+	Checkpoints   int    // background checkpoints run
+	CheckpointErr error  // the last background checkpoint's error
+	Position      eventstore.Position
+}
+
+// Stats returns the store's counters; Position is that of the last event
+// this store committed (zero for a read-only store).
+func (s *Store) Stats() Stats {
+	var st Stats
+	if s.w != nil {
+		st.Commits, st.Requests, st.Events = s.w.commits.Load(), s.w.requests.Load(), s.w.events.Load()
+		st.Queued = len(s.w.queue)
+		st.Committing = int(s.w.inCommit.Load())
+		p := s.w.committed.Load()
+		st.Position = eventstore.Position{Commit: p, Prepare: p}
+	}
+	if s.ckpt != nil {
+		st.Checkpoints, st.CheckpointErr = s.ckpt.stats()
+	}
+	return st
+}
