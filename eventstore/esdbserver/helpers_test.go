@@ -55,7 +55,8 @@ func startServer(t testing.TB, store eventstore.Store, opts ...esdbserver.Option
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		if err := <-served; err != nil {
+		// ErrServerClosed: the test ended before Serve started.
+		if err := <-served; err != nil && !errors.Is(err, esdbserver.ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
 	})

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/chronicle-go/chronicle/eventstore/esdbserver"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/internal/testcert"
 )
 
@@ -114,7 +115,8 @@ func TestTLSAndAuthentication(t *testing.T) {
 func TestNewRejectsBadOptions(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := testcert.Write(t, dir)
-	store, _ := newMemoryServer(t)
+	store := memory.New()
+	defer store.Close()
 	tests := []struct {
 		name string
 		opts []esdbserver.Option
