@@ -207,8 +207,10 @@ func (s *Store) openReads(ctx context.Context) error {
 // fail with eventstore.ErrClosed; a batch already being committed completes
 // and its callers get its outcome. Subscriptions end with ErrClosed, reads
 // with ErrClosed at their next page. Close then checkpoints the write-ahead
-// log into the database file and releases the writer lock. It is
-// idempotent and returns the first Close's error.
+// log into the database file (best effort: while another process reads,
+// the log stays for the next writer to fold in; it is durable either way)
+// and releases the writer lock. It is idempotent and returns the first
+// Close's error.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
@@ -219,18 +221,13 @@ func (s *Store) Close() error {
 			s.watcher.stop()
 		}
 		s.hub.Close()
-		if s.ckpt != nil {
-			s.ckpt.stop()
-		}
-		if s.w != nil {
-			s.closeErr = s.w.close()
-		}
 		s.release()
 	})
 	return s.closeErr
 }
 
-// release closes the connection pools and the lock file.
+// release stops the checkpointer, closes the readers (waiting for queries
+// under way), checkpoints and closes the writer, and drops the lock.
 func (s *Store) release() {
 	if s.ckpt != nil {
 		s.ckpt.stop()
@@ -239,8 +236,11 @@ func (s *Store) release() {
 	if s.rdb != nil {
 		s.rdb.Close()
 	}
+	if s.w != nil {
+		s.w.close()
+	}
 	if s.wdb != nil {
-		if err := s.wdb.Close(); err != nil && s.closeErr == nil {
+		if err := s.wdb.Close(); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	}

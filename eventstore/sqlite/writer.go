@@ -181,6 +181,12 @@ func (w *writer) loop() {
 	batch := make([]*request, 0, 64)
 	for {
 		var first *request
+		select { // stopping first: once Close was called, queued requests are not started
+		case <-w.stopping:
+			w.failQueued()
+			return
+		default:
+		}
 		select {
 		case first = <-w.queue:
 		case <-w.stopping:
@@ -232,15 +238,16 @@ func (w *writer) stop() {
 	<-w.stopped
 }
 
-// close checkpoints the log into the database file and releases the
-// writer's connection; the loop has stopped.
-func (w *writer) close() error {
-	defer w.conn.Close()
-	defer w.stmts.close()
-	if _, err := w.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		return fmt.Errorf("sqlite: close: checkpoint: %w", err)
-	}
-	return nil
+// close checkpoints the log into the database file and truncates it, then
+// releases the writer's connection; the loop has stopped. A reader in
+// another process can keep the checkpoint from finishing: it then waits
+// only briefly, and the log stays for the next writer.
+func (w *writer) close() {
+	ctx := context.Background()
+	w.stmts.close()
+	_, _ = w.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
+	_, _ = w.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	w.conn.Close()
 }
 
 // commit runs one group commit: every request is checked and planned in
@@ -304,7 +311,6 @@ func (w *writer) commit(reqs []*request) {
 	}
 	for _, r := range b.taken {
 		r.done <- r.res
-		r.res = response{}
 	}
 }
 
