@@ -45,8 +45,20 @@
 //
 // Automatic checkpoints are off on the writer; a background checkpointer on
 // its own connection copies the log into the database file (PASSIVE) each
-// time it grew by WithCheckpointPages pages, and Close checkpoints and
-// truncates it.
+// time it grew by WithCheckpointPages pages. SQLite only restarts the log
+// from its beginning when a write starts with every frame copied, which
+// never happens beside a busy writer, so the checkpointer leaves the last
+// few frames (at most 64) to the commit loop, which copies them between two
+// commits: the log then stays a few megabytes long and is overwritten in
+// place, which the disk syncs faster than a growing file. Close checkpoints
+// and truncates the log.
+//
+// # Other tools
+//
+// Any SQLite tool may read the file while a Store writes it (the tables are
+// streams and events; see schema.go). Writing to it with another tool while
+// a Store has it open is not supported: the commit loop caches stream heads
+// and positions.
 //
 // # Close
 //
