@@ -118,6 +118,10 @@ func (s *Store) openWriter(ctx context.Context) error {
 		wconn.Close()
 		return err
 	}
+	if err := reserveLog(s.path+"-wal", s.opts.checkpointPages); err != nil {
+		wconn.Close()
+		return err
+	}
 	if created {
 		// SQLite gives the -wal and -shm files the database file's mode;
 		// make sure of it whatever the umask.
@@ -146,6 +150,39 @@ func (s *Store) openWriter(ctx context.Context) error {
 	if err != nil {
 		wconn.Close()
 		return err
+	}
+	return nil
+}
+
+// reserveLog extends the write-ahead log with zeros, once, to twice the
+// size the checkpointer lets it reach, and syncs it: SQLite then writes its
+// frames over blocks that exist, and a commit's fdatasync need not also
+// record the file's growth (PostgreSQL zero-fills its WAL segments for the
+// same reason). SQLite ignores what follows the last valid frame, as it
+// does after every restart of the log. The commit loop is not running yet,
+// so nothing else writes the file.
+func reserveLog(path string, checkpointPages int) error {
+	want := min(max(int64(checkpointPages)*2*(4096+24), 1<<20), 64<<20)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: reserve log: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("sqlite: reserve log: %w", err)
+	}
+	if fi.Size() >= want {
+		return nil
+	}
+	zeros := make([]byte, 1<<20)
+	for off := fi.Size(); off < want; off += int64(len(zeros)) {
+		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), want-off)], off); err != nil {
+			return fmt.Errorf("sqlite: reserve log: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sqlite: reserve log: %w", err)
 	}
 	return nil
 }

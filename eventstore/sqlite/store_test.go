@@ -754,3 +754,22 @@ func TestFewCachedHeads(t *testing.T) {
 	}
 	wantGapFree(t, s, 30)
 }
+
+// TestLogReserved checks that Open gives the write-ahead log room in
+// advance, and that the store works over the reserved zeros, also after a
+// reopen.
+func TestLogReserved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reserved.db")
+	s := openAt(t, path)
+	fi, err := os.Stat(path + "-wal")
+	if err != nil || fi.Size() < 1<<20 {
+		t.Fatalf("log after Open: %v, %v; want at least 1 MiB reserved", fi, err)
+	}
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	mustAppend(t, s, "a", eventstore.Exact(0), event("E"))
+	wantGapFree(t, s, 2)
+}
