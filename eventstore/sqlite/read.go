@@ -235,9 +235,10 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		id           sql.RawBytes
 		pos, rev     int64
 		isJSON, nano int64
-		data, meta   []byte
+		data, meta   sql.RawBytes // copied below, both in one allocation
 		size         int
 	)
+	p.events = make([]eventstore.RecordedEvent, 0, 64)
 	dest := []any{&pos, &rev, &id, &etype, &isJSON, &data, &meta, &nano}
 	if stream == "" {
 		dest = append([]any{&name}, dest...)
@@ -249,8 +250,6 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		e := eventstore.RecordedEvent{
 			Type:        s.intern(etype),
 			ContentType: eventstore.ContentTypeBinary,
-			Data:        data,
-			Metadata:    meta,
 			Stream:      stream,
 			Revision:    uint64(rev),
 			Position:    eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)},
@@ -262,6 +261,17 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		if isJSON != 0 {
 			e.ContentType = eventstore.ContentTypeJSON
 		}
+		if n := len(data) + len(meta); n > 0 {
+			buf := make([]byte, n)
+			copy(buf, data)
+			copy(buf[len(data):], meta)
+			if len(data) > 0 {
+				e.Data = buf[:len(data):len(data)]
+			}
+			if len(meta) > 0 {
+				e.Metadata = buf[len(data):]
+			}
+		}
 		copy(e.ID[:], id)
 		if len(id) != len(uuid.UUID{}) {
 			return p, s.sqlErr(ctx, "read", errors.New("corrupt event ID"))
@@ -272,7 +282,6 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		if keep == nil || keep(&e) {
 			p.events = append(p.events, e)
 		}
-		data, meta = nil, nil
 	}
 	if err := rows.Err(); err != nil {
 		return p, s.sqlErr(ctx, "read", err)
