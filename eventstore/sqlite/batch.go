@@ -256,27 +256,17 @@ func (b *batch) flush(ctx context.Context) error {
 		return nil
 	}
 	st := &b.w.stmts
-	args := make([]any, 0, insertChunk*eventColumns)
-	for i := 0; i < len(b.rows); {
-		n := chunk(len(b.rows) - i)
-		args = args[:0]
-		for j := i; j < i+n; j++ {
-			e := &b.rows[j]
-			isJSON := int64(0)
-			if e.ContentType == eventstore.ContentTypeJSON {
-				isJSON = 1
-			}
-			args = append(args, int64(e.Position.Commit), b.rowStreams[j], int64(e.Revision), e.ID[:], e.Type, isJSON,
-				e.Data, e.Metadata, b.now.UnixNano())
+	err := st.insertEvents.exec(ctx, b.w.conn, len(b.rows), func(args []any, i int) []any {
+		e := &b.rows[i]
+		isJSON := int64(0)
+		if e.ContentType == eventstore.ContentTypeJSON {
+			isJSON = 1
 		}
-		stmt, err := st.insertEvents.get(ctx, b.w.conn, n)
-		if err != nil {
-			return err
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		i += n
+		return append(args, int64(e.Position.Commit), b.rowStreams[i], int64(e.Revision), e.ID[:], e.Type, isJSON,
+			e.Data, e.Metadata, b.now.UnixNano())
+	})
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
 	}
 	dirty := make([]*head, 0, len(b.heads))
 	for _, h := range b.heads {
@@ -284,24 +274,16 @@ func (b *batch) flush(ctx context.Context) error {
 			dirty = append(dirty, h)
 		}
 	}
-	for i := 0; i < len(dirty); {
-		n := chunk(len(dirty) - i)
-		args = args[:0]
-		for _, h := range dirty[i : i+n] {
-			var last any
-			if h.exists {
-				last = int64(h.last)
-			}
-			args = append(args, h.id, h.name, last, h.deleted, h.tombstoned, h.meta)
+	err = st.upsertHeads.exec(ctx, b.w.conn, len(dirty), func(args []any, i int) []any {
+		h := dirty[i]
+		var last any
+		if h.exists {
+			last = int64(h.last)
 		}
-		stmt, err := st.upsertHeads.get(ctx, b.w.conn, n)
-		if err != nil {
-			return err
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("write streams: %w", err)
-		}
-		i += n
+		return append(args, h.id, h.name, last, h.deleted, h.tombstoned, h.meta)
+	})
+	if err != nil {
+		return fmt.Errorf("write streams: %w", err)
 	}
 	return nil
 }

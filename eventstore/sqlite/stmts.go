@@ -8,8 +8,6 @@ import (
 )
 
 const (
-	eventColumns = 9
-	headColumns  = 6
 	// insertChunk is the most rows one INSERT statement writes; a batch is
 	// written in chunks of 64, 32, …, 1 rows, each a prepared statement.
 	insertChunk = 64
@@ -44,6 +42,27 @@ func (m *multiRow) get(ctx context.Context, c *sql.Conn, n int) (*sql.Stmt, erro
 	}
 	m.stmts[n] = st
 	return st, nil
+}
+
+// exec writes count rows in chunks; add appends row i's arguments to args.
+func (m *multiRow) exec(ctx context.Context, c *sql.Conn, count int, add func(args []any, i int) []any) error {
+	var args []any
+	for i := 0; i < count; {
+		n := chunk(count - i)
+		args = args[:0]
+		for j := i; j < i+n; j++ {
+			args = add(args, j)
+		}
+		st, err := m.get(ctx, c, n)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
 }
 
 func (m *multiRow) close() {
