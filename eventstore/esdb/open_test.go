@@ -346,3 +346,32 @@ func TestBadInputNeverSent(t *testing.T) {
 		t.Fatalf("%d bad requests reached the server", n)
 	}
 }
+
+func TestClusterSeeds(t *testing.T) {
+	// Gossip seeds, one of them dead: the client asks the live one which
+	// node leads (itself) and connects there.
+	srv := newMemoryServer(t)
+	addr := strings.TrimPrefix(strings.Split(srv.connString(), "?")[0], "esdb://")
+	s := open(t, "esdb://"+freeAddr(t)+","+addr+"?tls=false&nodePreference=leader&discoveryInterval=10")
+	if _, err := s.Append(testContext(t), "order-1", eventstore.NoStream, newEvent("Placed")); err != nil {
+		t.Fatalf("Append through gossip seeds: %v", err)
+	}
+}
+
+func TestDefaultDeadline(t *testing.T) {
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	f := &fake{onAppend: func(int, *streams.AppendReq_Options, int) (*streams.AppendResp, error) {
+		<-hang
+		return nil, nil
+	}}
+	startFake(t, f) // sets f.addr
+	s := open(t, "esdb://"+f.addr+"?tls=false&defaultDeadline=30", cesdb.WithRetries(1))
+	_, err := s.Append(testContext(t), "order-1", eventstore.Exact(3), newEvent("A"))
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("Append past the connection's default deadline: %v, want ErrUnavailable", err)
+	}
+	if n := len(f.appendCalls()); n != 2 {
+		t.Fatalf("%d calls, want 2 (one retry of an Exact append)", n)
+	}
+}
