@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -294,20 +295,28 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 	select {
 	case <-done:
 	case <-timer.C:
+		// Also say it on stderr at once: a deadlocked store usually hangs
+		// the test's cleanup (Close) too, and then the test never reports.
+		fmt.Fprintf(os.Stderr, "storetest: %s: %s: still blocked after %v (deadlock?)\n", t.Name(), what, d)
 		t.Fatalf("%s: still blocked after %v (deadlock?)", what, d)
 	}
 }
 
 // poll calls cond until it returns true, pausing between calls, and fails
-// the test if that has not happened by the end of the subtest's time.
-func (e *env) poll(what string, cond func() bool) {
+// the test if that has not happened within limit (or before the subtest's
+// time is up).
+func (e *env) poll(what string, limit time.Duration, cond func() bool) {
 	e.t.Helper()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		select {
 		case <-e.ctx.Done():
-			e.t.Fatalf("%s: not true before the deadline", what)
+			e.t.Fatalf("%s: not true before the subtest's deadline", what)
+		case <-deadline.C:
+			e.t.Fatalf("%s: not true after %v", what, limit)
 		case <-tick.C:
 		}
 	}

@@ -47,8 +47,7 @@ func (s *suite) testInvalid(t *testing.T) {
 	}
 	badSubFilter := func(f *eventstore.Filter) func(e *env) error {
 		return func(e *env) error {
-			_, err := collect(e.t, e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{Filter: f}))
-			return err
+			return e.endOf("SubscribeToAll with a bad filter", e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{Filter: f}))
 		}
 	}
 	both := eventstore.StreamPrefixFilter("order-")
@@ -111,8 +110,7 @@ func (s *suite) testInvalid(t *testing.T) {
 		{"SubscribeToStream/FromPosition", eventstore.ErrInvalidStartPoint, -1, subscribeTo("order-1", eventstore.SubscribeOptions{From: eventstore.FromPosition(eventstore.Position{Commit: 1, Prepare: 1})})},
 		{"SubscribeToStream/All", eventstore.ErrInvalidArgument, -1, subscribeTo(eventstore.AllStream, eventstore.SubscribeOptions{})},
 		{"SubscribeToAll/FromRevision", eventstore.ErrInvalidStartPoint, -1, func(e *env) error {
-			_, err := collect(e.t, e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: eventstore.FromRevision(0)}))
-			return err
+			return e.endOf("SubscribeToAll from a revision", e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: eventstore.FromRevision(0)}))
 		}},
 		{"SubscribeToAll/FilterPrefixesAndRegex", eventstore.ErrInvalidFilter, -1, badSubFilter(both)},
 		{"SubscribeToAll/FilterBadRegex", eventstore.ErrInvalidFilter, -1, badSubFilter(eventstore.EventTypeRegexFilter(`[z-a]`))},
@@ -206,8 +204,7 @@ func readOf(stream string, opts eventstore.ReadOptions) func(e *env) error {
 
 func subscribeTo(stream string, opts eventstore.SubscribeOptions) func(e *env) error {
 	return func(e *env) error {
-		_, err := collect(e.t, e.s.SubscribeToStream(e.ctx, stream, opts))
-		return err
+		return e.endOf("SubscribeToStream with a bad request", e.s.SubscribeToStream(e.ctx, stream, opts))
 	}
 }
 

@@ -244,7 +244,7 @@ func (s *suite) maxAge(e *env) {
 		e.t.Fatalf("an event younger than $maxAge is not visible")
 	}
 	// Wait until the event is older than $maxAge.
-	e.poll("the event expires under $maxAge 1s", func() bool {
+	e.poll("an event older than $maxAge (1s) is invisible", time.Second+e.f.timeout()/4, func() bool {
 		evs, err := e.read(stream, eventstore.ReadOptions{})
 		if err != nil {
 			e.t.Fatalf("ReadStream of a stream whose events expired: %v, want no events and no error", err)

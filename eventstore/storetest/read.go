@@ -219,15 +219,20 @@ func (s *suite) testReadAll(t *testing.T) {
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 // samePositions fails unless got and want are the same events (by
-// position, stream and revision), in order.
+// position, stream, revision and ID), in order, and says where they first
+// differ.
 func samePositions(t *testing.T, what string, got, want []eventstore.RecordedEvent) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %s, want %s", what, revisions(got), revisions(want))
-	}
-	for i := range got {
+	for i := range min(len(got), len(want)) {
 		if got[i].Position != want[i].Position || got[i].Stream != want[i].Stream || got[i].Revision != want[i].Revision || got[i].ID != want[i].ID {
-			t.Fatalf("%s: event %d is %s@%d at %v, want %s@%d at %v", what, i, got[i].Stream, got[i].Revision, got[i].Position, want[i].Stream, want[i].Revision, want[i].Position)
+			t.Fatalf("%s: event %d is %s@%d at %v, want %s@%d at %v (got %d events, want %d)", what, i,
+				got[i].Stream, got[i].Revision, got[i].Position, want[i].Stream, want[i].Revision, want[i].Position, len(got), len(want))
 		}
+	}
+	switch {
+	case len(got) > len(want):
+		t.Fatalf("%s: got %d events, want %d; the first extra one is %s@%d at %v", what, len(got), len(want), got[len(want)].Stream, got[len(want)].Revision, got[len(want)].Position)
+	case len(got) < len(want):
+		t.Fatalf("%s: got %d events, want %d; the first missing one is %s@%d at %v", what, len(got), len(want), want[len(got)].Stream, want[len(got)].Revision, want[len(got)].Position)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 )
@@ -66,7 +68,10 @@ type subscription struct {
 	next   func() (eventstore.Message, error, bool)
 	stop   func()
 	cancel context.CancelFunc
+	wait   time.Duration // how long to wait for one message
 	ended  bool
+	// abandoned: a pull never returned; its goroutine still owns next.
+	abandoned bool
 }
 
 // subscribeStream starts a stream subscription; it is stopped when the
@@ -89,7 +94,7 @@ func (e *env) subscribeAll(opts eventstore.SubscribeAllOptions) *subscription {
 
 func (e *env) pull(name string, filtered bool, cancel context.CancelFunc, seq iter.Seq2[eventstore.Message, error]) *subscription {
 	next, stop := iter.Pull2(seq)
-	s := &subscription{protocol: protocol{filtered: filtered}, t: e.t, name: name, next: next, stop: stop, cancel: cancel}
+	s := &subscription{protocol: protocol{filtered: filtered}, t: e.t, name: name, next: next, stop: stop, cancel: cancel, wait: e.f.timeout() / 2}
 	e.t.Cleanup(s.close)
 	return s
 }
@@ -97,8 +102,41 @@ func (e *env) pull(name string, filtered bool, cancel context.CancelFunc, seq it
 // close stops the subscription as a loop break would, then cancels its
 // context.
 func (s *subscription) close() {
-	s.stop()
+	if !s.abandoned {
+		s.stop()
+	}
 	s.cancel()
+}
+
+// pulled is what one call of next returned.
+type pulled struct {
+	m   eventstore.Message
+	err error
+	ok  bool
+}
+
+// nextWithin calls next, failing the test if it has not returned after
+// s.wait: a subscription that ignores its context or loses the event the
+// test waits for would otherwise hang the test.
+func (s *subscription) nextWithin() (eventstore.Message, error, bool) {
+	s.t.Helper()
+	ch := make(chan pulled, 1)
+	go func() {
+		m, err, ok := s.next()
+		ch <- pulled{m, err, ok}
+	}()
+	timer := time.NewTimer(s.wait)
+	defer timer.Stop()
+	select {
+	case p := <-ch:
+		return p.m, p.err, p.ok
+	case <-timer.C:
+		s.abandoned = true
+		s.cancel()
+		fmt.Fprintf(os.Stderr, "storetest: %s: %s: no message after %v\n", s.t.Name(), s.name, s.wait)
+		s.t.Fatalf("%s: no message after %v", s.name, s.wait)
+		return eventstore.Message{}, nil, false
+	}
 }
 
 // recv returns the next message, failing the test if the subscription ends
@@ -121,14 +159,14 @@ func (s *subscription) pullOne() (eventstore.Message, error, bool) {
 	if s.ended {
 		s.t.Fatalf("%s: pulled after it ended", s.name)
 	}
-	m, err, ok := s.next()
+	m, err, ok := s.nextWithin()
 	if !ok || err != nil {
 		s.ended = true
 		if ok && m.Kind != 0 {
 			s.t.Errorf("%s yielded a %v message along with the error %v", s.name, m.Kind, err)
 		}
 		if ok { // the iterator must end after its error
-			if m2, err2, more := s.next(); more {
+			if m2, err2, more := s.nextWithin(); more {
 				s.t.Errorf("%s yielded (%v, %v) after the error %v", s.name, m2.Kind, err2, err)
 			}
 		}
@@ -204,27 +242,21 @@ func isSignal(m eventstore.Message) bool { return m.Kind != eventstore.MessageEv
 // anyMessage accepts every message.
 func anyMessage(eventstore.Message) bool { return true }
 
-// drain ranges over a subscription in the caller's goroutine until it has
-// received n events, checking the protocol; it reports failures as errors
-// (so it can run outside the test's goroutine).
-func drain(seq iter.Seq2[eventstore.Message, error], filtered bool, n int) ([]eventstore.RecordedEvent, protocol, error) {
-	p := protocol{filtered: filtered}
-	out := make([]eventstore.RecordedEvent, 0, n)
-	if n == 0 {
-		return out, p, nil
-	}
-	for m, err := range seq {
-		if err != nil {
-			return out, p, fmt.Errorf("ended after %d of %d events: %w", len(out), n, err)
-		}
-		if err := p.check(m); err != nil {
-			return out, p, err
-		}
-		if m.Kind == eventstore.MessageEvent {
-			if out = append(out, m.Event); len(out) == n {
-				return out, p, nil
-			}
+// endOf ranges over a subscription that must end by itself (a bad request,
+// a closed store, a deleted stream) and returns the error it ends with. It
+// fails the test if an event arrives or the subscription does not end.
+func (e *env) endOf(name string, seq iter.Seq2[eventstore.Message, error]) error {
+	e.t.Helper()
+	sub := e.pull(name, true, func() {}, seq)
+	for {
+		m, err, ok := sub.nextWithin()
+		switch {
+		case !ok:
+			return nil
+		case err != nil:
+			return err
+		case m.Kind == eventstore.MessageEvent:
+			e.t.Fatalf("%s delivered %s@%d, want it to end with an error", name, m.Event.Stream, m.Event.Revision)
 		}
 	}
-	return out, p, fmt.Errorf("ended without an error after %d of %d events", len(out), n)
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,7 +162,7 @@ func (s *suite) subscribeStream(t *testing.T) {
 			}
 			if i < 3 {
 				var err error
-				within(e.t, e.f.timeout(), "Append from inside a subscription loop", func() {
+				within(e.t, e.f.timeout()/2, "Append from inside a subscription loop", func() {
 					_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
 				})
 				if err != nil {
@@ -269,7 +270,7 @@ func (s *suite) subscribeAll(t *testing.T) {
 			}
 			if i < 3 {
 				var err error
-				within(e.t, e.f.timeout(), "Append from inside a $all subscription loop", func() {
+				within(e.t, e.f.timeout()/2, "Append from inside a $all subscription loop", func() {
 					_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
 				})
 				if err != nil {
@@ -321,70 +322,147 @@ func (e *env) appendConcurrently(streams []string, writers, n int, written *atom
 	return <-errs
 }
 
+// switchUnderLoad runs subscribers while writers append to streams without
+// pause, so that every switch from catch-up to live races appends. The
+// subscribers start one by one as the writers make progress, and the
+// writers stop only once every subscriber is live (or after a cap). A last
+// event to streams[0] then marks the end: each subscriber reads up to it.
+// filtered says the subscription has a filter (and may yield checkpoints).
+// It returns what each subscriber received and what stored returns then.
+func (e *env) switchUnderLoad(streams []string, filtered bool, subscribe func() iter.Seq2[eventstore.Message, error], stored func() []eventstore.RecordedEvent) (got [][]eventstore.RecordedEvent, all []eventstore.RecordedEvent) {
+	e.t.Helper()
+	const subscribers, writers = 4, 8
+	n := loadSize()
+	e.seed(streams[0], n/10)
+
+	// Writers: subscriber i starts when started[i] closes, after
+	// i×n/subscribers events; they stop when every subscriber is live.
+	started := make([]chan struct{}, subscribers)
+	for i := range started {
+		started[i] = make(chan struct{})
+	}
+	close(started[0])
+	var (
+		written  atomic.Int64
+		liveSubs atomic.Int64
+		wg       sync.WaitGroup
+		errs     = make(chan error, writers+subscribers)
+		sentinel = newEvent("Sentinel")
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; liveSubs.Load() < subscribers && written.Load() < int64(50*n); i++ {
+				size := 1 + (w+i)%3
+				stream := streams[(w+i)%len(streams)]
+				if _, err := e.s.Append(e.ctx, stream, eventstore.Any, newEvents(size, "Load")...); err != nil {
+					errs <- fmt.Errorf("writer %d: append to %s: %w", w, stream, err)
+					return
+				}
+				now := written.Add(int64(size))
+				for k := 1; k < subscribers; k++ {
+					if before := now - int64(size); before < int64(k*n/subscribers) && now >= int64(k*n/subscribers) {
+						close(started[k])
+					}
+				}
+			}
+		})
+	}
+	got = make([][]eventstore.RecordedEvent, subscribers)
+	var subs sync.WaitGroup
+	for i := range subscribers {
+		subs.Go(func() {
+			select {
+			case <-started[i]:
+			case <-e.ctx.Done():
+				return
+			}
+			p := protocol{filtered: filtered}
+			counted := false
+			for m, err := range subscribe() {
+				if err != nil {
+					errs <- fmt.Errorf("subscriber %d: after %d events: %w", i, len(got[i]), err)
+					break
+				}
+				if err := p.check(m); err != nil {
+					errs <- fmt.Errorf("subscriber %d: %w", i, err)
+					break
+				}
+				if m.Kind != eventstore.MessageEvent {
+					continue
+				}
+				got[i] = append(got[i], m.Event)
+				if m.Event.ID == sentinel.ID {
+					break
+				}
+				if p.live && !counted {
+					counted = true
+					liveSubs.Add(1)
+				}
+			}
+			if !counted { // let the writers stop anyway
+				liveSubs.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		e.t.Fatal(err)
+	default:
+	}
+	// The writers stopped: close any start gate they did not reach, and
+	// mark the end.
+	for k := 1; k < subscribers; k++ {
+		if written.Load() < int64(k*n/subscribers) {
+			close(started[k])
+		}
+	}
+	e.append(streams[0], eventstore.Any, sentinel)
+	within(e.t, e.f.timeout()/2, "every subscriber receives the last event appended", subs.Wait)
+	close(errs)
+	if err := <-errs; err != nil {
+		e.t.Fatal(err)
+	}
+	return got, stored()
+}
+
 func (s *suite) subscribeLoad(t *testing.T) {
 	s.run(t, "StreamSwitchUnderLoad", func(e *env) {
-		// The subscription catches up while writers append: the switch from
-		// catch-up to live must lose and repeat nothing.
-		n := loadSize()
-		e.seed("order-1", n/10)
-		done := make(chan error, 1)
-		go func() { done <- e.appendConcurrently([]string{"order-1"}, 8, n-n/10, nil) }()
-		got, p, err := drain(e.s.SubscribeToStream(e.ctx, "order-1", eventstore.SubscribeOptions{}), false, n)
-		if werr := <-done; werr != nil {
-			e.t.Fatal(werr)
+		got, stored := e.switchUnderLoad([]string{"order-1"}, false,
+			func() iter.Seq2[eventstore.Message, error] {
+				return e.s.SubscribeToStream(e.ctx, "order-1", eventstore.SubscribeOptions{})
+			},
+			func() []eventstore.RecordedEvent { return e.mustRead("order-1", eventstore.ReadOptions{}) })
+		for i, evs := range got {
+			samePositions(e.t, fmt.Sprintf("subscriber %d vs. ReadStream", i), evs, stored)
 		}
-		if err != nil {
-			e.t.Fatalf("stream subscription: %v", err)
-		}
-		if p.caughtUps == 0 {
-			e.t.Fatalf("no CaughtUp in %d events", n)
-		}
-		stored := e.mustRead("order-1", eventstore.ReadOptions{})
-		samePositions(e.t, "subscription vs. ReadStream", got, stored)
-		for i, ev := range got {
+		for i, ev := range stored {
 			if ev.Revision != uint64(i) {
-				e.t.Fatalf("event %d has revision %d: a gap or a duplicate", i, ev.Revision)
+				e.t.Fatalf("event %d has revision %d", i, ev.Revision)
 			}
 		}
 	})
 	s.run(t, "AllSwitchUnderLoad", func(e *env) {
-		n := loadSize()
 		mark := e.head()
-		e.seed("order-0", n/10)
-		done := make(chan error, 1)
-		var written atomic.Int64
-		streams := []string{"order-1", "order-2", "order-3", "invoice-1"}
-		go func() { done <- e.appendConcurrently(streams, 8, n-n/10, &written) }()
-		// Several subscribers, started at different points of the run.
-		type result struct {
-			got []eventstore.RecordedEvent
-			p   protocol
-			err error
+		got, stored := e.switchUnderLoad([]string{"order-1", "order-2", "order-3", "invoice-1"}, false,
+			func() iter.Seq2[eventstore.Message, error] {
+				return e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: after(mark)})
+			},
+			func() []eventstore.RecordedEvent { return e.readAllAfter(mark, nil) })
+		for i, evs := range got {
+			samePositions(e.t, fmt.Sprintf("subscriber %d vs. ReadAll", i), evs, stored)
 		}
-		results := make([]result, 3)
-		var wg sync.WaitGroup
-		for i := range results {
-			if i > 0 {
-				e.poll("writers make progress", func() bool { return written.Load() >= int64(i*(n-n/10)/4) })
-			}
-			wg.Go(func() {
-				r := &results[i]
-				r.got, r.p, r.err = drain(e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: after(mark)}), false, n)
-			})
-		}
-		wg.Wait()
-		if err := <-done; err != nil {
-			e.t.Fatal(err)
-		}
-		stored := e.readAllAfter(mark, nil)
-		if len(stored) != n {
-			e.t.Fatalf("$all holds %d new events, want %d", len(stored), n)
-		}
-		for i, r := range results {
-			if r.err != nil {
-				e.t.Fatalf("subscriber %d: %v", i, r.err)
-			}
-			samePositions(e.t, fmt.Sprintf("subscriber %d vs. ReadAll", i), r.got, stored)
+	})
+	s.run(t, "FilteredSwitchUnderLoad", func(e *env) {
+		mark := e.head()
+		f := eventstore.StreamPrefixFilter("order-")
+		got, stored := e.switchUnderLoad([]string{"order-1", "invoice-1", "invoice-2", "order-2"}, true,
+			func() iter.Seq2[eventstore.Message, error] {
+				return e.s.SubscribeToAll(e.ctx, eventstore.SubscribeAllOptions{From: after(mark), Filter: f})
+			},
+			func() []eventstore.RecordedEvent { return e.readAllAfter(mark, f) })
+		for i, evs := range got {
+			samePositions(e.t, fmt.Sprintf("subscriber %d vs. filtered ReadAll", i), evs, stored)
 		}
 	})
 	s.run(t, "SlowConsumer", func(e *env) {
