@@ -1,0 +1,194 @@
+package feed_test
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
+	"github.com/chronicle-go/chronicle/internal/feed"
+)
+
+var errBroken = errors.New("storage is broken")
+
+// brokenReads is a store whose reads fail with errBroken.
+type brokenReads struct{ *memory.Store }
+
+func (brokenReads) ReadAll(context.Context, eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) { yield(eventstore.RecordedEvent{}, errBroken) }
+}
+
+func (brokenReads) ReadStream(context.Context, string, eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) { yield(eventstore.RecordedEvent{}, errBroken) }
+}
+
+// firstError ranges over seq and returns the error it ends with, failing if
+// it delivers an event first.
+func firstError(t *testing.T, seq iter.Seq2[eventstore.Message, error]) error {
+	t.Helper()
+	for m, err := range seq {
+		if err != nil {
+			return err
+		}
+		if m.Kind == eventstore.MessageEvent {
+			t.Fatalf("got an event, want an error")
+		}
+	}
+	return nil
+}
+
+func TestReadErrorsEndSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	defer mem.Close()
+	s, hub := brokenReads{mem}, feed.NewHub()
+	defer hub.Close()
+	for name, seq := range map[string]iter.Seq2[eventstore.Message, error]{
+		"stream from end": feed.SubscribeToStream(ctx, s, hub, "x-1", eventstore.SubscribeOptions{From: eventstore.End}),
+		"stream":          feed.SubscribeToStream(ctx, s, hub, "x-1", eventstore.SubscribeOptions{}),
+		"all from end":    feed.SubscribeToAll(ctx, s, hub, eventstore.SubscribeAllOptions{From: eventstore.End}),
+		"all":             feed.SubscribeToAll(ctx, s, hub, eventstore.SubscribeAllOptions{}),
+	} {
+		if err := firstError(t, seq); !errors.Is(err, errBroken) {
+			t.Errorf("%s: ended with %v, want the read error", name, err)
+		}
+	}
+}
+
+func TestFromEndOfDeletedStreams(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	appendN(t, s, "x-1", 2)
+	if _, err := s.Delete(ctx, "x-1", eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	// Soft-deleted: from End waits for the stream to be written again.
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToStream(ctx, "x-1", eventstore.SubscribeOptions{From: eventstore.End})
+	})
+	defer stop()
+	nextKind(t, next, eventstore.MessageCaughtUp)
+	appendN(t, s, "x-1", 1)
+	if m := nextKind(t, next, eventstore.MessageEvent); m.Event.Revision != 2 {
+		t.Fatalf("got revision %d, want 2", m.Event.Revision)
+	}
+	// Tombstoned: from End fails at once.
+	if _, err := s.Tombstone(ctx, "x-1", eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := firstError(t, s.SubscribeToStream(ctx, "x-1", eventstore.SubscribeOptions{From: eventstore.End})); !errors.Is(err, eventstore.ErrStreamDeleted) {
+		t.Fatalf("from End of a tombstoned stream: %v", err)
+	}
+}
+
+func TestCancelDuringCatchUp(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	appendN(t, s, "x-1", 600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	var err error
+	for m, e := range s.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{}) {
+		if e != nil {
+			err = e
+			break
+		}
+		if m.Kind == eventstore.MessageCaughtUp {
+			t.Fatal("caught up although canceled during the catch-up")
+		}
+		if n++; n == 1 {
+			cancel()
+		}
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended with %v after %d events, want context.Canceled", err, n)
+	}
+}
+
+func TestFromPosition(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	appendN(t, s, "x-1", 3)
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: eventstore.FromPosition(eventstore.Position{Commit: 2, Prepare: 2})})
+	})
+	defer stop()
+	if m := nextKind(t, next, eventstore.MessageEvent); m.Event.Position.Commit != 3 {
+		t.Fatalf("first event at %v, want the one after position 2", m.Event.Position)
+	}
+}
+
+func TestQueueBoundedByEvents(t *testing.T) {
+	// Big batches overflow the queue's event bound long before its batch
+	// bound (the first one is taken by the blocked subscription, the next
+	// two exceed the bound): the subscriber falls behind and still loses
+	// nothing.
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToStream(ctx, "x-1", eventstore.SubscribeOptions{})
+	})
+	defer stop()
+	nextKind(t, next, eventstore.MessageCaughtUp)
+	const batch = 9000
+	for range 3 {
+		evs := make([]eventstore.EventData, batch)
+		for i := range evs {
+			evs[i] = eventstore.EventData{Type: "E"}
+		}
+		if _, err := s.Append(ctx, "x-1", eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fell := false
+	for want := uint64(0); want < 3*batch; {
+		m, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m.Kind {
+		case eventstore.MessageFellBehind:
+			fell = true
+		case eventstore.MessageEvent:
+			if m.Event.Revision != want {
+				t.Fatalf("got revision %d, want %d", m.Event.Revision, want)
+			}
+			want++
+		}
+	}
+	if !fell {
+		t.Fatal("no FellBehind")
+	}
+}
+
+func TestLaggedDuringCatchUp(t *testing.T) {
+	// The consumer stops reading in the middle of its catch-up while more
+	// batches than a queue holds are committed: the subscription reads
+	// again instead of switching to a queue that lost events.
+	s := memory.New()
+	defer s.Close()
+	appendN(t, s, "x-1", 3)
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToStream(ctx, "x-1", eventstore.SubscribeOptions{})
+	})
+	defer stop()
+	nextKind(t, next, eventstore.MessageEvent)
+	appendN(t, s, "x-1", 1100)
+	for want := uint64(1); want < 1103; {
+		m, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind == eventstore.MessageEvent {
+			if m.Event.Revision != want {
+				t.Fatalf("got revision %d, want %d", m.Event.Revision, want)
+			}
+			want++
+		}
+	}
+}
