@@ -222,14 +222,9 @@ func (e *env) checkAppendRow(st streamState, row tableRow, n int) {
 				e.t.Fatalf("%s: Next = %v, want %v", what, res.Next, want)
 			}
 		}
-	case wrong:
-		wantWrongVersion(e.t, what, err, stream, row.expected, o.actual)
-	case deleted:
-		wantDeleted(e.t, what, err, stream)
-	}
-	// Nothing was written.
-	if evs := e.readAllAfter(mark, nil); len(evs) > 0 {
-		e.t.Fatalf("%s: $all grew by %s, want nothing written", what, revisions(evs))
+		e.wantNothingAfter(what, mark)
+	default:
+		e.wantRejected(what, err, stream, row, mark)
 	}
 	switch st {
 	case absent, softDeleted:
@@ -245,5 +240,28 @@ func (e *env) checkAppendRow(st streamState, row tableRow, n int) {
 	case tombstoned:
 		_, err := e.read(stream, eventstore.ReadOptions{})
 		wantDeleted(e.t, "ReadStream", err, stream)
+	}
+}
+
+// wantRejected checks a write of a table row failed as the row says
+// (wrong expected version or stream deleted) and wrote nothing after mark.
+func (e *env) wantRejected(what string, err error, stream string, row tableRow, mark eventstore.Position) {
+	e.t.Helper()
+	switch row.outcome.kind {
+	case wrong:
+		wantWrongVersion(e.t, what, err, stream, row.expected, row.outcome.actual)
+	case deleted:
+		wantDeleted(e.t, what, err, stream)
+	default:
+		e.t.Fatalf("%s: bad table row %+v", what, row)
+	}
+	e.wantNothingAfter(what, mark)
+}
+
+// wantNothingAfter fails if $all holds events after mark.
+func (e *env) wantNothingAfter(what string, mark eventstore.Position) {
+	e.t.Helper()
+	if evs := e.readAllAfter(mark, nil); len(evs) > 0 {
+		e.t.Fatalf("%s: $all grew by %s, want nothing written", what, revisions(evs))
 	}
 }

@@ -39,13 +39,7 @@ func (s *suite) subscribeStream(t *testing.T) {
 	})
 	s.run(t, "FromLastRevision", func(e *env) {
 		e.seed("order-1", 3)
-		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.FromRevision(2)})
-		if got := sub.caughtUp(); len(got) > 0 {
-			e.t.Fatalf("caught up with %s, want nothing after the last revision", revisions(got))
-		}
-		more := newEvent("Live")
-		e.append("order-1", eventstore.Any, more)
-		wantStream(e.t, "live", sub.events(1), "order-1", 3, false, []eventstore.EventData{more})
+		e.wantNothingThenLive(e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.FromRevision(2)}), "order-1", 3, 1)
 	})
 	s.run(t, "FromRevisionAhead", func(e *env) {
 		// Nothing at or before the start revision is delivered, even when it
@@ -61,25 +55,13 @@ func (s *suite) subscribeStream(t *testing.T) {
 	})
 	s.run(t, "FromEnd", func(e *env) {
 		e.seed("order-1", 5)
-		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.End})
-		if got := sub.caughtUp(); len(got) > 0 {
-			e.t.Fatalf("a subscription from End caught up with %s, want nothing", revisions(got))
-		}
-		more := newEvents(2, "Live")
-		e.append("order-1", eventstore.Any, more...)
-		wantStream(e.t, "live", sub.events(2), "order-1", 5, false, more)
+		e.wantNothingThenLive(e.subscribeStream("order-1", eventstore.SubscribeOptions{From: eventstore.End}), "order-1", 5, 2)
 	})
 	for _, from := range []eventstore.From{eventstore.Start, eventstore.End} {
 		s.run(t, "NotYetExisting/"+from.String(), func(e *env) {
 			sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{From: from})
-			if got := sub.caughtUp(); len(got) > 0 {
-				e.t.Fatalf("caught up with %s on a missing stream", revisions(got))
-			}
 			e.seed("order-2", 1)
-			evs := newEvents(3, "Created")
-			e.append("order-1", eventstore.NoStream, evs[:1]...)
-			e.append("order-1", eventstore.Exact(0), evs[1:]...)
-			wantStream(e.t, "live", sub.events(3), "order-1", 0, false, evs)
+			e.wantNothingThenLive(sub, "order-1", 0, 3)
 		})
 	}
 	s.run(t, "SoftDeleted", func(e *env) {
@@ -87,13 +69,7 @@ func (s *suite) subscribeStream(t *testing.T) {
 		if _, err := e.s.Delete(e.ctx, "order-1", eventstore.Any); err != nil {
 			e.t.Fatalf("Delete: %v", err)
 		}
-		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
-		if got := sub.caughtUp(); len(got) > 0 {
-			e.t.Fatalf("a subscription to a soft-deleted stream caught up with %s, want nothing", revisions(got))
-		}
-		evs := newEvents(2, "Again")
-		e.append("order-1", eventstore.Any, evs...)
-		wantStream(e.t, "live after recreation", sub.events(2), "order-1", 3, false, evs)
+		e.wantNothingThenLive(e.subscribeStream("order-1", eventstore.SubscribeOptions{}), "order-1", 3, 2)
 	})
 	s.run(t, "DeletedWhileLive", func(e *env) {
 		e.seed("order-1", 2)
@@ -142,35 +118,50 @@ func (s *suite) subscribeStream(t *testing.T) {
 		// From End means from when the loop starts, not from the call.
 		seq := e.s.SubscribeToStream(e.ctx, "order-1", eventstore.SubscribeOptions{From: eventstore.End})
 		e.seed("order-1", 1)
-		sub := e.pull("SubscribeToStream(order-1, end)", false, func() {}, seq)
-		if got := sub.caughtUp(); len(got) > 0 {
-			e.t.Fatalf("a subscription from End ranged after an append delivered %s: it started before it was ranged", revisions(got))
-		}
-		more := newEvent("Live")
-		e.append("order-1", eventstore.Any, more)
-		wantStream(e.t, "live", sub.events(1), "order-1", 1, false, []eventstore.EventData{more})
+		// A subscription that started at the call would deliver revision 0.
+		e.wantNothingThenLive(e.pull("SubscribeToStream(order-1, end)", false, func() {}, seq), "order-1", 1, 1)
 	})
 	s.run(t, "ConsumerWrites", func(e *env) {
 		// A consumer may write to the store from inside its loop, during
 		// catch-up and live, without deadlocking the subscription.
 		e.seed("order-1", 3)
-		sub := e.subscribeStream("order-1", eventstore.SubscribeOptions{})
-		for i := range 6 {
-			ev := sub.event()
-			if ev.Revision != uint64(i) {
-				e.t.Fatalf("event %d has revision %d", i, ev.Revision)
-			}
-			if i < 3 {
-				var err error
-				within(e.t, e.f.timeout()/2, "Append from inside a subscription loop", func() {
-					_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
-				})
-				if err != nil {
-					e.t.Fatalf("Append from inside a subscription loop: %v", err)
-				}
-			}
-		}
+		e.consumerWrites(e.subscribeStream("order-1", eventstore.SubscribeOptions{}), 6)
 	})
+}
+
+// wantNothingThenLive checks sub catches up without an event, then delivers
+// n events appended to stream, at revisions first, first+1, ….
+func (e *env) wantNothingThenLive(sub *subscription, stream string, first uint64, n int) {
+	e.t.Helper()
+	if got := sub.caughtUp(); len(got) > 0 {
+		e.t.Fatalf("%s caught up with %s, want nothing", sub.name, revisions(got))
+	}
+	more := newEvents(n, "Live")
+	e.append(stream, eventstore.Any, more...)
+	wantStream(e.t, sub.name+": live", sub.events(n), stream, first, false, more)
+}
+
+// consumerWrites reads n events of order-1 from sub and, from inside the
+// loop, appends one more to order-1 for each of the first three: the
+// subscription must neither deadlock nor miss them.
+func (e *env) consumerWrites(sub *subscription, n int) {
+	e.t.Helper()
+	for i := range n {
+		ev := sub.event()
+		if ev.Stream != "order-1" || ev.Revision != uint64(i) {
+			e.t.Fatalf("%s: event %d is %s@%d, want order-1@%d", sub.name, i, ev.Stream, ev.Revision, i)
+		}
+		if i >= 3 {
+			continue
+		}
+		var err error
+		within(e.t, e.f.timeout()/2, "Append from inside a subscription loop", func() {
+			_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
+		})
+		if err != nil {
+			e.t.Fatalf("Append from inside a subscription loop: %v", err)
+		}
+	}
 }
 
 func (s *suite) subscribeAll(t *testing.T) {
@@ -263,21 +254,7 @@ func (s *suite) subscribeAll(t *testing.T) {
 		mark := e.head()
 		e.seed("order-1", 2)
 		sub := e.subscribeAll(eventstore.SubscribeAllOptions{From: after(mark), Filter: eventstore.StreamPrefixFilter("order-")})
-		for i := range 5 {
-			ev := sub.event()
-			if ev.Stream != "order-1" || ev.Revision != uint64(i) {
-				e.t.Fatalf("event %d is %s@%d, want order-1@%d", i, ev.Stream, ev.Revision, i)
-			}
-			if i < 3 {
-				var err error
-				within(e.t, e.f.timeout()/2, "Append from inside a $all subscription loop", func() {
-					_, err = e.s.Append(e.ctx, "order-1", eventstore.Any, newEvent("Reaction"))
-				})
-				if err != nil {
-					e.t.Fatalf("Append from inside a subscription loop: %v", err)
-				}
-			}
-		}
+		e.consumerWrites(sub, 5)
 	})
 }
 
