@@ -54,7 +54,7 @@ func (s *suite) testLeaks(t *testing.T) {
 			}
 			if m.Kind == eventstore.MessageCaughtUp && n == 0 {
 				// Append more than a live queue holds while not reading.
-				if err := e.appendConcurrently([]string{"order-3"}, 4, loadSize(), nil); err != nil {
+				if err := e.appendConcurrently([]string{"order-3"}, 4, loadSize()); err != nil {
 					return err
 				}
 			}

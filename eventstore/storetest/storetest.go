@@ -122,10 +122,3 @@ func (s *suite) env(t *testing.T) *env {
 	t.Cleanup(cancel)
 	return &env{t: t, s: st, ctx: ctx, f: s.f}
 }
-
-// sub returns an env for a nested subtest that shares e's store.
-func (e *env) sub(t *testing.T) *env {
-	c := *e
-	c.t = t
-	return &c
-}
