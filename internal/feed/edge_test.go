@@ -145,15 +145,24 @@ func TestQueueBoundedByEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fell := false
-	for want := uint64(0); want < 3*batch; {
+	if !revisionsInOrder(t, next, 0, 3*batch) {
+		t.Fatal("no FellBehind")
+	}
+}
+
+// revisionsInOrder reads events until revision end (exclusive), failing
+// unless they are revisions from, from+1, …; it reports whether a
+// FellBehind came along.
+func revisionsInOrder(t *testing.T, next func() (eventstore.Message, error), from, end uint64) (fellBehind bool) {
+	t.Helper()
+	for want := from; want < end; {
 		m, err := next()
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch m.Kind {
 		case eventstore.MessageFellBehind:
-			fell = true
+			fellBehind = true
 		case eventstore.MessageEvent:
 			if m.Event.Revision != want {
 				t.Fatalf("got revision %d, want %d", m.Event.Revision, want)
@@ -161,9 +170,7 @@ func TestQueueBoundedByEvents(t *testing.T) {
 			want++
 		}
 	}
-	if !fell {
-		t.Fatal("no FellBehind")
-	}
+	return fellBehind
 }
 
 func TestLaggedDuringCatchUp(t *testing.T) {
@@ -179,16 +186,5 @@ func TestLaggedDuringCatchUp(t *testing.T) {
 	defer stop()
 	nextKind(t, next, eventstore.MessageEvent)
 	appendN(t, s, "x-1", 1100)
-	for want := uint64(1); want < 1103; {
-		m, err := next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Kind == eventstore.MessageEvent {
-			if m.Event.Revision != want {
-				t.Fatalf("got revision %d, want %d", m.Event.Revision, want)
-			}
-			want++
-		}
-	}
+	revisionsInOrder(t, next, 1, 1103)
 }
