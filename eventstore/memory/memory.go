@@ -325,23 +325,14 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.Rea
 		default:
 			next = first
 		}
-		count := uint64(0)
-		buf := make([]eventstore.RecordedEvent, 0, readChunk)
-		for {
-			buf = buf[:0]
-			s.mu.RLock()
-			if s.closed {
-				s.mu.RUnlock()
-				yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
-				return
-			}
+		s.paged(ctx, opts.MaxCount, yield, func(buf []eventstore.RecordedEvent, room int) ([]eventstore.RecordedEvent, bool) {
 			st := s.streams[name]
 			now := s.now()
 			last := uint64(len(st.revs) - 1)
 			meta := s.metaOf(name, st)
-			for len(buf) < readChunk && (opts.MaxCount == 0 || count+uint64(len(buf)) < opts.MaxCount) {
+			for len(buf) < room {
 				if (!back && next > last) || (back && next < meta.FirstVisible(last)) || next == ^uint64(0) {
-					break
+					return buf, false
 				}
 				e := s.log[st.revs[next]]
 				if meta.Visible(next, last, e.Created, now) {
@@ -353,20 +344,44 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.Rea
 					next++
 				}
 			}
+			return buf, true
+		})
+	}
+}
+
+// paged yields the events fill collects under the read lock, a chunk of at
+// most room events at a time, so that no lock is held while the consumer
+// runs. It stops when fill reports no more, maxCount events were yielded,
+// the consumer stops, the store closes or ctx ends.
+func (s *Store) paged(ctx context.Context, maxCount uint64, yield func(eventstore.RecordedEvent, error) bool, fill func(buf []eventstore.RecordedEvent, room int) ([]eventstore.RecordedEvent, bool)) {
+	count := uint64(0)
+	buf := make([]eventstore.RecordedEvent, 0, readChunk)
+	for maxCount == 0 || count < maxCount {
+		room := readChunk
+		if maxCount > 0 {
+			room = int(min(uint64(readChunk), maxCount-count))
+		}
+		s.mu.RLock()
+		if s.closed {
 			s.mu.RUnlock()
-			if len(buf) == 0 {
+			yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
+			return
+		}
+		var more bool
+		buf, more = fill(buf[:0], room)
+		s.mu.RUnlock()
+		for _, e := range buf {
+			if !yield(e, nil) {
 				return
 			}
-			for _, e := range buf {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			count += uint64(len(buf))
-			if err := ctx.Err(); err != nil {
-				yield(eventstore.RecordedEvent{}, err)
-				return
-			}
+		}
+		count += uint64(len(buf))
+		if !more {
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
 		}
 	}
 }
@@ -424,17 +439,12 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 		case isPos:
 			next = firstAtOrAfter(pos, n)
 		}
-		count := uint64(0)
-		buf := make([]eventstore.RecordedEvent, 0, readChunk)
-		for opts.MaxCount == 0 || count < opts.MaxCount {
-			buf = buf[:0]
-			s.mu.RLock()
-			if s.closed {
-				s.mu.RUnlock()
-				yield(eventstore.RecordedEvent{}, eventstore.ErrClosed)
-				return
-			}
-			for scanned := 0; scanned < 8*readChunk && len(buf) < readChunk && next >= 0 && next < len(s.log) && (opts.MaxCount == 0 || count+uint64(len(buf)) < opts.MaxCount); scanned++ {
+		s.paged(ctx, opts.MaxCount, yield, func(buf []eventstore.RecordedEvent, room int) ([]eventstore.RecordedEvent, bool) {
+			// Bound the work done under the lock when the filter is selective.
+			for scanned := 0; scanned < 8*readChunk && len(buf) < room; scanned++ {
+				if next < 0 || next >= len(s.log) {
+					return buf, false
+				}
 				if e := &s.log[next]; m.MatchEvent(e) {
 					buf = append(buf, *e)
 				}
@@ -444,24 +454,8 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 					next++
 				}
 			}
-			s.mu.RUnlock()
-			if len(buf) == 0 {
-				if next >= 0 && next < n && ctx.Err() == nil {
-					continue // a whole chunk was filtered out
-				}
-				return
-			}
-			for _, e := range buf {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			count += uint64(len(buf))
-			if err := ctx.Err(); err != nil {
-				yield(eventstore.RecordedEvent{}, err)
-				return
-			}
-		}
+			return buf, true
+		})
 	}
 }
 
