@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newBenchCmd(),
 		newServeCmd(),
+		newReadCmd(), newTailCmd(), newReplayCmd(), newExportCmd(), newImportCmd(), newValidateCmd(),
 	)
 	return root
 }
