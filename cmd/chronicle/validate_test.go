@@ -1,0 +1,75 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/schema"
+)
+
+type customerRegistered struct {
+	ID    string `json:"id" jsonschema:"required,minLength=1"`
+	Email string `json:"email" jsonschema:"required,format=email"`
+}
+
+func TestValidate(t *testing.T) {
+	url, s := newStore(t, "src")
+	ctx := t.Context()
+	reg := schema.NewRegistry()
+	schema.MustRegister[customerRegistered](reg, "CustomerRegistered", 1)
+	if err := reg.Publish(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	valid, err := reg.Encode(ctx, customerRegistered{ID: "c-1", Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, s, "customer-1", valid)
+	mustRun(t, "", "validate", "customer-1", "--store", url)
+
+	appendEvents(t, s, "customer-2",
+		event("CustomerRegistered", `{"id":"","email":"nope","extra":1}`),
+		eventstore.EventData{Type: "CustomerRegistered", Data: []byte(`{}`), Metadata: []byte(`{"schemaVersion":"7"}`)},
+		event("Unknown", `{}`),
+		eventstore.EventData{Type: "CustomerRegistered", Data: []byte(`{}`), Metadata: []byte(`[1]`)},
+		eventstore.EventData{Type: "Blob", ContentType: eventstore.ContentTypeBinary, Data: []byte{1}},
+	)
+	out, _, err := run(t, "", "validate", "--all", "--store", url)
+	if err == nil || err.Error() != "validate: 2 of 5 events are invalid" {
+		t.Fatalf("validate --all: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"customer-2@0 CustomerRegistered v1 (id ",
+		"    /email: format: ",
+		"    /id: minLength: ",
+		"    /extra: additionalProperties: ",
+		"customer-2@1 CustomerRegistered v7 (id ",
+		`no schema: schema: unknown version 7 of event type "CustomerRegistered"`,
+		`customer-2@2 Unknown v1 `,
+		`no schema: schema: unknown event type "Unknown"`,
+		"customer-2@3 CustomerRegistered v1 ",
+		"invalid: schema: malformed event",
+		"5 events checked: 1 valid, 2 invalid, 2 of unknown type or version; 1 not JSON, not checked",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "chronicle-schemas") || strings.Contains(out, "customer-1@") {
+		t.Errorf("the schema stream or a valid event was reported:\n%s", out)
+	}
+	only, _, err := run(t, "", "validate", "--all", "--type-prefix", "Unknown", "--store", url)
+	if err != nil || !strings.Contains(only, "1 events checked: 0 valid, 0 invalid, 1 of unknown") {
+		t.Fatalf("validate --type-prefix Unknown: %v\n%s", err, only)
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	url, s := newStore(t, "src")
+	appendEvents(t, s, "chronicle-schemas", event(schema.SchemaEventType, `{"type":""}`))
+	wantError(t, "give a STREAM or --all", "validate", "--store", url)
+	wantError(t, "validate: load schemas: schema: malformed event", "validate", "--all", "--store", url)
+	wantError(t, `stream "nope" not found`, "validate", "nope", "--store", url, "--schema-stream", "other")
+	wantError(t, "unknown driver", "validate", "x", "--store", "nosuch:")
+}
