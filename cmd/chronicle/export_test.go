@@ -20,24 +20,25 @@ func withoutPlace(out string) string {
 func TestExportImportRoundTrip(t *testing.T) {
 	src, s := seedOrders(t)
 	appendEvents(t, s, "order-2", event("Spaced", `{ "a" : [1, 2] }`))
+	appendEvents(t, s, "order-3", event("Lines", "{\n  \"b\": true\n}\n"))
 	if _, err := s.SetStreamMetadata(t.Context(), "order-2", eventstore.Any, eventstore.StreamMetadata{MaxCount: 5}); err != nil {
 		t.Fatal(err)
 	}
 	exported := mustRun(t, "", "export", "--all", "--store", src)
-	if n := strings.Count(exported, "\n"); n != 6 {
-		t.Fatalf("export --all: %d lines, want 6:\n%s", n, exported)
+	if n := strings.Count(exported, "\n"); n != 7 {
+		t.Fatalf("export --all: %d lines, want 7:\n%s", n, exported)
 	}
-	if !strings.Contains(exported, `"data":{ "a" : [1, 2] }`) {
+	if !strings.Contains(exported, `"data":{ "a" : [1, 2] }`) || !strings.Contains(exported, `"data":{"b":true}`) {
 		t.Fatalf("JSON data not kept byte for byte:\n%s", exported)
 	}
 	// Into an embedded SQLite store, twice: the second import writes nothing.
 	dst := "sqlite://" + filepath.Join(t.TempDir(), "import.db")
 	sum := mustRun(t, exported, "import", "--store", dst)
-	if !strings.Contains(sum, "5 events in 3 streams, 1 stream metadata set, 0 system events skipped") {
+	if !strings.Contains(sum, "6 events in 4 streams, 1 stream metadata set, 0 system events skipped") {
 		t.Fatalf("import summary %q", sum)
 	}
 	again := mustRun(t, exported, "import", "--store", dst)
-	if !strings.Contains(again, "5 events in 3 streams, 0 stream metadata set") {
+	if !strings.Contains(again, "6 events in 4 streams, 0 stream metadata set") {
 		t.Fatalf("second import summary %q", again)
 	}
 	reexported := mustRun(t, "", "export", "--all", "--store", dst)

@@ -94,6 +94,7 @@ func TestReadAllFilters(t *testing.T) {
 		{[]string{"--stream-prefix", "cart-,$$"}, "CartOpened,$metadata"},
 		{[]string{"--type-prefix", "Item,Cart"}, "ItemAdded,CartOpened"},
 		{[]string{"--regex", "^order", "--type-prefix", "O,B"}, "OrderPlaced,Blob"},
+		{[]string{"--type-prefix", "O,C", "--regex", "^order"}, "OrderPlaced"},
 		{[]string{"--from-position", "C:2/P:2", "--to-position", "3"}, "ItemAdded,Blob"},
 		{[]string{"--backwards", "--count", "2"}, "$metadata,CartOpened"},
 		{[]string{"--backwards", "--to-position", "C:4/P:4"}, "$metadata,CartOpened"},
