@@ -436,6 +436,9 @@ func TestFailsAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alone.db")
 	s := openAt(t, path)
 	mustAppend(t, s, "x", eventstore.NoStream, event("E"))
+	// The loop clears Committing just after answering: wait for it, so that
+	// the Committing == 1 below is the first append's batch, not this one's.
+	waitFor(t, "the setup commit to finish", func() bool { return s.Stats().Committing == 0 })
 	release := blockWriter(t, path)
 	type result struct {
 		name string
