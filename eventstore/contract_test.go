@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,11 +289,15 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+var registerTestDriver sync.Once
+
 func TestRegistry(t *testing.T) {
 	ctx := context.Background()
-	eventstore.Register("test-reg", eventstore.DriverFunc(func(_ context.Context, url string) (eventstore.Store, error) {
-		return nil, errors.New("opened " + url)
-	}))
+	registerTestDriver.Do(func() { // drivers are global: once per test binary (-count)
+		eventstore.Register("test-reg", eventstore.DriverFunc(func(_ context.Context, url string) (eventstore.Store, error) {
+			return nil, errors.New("opened " + url)
+		}))
+	})
 	if _, err := eventstore.Open(ctx, "TEST-REG://x"); err == nil || err.Error() != "opened TEST-REG://x" {
 		t.Fatalf("Open: %v", err)
 	}
