@@ -413,7 +413,9 @@ func TestGroupCommit(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "queued appends", func() bool { return s.Stats().Queued >= n/2 })
+	// The loop may have taken several appends into the commit it is blocked
+	// in; wait until every append is either there or queued behind it.
+	waitFor(t, "queued appends", func() bool { st := s.Stats(); return st.Queued+st.Committing == n })
 	release()
 	wg.Wait()
 	close(errs)
