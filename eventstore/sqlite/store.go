@@ -114,28 +114,33 @@ func (s *Store) openWriter(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	if err := migrate(ctx, wconn); err != nil {
+	if s.w, err = s.startWriting(ctx, wconn, created); err != nil {
 		wconn.Close()
-		return err
+	}
+	return err
+}
+
+// startWriting prepares the file on the writer's connection and starts the
+// checkpointer, the readers and the commit loop.
+func (s *Store) startWriting(ctx context.Context, wconn *sql.Conn, created bool) (*writer, error) {
+	if err := migrate(ctx, wconn); err != nil {
+		return nil, err
 	}
 	if err := reserveLog(s.path+"-wal", s.opts.checkpointPages); err != nil {
-		wconn.Close()
-		return err
+		return nil, err
 	}
 	if created {
 		// SQLite gives the -wal and -shm files the database file's mode;
 		// make sure of it whatever the umask.
 		for _, suffix := range []string{"-wal", "-shm"} {
 			if err := os.Chmod(s.path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				wconn.Close()
-				return fmt.Errorf("sqlite: %w", err)
+				return nil, fmt.Errorf("sqlite: %w", err)
 			}
 		}
 	}
 	cconn, err := s.wdb.Conn(ctx)
 	if err != nil {
-		wconn.Close()
-		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
 	s.ckpt = startCheckpointer(cconn, func() {
 		if s.w != nil {
@@ -143,15 +148,9 @@ func (s *Store) openWriter(ctx context.Context) error {
 		}
 	})
 	if err := s.openReads(ctx); err != nil {
-		wconn.Close()
-		return err
+		return nil, err
 	}
-	s.w, err = newWriter(ctx, s, wconn)
-	if err != nil {
-		wconn.Close()
-		return err
-	}
-	return nil
+	return newWriter(ctx, s, wconn)
 }
 
 // reserveLog extends the write-ahead log with zeros, once, to twice the

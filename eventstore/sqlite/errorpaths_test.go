@@ -1,0 +1,78 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/sqlite"
+)
+
+// TestCanceledWrites: a write whose context has ended returns the context's
+// error and writes nothing.
+func TestCanceledWrites(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "cancel.db"))
+	mustAppend(t, s, "x", eventstore.NoStream, event("E"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Append(ctx, "x", eventstore.Any, event("E")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("append: %v", err)
+	}
+	if _, err := s.Delete(ctx, "x", eventstore.Any); !errors.Is(err, context.Canceled) {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := s.SetStreamMetadata(ctx, "x", eventstore.Any, eventstore.StreamMetadata{MaxCount: 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("set metadata: %v", err)
+	}
+	if _, err := s.RawScan(ctx); err == nil {
+		t.Fatal("raw scan with an ended context succeeded")
+	}
+	n, err := s.RawScan(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("raw scan: %d events, %v; want 1 (nothing written)", n, err)
+	}
+	s.Close()
+	if _, err := s.RawScan(context.Background()); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("raw scan after close: %v", err)
+	}
+}
+
+// TestOpenErrors: paths that cannot hold a store give clear errors.
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	if _, err := sqlite.Open(ctx, filepath.Join(dir, "missing", "x.db")); err == nil {
+		t.Error("open in a missing directory succeeded")
+	}
+	locked := filepath.Join(dir, "locked.db")
+	if err := os.Mkdir(locked+".lock", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, locked); err == nil {
+		t.Error("open with a directory as the lock file succeeded")
+	}
+	walDir := filepath.Join(dir, "waldir.db")
+	if err := os.Mkdir(walDir+"-wal", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, walDir); err == nil {
+		t.Error("open with a directory as the write-ahead log succeeded")
+	}
+	if _, err := sqlite.Open(ctx, walDir); errors.Is(err, sqlite.ErrLocked) {
+		t.Errorf("a failed open left the writer lock held: %v", err)
+	}
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte("this is not an SQLite database, not even close to one......."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, garbage); err == nil {
+		t.Error("open of a file that is not a database succeeded")
+	}
+	b, err := os.ReadFile(garbage)
+	if err != nil || string(b[:11]) != "this is not" {
+		t.Errorf("the file was changed: %q, %v", b, err)
+	}
+}
