@@ -1,0 +1,52 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
+)
+
+func ExampleNew() {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+
+	store.Append(ctx, "order-1", eventstore.NoStream,
+		eventstore.EventData{Type: "OrderPlaced", Data: []byte(`{"total":42}`)})
+	for e, err := range store.ReadStream(ctx, "order-1", eventstore.ReadOptions{}) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(e.Stream, e.Revision, e.Type, string(e.Data), e.Position)
+	}
+	// Output: order-1 0 OrderPlaced {"total":42} C:1/P:1
+}
+
+func ExampleWithClock() {
+	ctx := context.Background()
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	store := memory.New(memory.WithClock(func() time.Time { return now }))
+	defer store.Close()
+
+	// Events older than a minute are hidden once the clock moves on.
+	store.SetStreamMetadata(ctx, "session-1", eventstore.Any, eventstore.StreamMetadata{MaxAge: time.Minute})
+	store.Append(ctx, "session-1", eventstore.Any, eventstore.EventData{Type: "Started"})
+	count := func() (n int) {
+		for _, err := range store.ReadStream(ctx, "session-1", eventstore.ReadOptions{}) {
+			if err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	fmt.Println(count())
+	now = now.Add(2 * time.Minute)
+	fmt.Println(count())
+	// Output:
+	// 1
+	// 0
+}
