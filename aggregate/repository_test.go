@@ -469,7 +469,7 @@ func TestMetadataPropagation(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range spans[1].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	want := map[string]string{
 		"chronicle.aggregate.category": "account", "chronicle.stream": "account-1",

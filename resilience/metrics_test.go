@@ -39,7 +39,7 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 			for _, p := range points {
 				var kv []string
 				for _, a := range p.Attributes.ToSlice() {
-					kv = append(kv, fmt.Sprintf("%s=%s", strings.TrimPrefix(string(a.Key), "resilience."), a.Value.Emit()))
+					kv = append(kv, fmt.Sprintf("%s=%s", strings.TrimPrefix(string(a.Key), "resilience."), a.Value.String()))
 				}
 				sort.Strings(kv)
 				out[m.Name+"{"+strings.Join(kv, ",")+"}"] = p.Value

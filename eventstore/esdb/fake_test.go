@@ -189,10 +189,6 @@ func checkpoint(pos uint64) *streams.ReadResp {
 	return &streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{Checkpoint: &streams.ReadResp_Checkpoint{CommitPosition: pos, PreparePosition: pos}}}
 }
 
-func notFound(stream string) *streams.ReadResp {
-	return &streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)}}}}
-}
-
 // send sends msgs in order.
 func send(srv streams.Streams_ReadServer, msgs ...*streams.ReadResp) error {
 	for _, m := range msgs {
