@@ -131,22 +131,6 @@ func mustDo[S any](res aggregate.Result[S], err error) aggregate.Result[S] {
 	return res
 }
 
-// records returns the events of a stream; nil when it does not exist.
-func records(t testing.TB, s eventstore.Store, stream string) []eventstore.RecordedEvent {
-	t.Helper()
-	var out []eventstore.RecordedEvent
-	for rec, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			return nil
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
 // faultyStore wraps a Store and fails the operations its hooks say.
 type faultyStore struct {
 	eventstore.Store

@@ -19,6 +19,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/schema"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 func TestNewRepositoryRejectsBadInput(t *testing.T) {
@@ -131,7 +132,7 @@ func TestCreateUpdateExecute(t *testing.T) {
 		t.Errorf("Load = %+v, want state %+v at 3", a, want)
 	}
 	var types []string
-	for _, rec := range records(t, e.store, "account-1") {
+	for _, rec := range testkit.Records(t, e.store, "account-1") {
 		types = append(types, rec.Type)
 	}
 	if diff := cmp.Diff([]string{"AccountOpened", "MoneyDeposited", "MoneyDeposited", "MoneyWithdrawn"}, types); diff != "" {
@@ -152,7 +153,7 @@ func TestCreateExisting(t *testing.T) {
 	if ran {
 		t.Error("the decision ran")
 	}
-	if n := len(records(t, e.store, "account-1")); n != 1 {
+	if n := len(testkit.Records(t, e.store, "account-1")); n != 1 {
 		t.Errorf("stream has %d events, want 1", n)
 	}
 }
@@ -169,7 +170,7 @@ func TestUpdateMissing(t *testing.T) {
 	if err.Error() != `aggregate: "account-9" not found` {
 		t.Errorf("message = %q", err)
 	}
-	if ran || records(t, e.store, "account-9") != nil {
+	if ran || testkit.Records(t, e.store, "account-9") != nil {
 		t.Error("the decision ran or something was written")
 	}
 	if _, err := e.repo.Load(ctx, "9"); !errors.Is(err, aggregate.ErrNotFound) {
@@ -192,7 +193,7 @@ func TestDecisionRejects(t *testing.T) {
 	if res.Revision != eventstore.Exact(0) || len(res.Events) != 0 {
 		t.Errorf("result = %+v, want the loaded aggregate and no events", res)
 	}
-	if n := len(records(t, e.store, "account-1")); n != 1 {
+	if n := len(testkit.Records(t, e.store, "account-1")); n != 1 {
 		t.Errorf("stream has %d events, want 1", n)
 	}
 }
@@ -221,7 +222,7 @@ func TestInvalidEventsAppendNothing(t *testing.T) {
 			if ee.Index != tt.index || ee.Stream != "account-1" {
 				t.Errorf("EventError = %+v, want index %d", ee, tt.index)
 			}
-			if n := len(records(t, e.store, "account-1")); n != 1 {
+			if n := len(testkit.Records(t, e.store, "account-1")); n != 1 {
 				t.Errorf("stream has %d events, want 1 (nothing appended)", n)
 			}
 		})
@@ -233,7 +234,7 @@ func TestInvalidEventsAppendNothing(t *testing.T) {
 		if !errors.As(err, &ve) || len(ve.Violations) == 0 || ve.Violations[0].Pointer != "/owner" {
 			t.Fatalf("err = %v, want a ValidationError on /owner", err)
 		}
-		if records(t, e.store, "account-1") != nil {
+		if testkit.Records(t, e.store, "account-1") != nil {
 			t.Error("the stream was created")
 		}
 	})
@@ -247,7 +248,7 @@ func TestNoEventsAppendsNothing(t *testing.T) {
 	if res.Exists() || res.Attempts != 1 || !res.Position.IsZero() {
 		t.Errorf("Execute on a new aggregate = %+v", res)
 	}
-	if records(t, e.store, "account-1") != nil {
+	if testkit.Records(t, e.store, "account-1") != nil {
 		t.Error("the stream was created")
 	}
 	mustDo(e.repo.Create(ctx, "1", open("ada")))
@@ -269,7 +270,7 @@ func TestBadArguments(t *testing.T) {
 	if _, err := e.repo.Execute(ctx, "1", nil); !errors.Is(err, aggregate.ErrInvalidOption) {
 		t.Errorf("nil decision: %v", err)
 	}
-	if records(t, e.store, "account-") != nil || records(t, e.store, "account-1") != nil {
+	if testkit.Records(t, e.store, "account-") != nil || testkit.Records(t, e.store, "account-1") != nil {
 		t.Error("something was written")
 	}
 }
@@ -385,7 +386,7 @@ func TestConflictGivesUp(t *testing.T) {
 		if wev.Actual != eventstore.Exact(uint64(retries+1)) {
 			t.Errorf("retries %d: last conflict %v", retries, wev)
 		}
-		for _, rec := range records(t, e.store, "account-1") {
+		for _, rec := range testkit.Records(t, e.store, "account-1") {
 			if rec.Type == "MoneyWithdrawn" {
 				t.Errorf("retries %d: the repository appended despite the conflicts", retries)
 			}
@@ -442,7 +443,7 @@ func TestMetadataPropagation(t *testing.T) {
 	if spans[0].Name() != "aggregate.execute account" {
 		t.Errorf("span name %q", spans[0].Name())
 	}
-	stored := records(t, e.store, "account-1")
+	stored := testkit.Records(t, e.store, "account-1")
 	md := func(i int) schema.Metadata {
 		ev, err := e.reg.Decode(stored[i])
 		if err != nil {

@@ -21,7 +21,7 @@ import (
 func snapshotsOf(t *testing.T, s eventstore.Store, id string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for _, rec := range records(t, s, accountType.SnapshotStream(id)) {
+	for _, rec := range testkit.Records(t, s, accountType.SnapshotStream(id)) {
 		if rec.Type != aggregate.SnapshotEventType {
 			t.Errorf("snapshot event type %q", rec.Type)
 		}

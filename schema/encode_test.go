@@ -12,6 +12,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/schema"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 func TestEncode(t *testing.T) {
@@ -198,13 +199,13 @@ func TestInvalidEventNeverReachesTheStore(t *testing.T) {
 	if !errors.Is(err, schema.ErrValidation) || !strings.Contains(err.Error(), "event 1") {
 		t.Fatalf("appendAll = %v, want a validation error for event 1", err)
 	}
-	if got := readAll(t, s, "customer-1"); got != nil {
+	if got := testkit.Records(t, s, "customer-1"); got != nil {
 		t.Fatalf("stream has %d events after a failed encode, want none", len(got))
 	}
 	if err := appendAll(ctx, s, r, "customer-1", goodCus, goodCus); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, s, "customer-1"); len(got) != 2 {
+	if got := testkit.Records(t, s, "customer-1"); len(got) != 2 {
 		t.Fatalf("stream has %d events, want 2", len(got))
 	}
 }

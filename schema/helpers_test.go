@@ -103,22 +103,6 @@ func mustEncode(t testing.TB, r *schema.Registry, ctx context.Context, event any
 	return d
 }
 
-// readAll returns the events of stream, or nil when it does not exist.
-func readAll(t testing.TB, s eventstore.Store, stream string) []eventstore.RecordedEvent {
-	t.Helper()
-	var out []eventstore.RecordedEvent
-	for rec, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			return nil
-		}
-		if err != nil {
-			t.Fatalf("read %s: %v", stream, err)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
 func newStore(t testing.TB) *memory.Store {
 	s := memory.New()
 	t.Cleanup(func() { s.Close() })

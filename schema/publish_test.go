@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/schema"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 // CustomerRegisteredChanged is CustomerRegistered v1 with one more optional
@@ -29,7 +30,7 @@ func TestPublish(t *testing.T) {
 	if err := r.Publish(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	recs := readAll(t, s, schema.DefaultSchemaStream)
+	recs := testkit.Records(t, s, schema.DefaultSchemaStream)
 	var got []string
 	for _, rec := range recs {
 		var p schema.PublishedSchema
@@ -55,7 +56,7 @@ func TestPublish(t *testing.T) {
 	if err := orderRegistry(t).Publish(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(readAll(t, s, schema.DefaultSchemaStream)); n != 3 {
+	if n := len(testkit.Records(t, s, schema.DefaultSchemaStream)); n != 3 {
 		t.Errorf("%d schema events after republishing, want 3", n)
 	}
 
@@ -67,7 +68,7 @@ func TestPublish(t *testing.T) {
 	if err := r.Publish(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	recs = readAll(t, s, schema.DefaultSchemaStream)
+	recs = testkit.Records(t, s, schema.DefaultSchemaStream)
 	if len(recs) != 5 || !strings.Contains(string(recs[4].Data), `"type":"OrderPlaced","version":2`) {
 		t.Errorf("after adding v2: %d events, last %s", len(recs), recs[len(recs)-1].Data)
 	}
@@ -103,7 +104,7 @@ func TestPublishDetectsChangedSchema(t *testing.T) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
 	}
-	if n := len(readAll(t, s, schema.DefaultSchemaStream)); n != 3 {
+	if n := len(testkit.Records(t, s, schema.DefaultSchemaStream)); n != 3 {
 		t.Errorf("%d schema events after a failed publish, want 3 (nothing appended, not even Cart)", n)
 	}
 }
@@ -175,7 +176,7 @@ func TestPublishRejects(t *testing.T) {
 				t.Fatalf("Publish = %v, want %v", err, tt.is)
 			}
 			if tt.store == nil {
-				if n := len(readAll(t, s, schema.DefaultSchemaStream)); n != len(tt.seed) {
+				if n := len(testkit.Records(t, s, schema.DefaultSchemaStream)); n != len(tt.seed) {
 					t.Errorf("%d events in the schema stream, want the %d seeded", n, len(tt.seed))
 				}
 			}
@@ -210,7 +211,7 @@ func TestPublishConcurrently(t *testing.T) {
 		}
 	}
 	seen := map[string]int{}
-	for _, rec := range readAll(t, s, "schemas") {
+	for _, rec := range testkit.Records(t, s, "schemas") {
 		var p schema.PublishedSchema
 		_ = json.Unmarshal(rec.Data, &p)
 		seen[p.Type+"/"+string(rune('0'+p.Version))]++
@@ -319,7 +320,7 @@ func TestPublishRejectsReservedExtraMetadata(t *testing.T) {
 	if err := newRegistry(t).Publish(ctx, s); err == nil || !strings.Contains(err.Error(), "reserved") {
 		t.Errorf("Publish = %v", err)
 	}
-	if readAll(t, s, schema.DefaultSchemaStream) != nil {
+	if testkit.Records(t, s, schema.DefaultSchemaStream) != nil {
 		t.Error("a failed publish wrote events")
 	}
 }

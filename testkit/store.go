@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/chronicle-go/chronicle/eventstore"
@@ -30,4 +31,22 @@ func NewStore(tb testing.TB, stream string, events ...eventstore.EventData) *mem
 func Events(tb testing.TB, reg *schema.Registry, events ...any) []eventstore.EventData {
 	tb.Helper()
 	return encode(tb, reg, "event", events)
+}
+
+// Records returns the events of a stream as the store reads them, or nil
+// when the stream does not exist (or is soft-deleted); any other read error
+// fails the test. It is the read-back half of "nothing was written" checks.
+func Records(tb testing.TB, s eventstore.Store, stream string) []eventstore.RecordedEvent {
+	tb.Helper()
+	var out []eventstore.RecordedEvent
+	for rec, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return nil
+		}
+		if err != nil {
+			tb.Fatalf("testkit: read %q: %v", stream, err)
+		}
+		out = append(out, rec)
+	}
+	return out
 }

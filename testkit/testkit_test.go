@@ -330,6 +330,22 @@ func TestNewStoreAndEvents(t *testing.T) {
 	f.failed(t, true, "event 0 (testkit_test.Incremented) would be rejected in production")
 }
 
+func TestRecords(t *testing.T) {
+	reg := newRegistry()
+	store := testkit.NewStore(t, "counter-1", testkit.Events(t, reg, Incremented{By: 1}, Reset{})...)
+	if got := testkit.Records(t, store, "counter-1"); len(got) != 2 || got[0].Type != "Incremented" || got[1].Revision != 1 {
+		t.Errorf("Records = %+v", got)
+	}
+	if got := testkit.Records(t, store, "counter-2"); got != nil {
+		t.Errorf("Records of a missing stream = %+v, want nil", got)
+	}
+	if _, err := store.Tombstone(context.Background(), "counter-1", eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	f := run(func(tb testing.TB) { testkit.Records(tb, store, "counter-1") })
+	f.failed(t, true, `testkit: read "counter-1"`, "deleted")
+}
+
 func TestClock(t *testing.T) {
 	c := testkit.NewClock(time.Time{})
 	if !c.Now().Equal(testkit.Epoch) {
