@@ -467,7 +467,10 @@ func (s *suite) subscribeLoad(t *testing.T) {
 			case testing.Short():
 				t.Skip("-short appends too few events to make Features.FallsBehind certain")
 			}
-			for _, sub := range []*subscription{all, one, filtered} {
+			// The stream subscriber is not required to: a backend may queue
+			// only its own stream's events for it, and order-1 alone may fit
+			// its queue. That it lost nothing is checked above.
+			for _, sub := range []*subscription{all, filtered} {
 				if sub.fellBehind == 0 {
 					t.Errorf("%s never yielded MessageFellBehind after %d unread events", sub.name, n)
 				}

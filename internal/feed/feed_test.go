@@ -292,3 +292,47 @@ func TestBreakReleases(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamSubscriberIgnoresOtherStreams: traffic on other streams neither
+// fills a stream subscriber's queue nor makes it fall behind, while its own
+// stream's traffic does, and it loses nothing either way.
+func TestStreamSubscriberIgnoresOtherStreams(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := memory.New()
+	defer s.Close()
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToStream(ctx, "mine-1", eventstore.SubscribeOptions{})
+	})
+	defer stop()
+	nextKind(t, next, eventstore.MessageCaughtUp)
+	// The subscription blocks delivering this event (nobody reads) while
+	// more batches than its queue holds are committed to another stream.
+	appendN(t, s, "mine-1", 1)
+	appendN(t, s, "other-1", 3000)
+	appendN(t, s, "mine-1", 1)
+	for want := uint64(0); want < 2; want++ {
+		if m, err := next(); err != nil || m.Kind != eventstore.MessageEvent || m.Event.Revision != want {
+			t.Fatalf("got %v revision %d (%v), want revision %d with no fall-behind", m.Kind, m.Event.Revision, err, want)
+		}
+	}
+	appendN(t, s, "mine-1", 3000)
+	fellBehind := false
+	for last := uint64(1); last < 3001; {
+		m, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m.Kind {
+		case eventstore.MessageFellBehind:
+			fellBehind = true
+		case eventstore.MessageEvent:
+			if m.Event.Revision != last+1 {
+				t.Fatalf("revision %d after %d", m.Event.Revision, last)
+			}
+			last = m.Event.Revision
+		}
+	}
+	if !fellBehind {
+		t.Fatal("3000 unread events of its own stream did not make the subscriber fall behind")
+	}
+}

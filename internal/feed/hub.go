@@ -18,20 +18,26 @@ const (
 	maxQueuedEvents  = 16384
 )
 
-// Hub fans committed batches out to live subscribers.
+// Hub fans committed batches out to live subscribers. A stream subscriber
+// is sent only the runs of a batch that belong to its stream, so traffic on
+// other streams neither wakes it nor fills its queue.
 type Hub struct {
-	mu     sync.Mutex
-	subs   map[*listener]struct{}
-	closed bool
+	mu       sync.Mutex
+	all      map[*listener]struct{}            // $all subscribers
+	byStream map[string]map[*listener]struct{} // stream subscribers, by stream
+	closed   bool
 }
 
 // NewHub returns an empty Hub.
-func NewHub() *Hub { return &Hub{subs: make(map[*listener]struct{})} }
+func NewHub() *Hub {
+	return &Hub{all: make(map[*listener]struct{}), byStream: make(map[string]map[*listener]struct{})}
+}
 
 type listener struct {
-	hub  *Hub
-	ch   chan []eventstore.RecordedEvent
-	done chan struct{} // closed when dropped from the hub
+	hub    *Hub
+	stream string // "" for a $all subscriber
+	ch     chan []eventstore.RecordedEvent
+	done   chan struct{} // closed when dropped from the hub
 	// queued counts events sent but not yet taken; guarded by hub.mu on the
 	// producer side, decremented by the consumer under hub.mu too.
 	queued int
@@ -49,17 +55,36 @@ func (h *Hub) Publish(batch []eventstore.RecordedEvent) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for l := range h.subs {
-		if l.queued+len(batch) > maxQueuedEvents && l.queued > 0 {
-			h.drop(l, true)
-			continue
+	for l := range h.all {
+		h.send(l, batch)
+	}
+	if len(h.byStream) == 0 {
+		return
+	}
+	for i := 0; i < len(batch); {
+		j := i + 1
+		for j < len(batch) && batch[j].Stream == batch[i].Stream {
+			j++
 		}
-		select {
-		case l.ch <- batch:
-			l.queued += len(batch)
-		default:
-			h.drop(l, true)
+		for l := range h.byStream[batch[i].Stream] {
+			h.send(l, batch[i:j:j])
 		}
+		i = j
+	}
+}
+
+// send queues b for l, or drops l as fallen behind when its queue is full;
+// h.mu is held.
+func (h *Hub) send(l *listener, b []eventstore.RecordedEvent) {
+	if l.queued+len(b) > maxQueuedEvents && l.queued > 0 {
+		h.drop(l, true)
+		return
+	}
+	select {
+	case l.ch <- b:
+		l.queued += len(b)
+	default:
+		h.drop(l, true)
 	}
 }
 
@@ -69,27 +94,55 @@ func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for l := range h.subs {
+	for l := range h.all {
 		h.drop(l, false)
+	}
+	for _, ls := range h.byStream {
+		for l := range ls {
+			h.drop(l, false)
+		}
 	}
 }
 
-// drop removes l; h.mu is held.
+// set returns the map l is registered in; h.mu is held.
+func (h *Hub) set(l *listener) map[*listener]struct{} {
+	if l.stream == "" {
+		return h.all
+	}
+	return h.byStream[l.stream]
+}
+
+// drop removes l if it is registered; h.mu is held.
 func (h *Hub) drop(l *listener, lagged bool) {
-	delete(h.subs, l)
+	set := h.set(l)
+	if _, ok := set[l]; !ok {
+		return
+	}
+	delete(set, l)
+	if l.stream != "" && len(set) == 0 {
+		delete(h.byStream, l.stream)
+	}
 	l.lagged = lagged
 	close(l.done)
 }
 
-func (h *Hub) listen() *listener {
-	l := &listener{hub: h, ch: make(chan []eventstore.RecordedEvent, maxQueuedBatches), done: make(chan struct{})}
+// listen registers a subscriber of one stream, or of $all when stream is "".
+func (h *Hub) listen(stream string) *listener {
+	l := &listener{hub: h, stream: stream, ch: make(chan []eventstore.RecordedEvent, maxQueuedBatches), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		close(l.done)
 		return l
 	}
-	h.subs[l] = struct{}{}
+	if stream == "" {
+		h.all[l] = struct{}{}
+	} else {
+		if h.byStream[stream] == nil {
+			h.byStream[stream] = make(map[*listener]struct{})
+		}
+		h.byStream[stream][l] = struct{}{}
+	}
 	return l
 }
 
@@ -115,8 +168,5 @@ func (l *listener) dropped() (gone, lagged bool) {
 func (l *listener) close() {
 	l.hub.mu.Lock()
 	defer l.hub.mu.Unlock()
-	if _, ok := l.hub.subs[l]; ok {
-		delete(l.hub.subs, l)
-		close(l.done)
-	}
+	l.hub.drop(l, false)
 }

@@ -39,7 +39,7 @@ func SubscribeToStream(ctx context.Context, s eventstore.Store, h *Hub, stream s
 		if rev, ok := opts.From.Revision(); ok {
 			c = cursor{set: true, rev: rev}
 		}
-		sub := &run{scope: streamScope{s: s, stream: stream}, hub: h, from: c, end: opts.From.IsEnd()}
+		sub := &run{scope: streamScope{s: s, stream: stream}, stream: stream, hub: h, from: c, end: opts.From.IsEnd()}
 		sub.loop(ctx, yield)
 	}
 }
@@ -66,11 +66,12 @@ func SubscribeToAll(ctx context.Context, s eventstore.Store, h *Hub, opts events
 }
 
 type run struct {
-	scope scope
-	hub   *Hub
-	from  cursor
-	end   bool
-	match *eventstore.Matcher // nil: every event
+	scope  scope
+	stream string // the subscribed stream; "" for $all
+	hub    *Hub
+	from   cursor
+	end    bool
+	match  *eventstore.Matcher // nil: every event
 	// interval > 0: emit a checkpoint every interval examined events.
 	interval int
 	examined int
@@ -82,7 +83,7 @@ func (r *run) loop(ctx context.Context, yield func(eventstore.Message, error) bo
 	c := r.from
 	caughtUp := false
 	for {
-		l := r.hub.listen()
+		l := r.hub.listen(r.stream)
 		if gone, lagged := l.dropped(); gone && !lagged {
 			yield(eventstore.Message{}, eventstore.ErrClosed)
 			return
@@ -198,7 +199,7 @@ func (r *run) deliver(e *eventstore.RecordedEvent, c cursor, yield func(eventsto
 			return false
 		}
 	}
-	if _, isStream := r.scope.(streamScope); isStream && e.Type == eventstore.StreamDeletedEventType {
+	if r.stream != "" && e.Type == eventstore.StreamDeletedEventType {
 		yield(eventstore.Message{}, &eventstore.StreamDeletedError{Stream: e.Stream})
 		return false
 	}
