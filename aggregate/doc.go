@@ -42,7 +42,7 @@
 // With [WithSnapshotEvery](n), a command that leaves the aggregate at least n
 // events past the snapshot it loaded from appends a snapshot: an event of
 // type [SnapshotEventType] in the stream [Type.SnapshotStream]
-// ("snapshot.order-42" for "order-42"). Its category ("snapshot.order")
+// ("chronicle-snapshot-order-42" for "order-42"). Its category ("chronicle")
 // differs from the aggregate's, so category subscriptions and projections
 // never see snapshots. The stream's $maxCount is set when it is created
 // ([WithSnapshotRetention]). Each snapshot records the revision it was taken

@@ -117,5 +117,5 @@ func ExampleWithSnapshotEvery() {
 	a, _ := accounts.Load(ctx, "42")
 	fmt.Println(a.State.Balance, a.Revision, accounts.Type().SnapshotStream("42"))
 	// Output:
-	// 120 120 snapshot.account-42
+	// 120 120 chronicle-snapshot-account-42
 }

@@ -41,7 +41,7 @@ func TestNewRepositoryRejectsBadInput(t *testing.T) {
 		{"empty category", store, reg, withEvolve(""), nil, aggregate.ErrInvalidType},
 		{"dash in category", store, reg, withEvolve("bank-account"), nil, aggregate.ErrInvalidType},
 		{"system category", store, reg, withEvolve("$account"), nil, aggregate.ErrInvalidType},
-		{"snapshot category", store, reg, withEvolve("snapshot.account"), nil, aggregate.ErrInvalidType},
+		{"snapshot category", store, reg, withEvolve("chronicle"), nil, aggregate.ErrInvalidType},
 		{"nil evolve", store, reg, aggregate.Type[Account]{Category: "account"}, nil, aggregate.ErrInvalidType},
 		{"negative snapshot interval", store, reg, accountType, []aggregate.Option{aggregate.WithSnapshotEvery(-1)}, aggregate.ErrInvalidOption},
 		{"zero snapshot retention", store, reg, accountType, []aggregate.Option{aggregate.WithSnapshotRetention(0)}, aggregate.ErrInvalidOption},
@@ -80,7 +80,7 @@ func TestTypeStreams(t *testing.T) {
 	if got := accountType.Stream("7"); got != "account-7" {
 		t.Errorf("Stream = %q", got)
 	}
-	if got := accountType.SnapshotStream("7"); got != "snapshot.account-7" {
+	if got := accountType.SnapshotStream("7"); got != "chronicle-snapshot-account-7" {
 		t.Errorf("SnapshotStream = %q", got)
 	}
 	if c := eventstore.Category(accountType.SnapshotStream("7")); c == accountType.Category {

@@ -8,13 +8,15 @@ import (
 	"strings"
 
 	"github.com/invopop/jsonschema"
+
+	"github.com/chronicle-go/chronicle/eventstore"
 )
 
 // SnapshotPrefix starts the name of every snapshot stream: the snapshots of
-// "order-42" are kept in "snapshot.order-42", whose category
-// ("snapshot.order") is not the aggregate's, so subscriptions and
-// projections of the "order" category never see them.
-const SnapshotPrefix = "snapshot."
+// "order-42" are kept in "chronicle-snapshot-order-42", a framework stream
+// (eventstore.IsFrameworkStream) whose category is not the aggregate's, so
+// subscriptions and projections of the "order" category never see them.
+const SnapshotPrefix = eventstore.FrameworkStreamPrefix + "snapshot-"
 
 // A Type describes one kind of aggregate, once, for its Repository.
 //
@@ -26,7 +28,7 @@ const SnapshotPrefix = "snapshot."
 type Type[S any] struct {
 	// Category names the kind: the stream of the aggregate with ID id is
 	// Category + "-" + id. Required; it must not contain '-', start with
-	// '$' or with SnapshotPrefix.
+	// '$' or be eventstore.FrameworkCategory ("chronicle").
 	Category string
 	// Initial returns the state of an aggregate before its first event.
 	// Nil means the zero S.
@@ -63,8 +65,8 @@ func (t Type[S]) Validate() error {
 		return bad("contains '-', which separates the category from the ID")
 	case strings.HasPrefix(t.Category, "$"):
 		return bad("names starting with '$' are reserved for the store")
-	case strings.HasPrefix(t.Category, SnapshotPrefix):
-		return bad("names starting with " + SnapshotPrefix + " are reserved for snapshots")
+	case t.Category == eventstore.FrameworkCategory:
+		return bad("the category " + eventstore.FrameworkCategory + " is reserved for Chronicle's own streams")
 	case t.Evolve == nil:
 		return bad("Evolve is nil")
 	}

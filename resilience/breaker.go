@@ -135,7 +135,7 @@ type permit struct {
 }
 
 // NewBreaker validates cfg and returns a Breaker named name (the name of
-// its metrics and of its stream "breaker-<name>"). It takes WithClock,
+// its metrics and of its stream "chronicle-breaker-<name>"). It takes WithClock,
 // WithMeterProvider, WithLogger, and, to share its state, WithStore with
 // WithInstanceID, WithStoreTimeout and WithStreamMaxCount. With a store, it
 // starts following its stream at once; call Sync to wait until it has read

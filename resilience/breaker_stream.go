@@ -49,7 +49,7 @@ type BreakerEvent struct {
 }
 
 // BreakerStream returns the name of the stream of the breaker name.
-func BreakerStream(name string) string { return "breaker-" + name }
+func BreakerStream(name string) string { return eventstore.FrameworkStream("breaker", name) }
 
 // Delays between attempts to reach an unreachable store.
 const (

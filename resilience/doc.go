@@ -73,7 +73,7 @@
 // # Breaker state as an event stream
 //
 // With [WithStore], a breaker named n shares its state through the stream
-// "breaker-n" of an eventstore.Store. Only transitions are written — opened
+// "chronicle-breaker-n" of an eventstore.Store. Only transitions are written — opened
 // (with the reason, a window snapshot and the instance ID), half-opened,
 // closed, forced open, forced closed, disabled ([BreakerEvent]) — never call
 // outcomes, each appended with the stream's last revision as the expected

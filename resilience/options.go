@@ -106,7 +106,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithStore makes a Breaker share its state through the event store: its
-// transitions become events of the stream "breaker-<name>", which every
+// transitions become events of the stream "chronicle-breaker-<name>", which every
 // instance follows. Without it a Breaker is local to the process.
 func WithStore(s eventstore.Store) Option {
 	return func(o *options) error {

@@ -17,7 +17,8 @@ import (
 func newValidateCmd() *cobra.Command {
 	var (
 		sel          selection
-		schemaStream string
+		schemaStream     string
+		includeFramework bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [STREAM | --all]",
@@ -27,7 +28,9 @@ schema.Registry.Publish) and checks every event of a stream, or of $all,
 against the schema of its type and version (the schemaVersion in its
 metadata; 1 when absent). It reports each invalid event with its
 violations, and each event whose type or version has no published schema.
-System events, the schema stream and non-JSON events are not checked. It
+System events, non-JSON events and Chronicle's own streams (the "chronicle"
+category: schemas, snapshots, breakers, checkpoints, parked events) are not
+checked unless --include-framework is given. It
 exits with status 1 when an event is invalid.`,
 		Example: `  chronicle validate order-42
   chronicle validate --all --stream-prefix order-`,
@@ -47,10 +50,11 @@ exits with status 1 when an event is invalid.`,
 			}
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			defer out.Flush()
-			return validate(cmd, &sel, store, reg, schemaStream, out)
+			return validate(cmd, &sel, store, reg, schemaStream, includeFramework, out)
 		},
 	}
 	cmd.Flags().StringVar(&schemaStream, "schema-stream", schema.DefaultSchemaStream, "the stream the schemas are published to")
+	cmd.Flags().BoolVar(&includeFramework, "include-framework", false, "also check Chronicle's own streams (category \"chronicle\")")
 	sel.addAllFlag(cmd)
 	sel.addRangeFlags(cmd)
 	sel.addFilterFlags(cmd)
@@ -62,13 +66,14 @@ type validation struct {
 	checked, invalid, unknown, unchecked int
 }
 
-func validate(cmd *cobra.Command, sel *selection, store eventstore.Store, reg *schema.Registry, schemaStream string, out io.Writer) error {
+func validate(cmd *cobra.Command, sel *selection, store eventstore.Store, reg *schema.Registry, schemaStream string, includeFramework bool, out io.Writer) error {
 	var v validation
 	for e, err := range sel.read(cmd.Context(), store) {
 		if err != nil {
 			return err
 		}
-		if eventstore.IsSystemStream(e.Stream) || eventstore.IsSystemStream(e.Type) || e.Stream == schemaStream {
+		if eventstore.IsSystemStream(e.Stream) || eventstore.IsSystemStream(e.Type) || e.Stream == schemaStream ||
+			(!includeFramework && eventstore.IsFrameworkStream(e.Stream)) {
 			continue
 		}
 		if !e.IsJSON() && e.ContentType != "" {

@@ -63,6 +63,17 @@ func TestValidate(t *testing.T) {
 	if err != nil || !strings.Contains(only, "1 events checked: 0 valid, 0 invalid, 1 of unknown") {
 		t.Fatalf("validate --type-prefix Unknown: %v\n%s", err, only)
 	}
+
+	// Framework streams are left out unless asked for.
+	appendEvents(t, s, "chronicle-breaker-x", event("BreakerOpened", `{}`))
+	out, _, err = run(t, "", "validate", "--all", "--store", url)
+	if err == nil || strings.Contains(out, "chronicle-breaker-x") || !strings.Contains(out, "5 events checked") {
+		t.Errorf("validate --all checked a framework stream: %v\n%s", err, out)
+	}
+	out, _, _ = run(t, "", "validate", "--all", "--include-framework", "--store", url)
+	if !strings.Contains(out, "chronicle-breaker-x@0 BreakerOpened") || !strings.Contains(out, "6 events checked") {
+		t.Errorf("validate --all --include-framework left out the framework stream:\n%s", out)
+	}
 }
 
 func TestValidateErrors(t *testing.T) {
