@@ -16,7 +16,7 @@ import (
 // schemas published in the store.
 func newValidateCmd() *cobra.Command {
 	var (
-		sel          selection
+		sel              selection
 		schemaStream     string
 		includeFramework bool
 	)
