@@ -1,0 +1,2 @@
+// Package projection builds read models from events.
+package projection
