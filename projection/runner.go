@@ -349,6 +349,9 @@ func (s *session[Tx]) subscribe(ctx, work context.Context, watch <-chan replayRe
 			return caughtUp, nil
 		}
 		if !ok {
+			if ctx.Err() != nil {
+				return caughtUp, nil
+			}
 			return caughtUp, errors.New("projection: subscription ended")
 		}
 		batch = batch[:0]

@@ -129,17 +129,18 @@ func (r *Runner[Tx]) handledPosition() (eventstore.Position, bool) {
 // writes from the read model. For a stream source, p must be the position of
 // an event of that stream. It returns nil at once if p is zero or already
 // handled; ctx's error when ctx ends first; and ErrNotRunning, joined with
-// the error Run ended with, when the runner stops before reaching p.
+// the error Run ended with, when the runner stops before reaching p. Called
+// before Run starts, it waits for Run.
 func (r *Runner[Tx]) WaitFor(ctx context.Context, p eventstore.Position) error {
 	for {
 		r.mu.Lock()
 		reached := p.IsZero() || r.reachedLocked(p)
-		changed, running, runErr := r.changed, r.state.Running, r.runErr
+		changed, running, started, runErr := r.changed, r.state.Running, !r.state.Started.IsZero(), r.runErr
 		r.mu.Unlock()
 		if reached {
 			return nil
 		}
-		if !running {
+		if !running && started {
 			return errors.Join(ErrNotRunning, runErr)
 		}
 		select {

@@ -261,7 +261,9 @@ func assertState[Tx any](t *testing.T, tg projection.Target[Tx], ops TargetOps[T
 	}
 }
 
-func key(name string) projection.Key { return projection.Key{Projection: "checkpointtest-" + name, Version: 1} }
+func key(name string) projection.Key {
+	return projection.Key{Projection: "checkpointtest-" + name, Version: 1}
+}
 
 func at(commit uint64) projection.Checkpoint {
 	return projection.At(eventstore.Position{Commit: commit, Prepare: commit})
