@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -148,3 +149,5 @@ func newMemory(t testing.TB) *memory.Store {
 }
 
 func account(i int) string { return fmt.Sprintf("account-%d", i) }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
