@@ -137,6 +137,9 @@ func WithPartitionKey(key func(*eventstore.RecordedEvent) string) Option {
 // context errors are never retried.
 func WithRetry(p resilience.Policy) Option {
 	return func(o *options) error {
+		if p == nil {
+			return fmt.Errorf("%w: nil retry policy", ErrInvalidProjection)
+		}
 		o.retry = p
 		return nil
 	}
@@ -145,23 +148,21 @@ func WithRetry(p resilience.Policy) Option {
 // OnUndecodable sets the policy for events the registry cannot decode
 // (default Park).
 func OnUndecodable(p Policy) Option {
-	return func(o *options) error {
-		if p > Stop {
-			return fmt.Errorf("%w: unknown policy %v", ErrInvalidProjection, p)
-		}
-		o.undecodable = p
-		return nil
-	}
+	return policyOption(p, func(o *options) *Policy { return &o.undecodable })
 }
 
 // OnFailure sets the policy for events whose handler still fails after
 // retries (default Park).
 func OnFailure(p Policy) Option {
+	return policyOption(p, func(o *options) *Policy { return &o.failures })
+}
+
+func policyOption(p Policy, field func(*options) *Policy) Option {
 	return func(o *options) error {
 		if p > Stop {
 			return fmt.Errorf("%w: unknown policy %v", ErrInvalidProjection, p)
 		}
-		o.failures = p
+		*field(o) = p
 		return nil
 	}
 }
@@ -193,6 +194,9 @@ func WithLogger(l *slog.Logger) Option {
 // WithTracerProvider sets the tracer provider (default: the global one).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil tracer provider", ErrInvalidProjection)
+		}
 		o.tracer = tp
 		return nil
 	}
@@ -201,6 +205,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithMeterProvider sets the meter provider (default: the global one).
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *options) error {
+		if mp == nil {
+			return fmt.Errorf("%w: nil meter provider", ErrInvalidProjection)
+		}
 		o.meter = mp
 		return nil
 	}

@@ -428,6 +428,13 @@ func (s *session[Tx]) dispatch(ctx, work context.Context, batch []eventstore.Mes
 			return false, err
 		}
 		r.update(func(st *State) { st.CaughtUp = true })
+	}
+	if s.building != 0 && r.State().CaughtUp {
+		// Live and caught up: take over as soon as this version is past
+		// the live one (which may still be moving).
+		if err := s.drain(ctx); err != nil {
+			return false, err
+		}
 		if err := s.promote(work); err != nil {
 			return false, err
 		}
@@ -469,7 +476,7 @@ func (s *session[Tx]) promote(ctx context.Context) error {
 		return fmt.Errorf("projection %q: load live version's checkpoint: %w", r.p.name, err)
 	}
 	if old.Kind == r.p.source.kind() && s.resume.Compare(old) < 0 {
-		return nil // the live version is still ahead; promote at a later catch-up
+		return nil // the live version is still ahead; try again after the next batch
 	}
 	if err := rb.Promote(ctx, r.p.name, r.p.version); err != nil {
 		return fmt.Errorf("projection %q: promote version %d: %w", r.p.name, r.p.version, err)

@@ -183,13 +183,13 @@ func TestDefinitionErrors(t *testing.T) {
 			projection.Handle(p, func(context.Context, projection.Event[Unregistered]) error { return nil })
 			return p
 		}(),
-		"bad name":       withNoop(projection.New[projection.NoTx]("bad-name", projection.AllStreams(), reg), noop),
-		"empty name":     withNoop(projection.New[projection.NoTx]("", projection.AllStreams(), reg), noop),
-		"no registry":    withNoop(projection.New[projection.NoTx]("a", projection.AllStreams(), nil), noop),
-		"stream+filter":  withNoop(projection.New[projection.NoTx]("a", projection.Source{Stream: "s", Filter: eventstore.StreamPrefixFilter("x")}, reg), noop),
-		"system stream":  withNoop(projection.New[projection.NoTx]("a", projection.Stream("$all"), reg), noop),
-		"bad filter":     withNoop(projection.New[projection.NoTx]("a", projection.Filtered(eventstore.StreamRegexFilter("(")), reg), noop),
-		"version 0":      withNoop(projection.New[projection.NoTx]("a", projection.AllStreams(), reg).Version(0), noop),
+		"bad name":      withNoop(projection.New[projection.NoTx]("bad-name", projection.AllStreams(), reg), noop),
+		"empty name":    withNoop(projection.New[projection.NoTx]("", projection.AllStreams(), reg), noop),
+		"no registry":   withNoop(projection.New[projection.NoTx]("a", projection.AllStreams(), nil), noop),
+		"stream+filter": withNoop(projection.New[projection.NoTx]("a", projection.Source{Stream: "s", Filter: eventstore.StreamPrefixFilter("x")}, reg), noop),
+		"system stream": withNoop(projection.New[projection.NoTx]("a", projection.Stream("$all"), reg), noop),
+		"bad filter":    withNoop(projection.New[projection.NoTx]("a", projection.Filtered(eventstore.StreamRegexFilter("(")), reg), noop),
+		"version 0":     withNoop(projection.New[projection.NoTx]("a", projection.AllStreams(), reg).Version(0), noop),
 		"older version": func() *projection.Projection[projection.NoTx] {
 			r := schema.NewRegistry()
 			schema.MustRegister[Noted](r, "Noted", 1)
@@ -209,14 +209,17 @@ func TestDefinitionErrors(t *testing.T) {
 	good := withNoop(projection.New[projection.NoTx]("a", projection.AllStreams(), reg), noop)
 	target := projection.AtLeastOnce(&projection.MemoryCheckpoints{}, 0, 0)
 	for name, opt := range map[string]projection.Option{
-		"nil option":   nil,
-		"batch 0":      projection.WithBatchSize(0),
-		"workers 0":    projection.WithWorkers(0),
-		"nil key":      projection.WithPartitionKey(nil),
-		"bad policy":   projection.OnFailure(projection.Policy(9)),
-		"bad decode":   projection.OnUndecodable(projection.Policy(9)),
-		"bad backoff":  projection.WithResubscribe(time.Second, time.Millisecond),
-		"nil logger":   projection.WithLogger(nil),
+		"nil option":  nil,
+		"batch 0":     projection.WithBatchSize(0),
+		"workers 0":   projection.WithWorkers(0),
+		"nil key":     projection.WithPartitionKey(nil),
+		"bad policy":  projection.OnFailure(projection.Policy(9)),
+		"bad decode":  projection.OnUndecodable(projection.Policy(9)),
+		"bad backoff": projection.WithResubscribe(time.Second, time.Millisecond),
+		"nil logger":  projection.WithLogger(nil),
+		"nil retry":   projection.WithRetry(nil),
+		"nil tracer":  projection.WithTracerProvider(nil),
+		"nil meter":   projection.WithMeterProvider(nil),
 	} {
 		if _, err := projection.NewRunner(store, good, target, opt); !errors.Is(err, projection.ErrInvalidProjection) {
 			t.Errorf("%s: NewRunner = %v; want ErrInvalidProjection", name, err)

@@ -132,23 +132,7 @@ func (r *Runner[Tx]) handledPosition() (eventstore.Position, bool) {
 // the error Run ended with, when the runner stops before reaching p. Called
 // before Run starts, it waits for Run.
 func (r *Runner[Tx]) WaitFor(ctx context.Context, p eventstore.Position) error {
-	for {
-		r.mu.Lock()
-		reached := p.IsZero() || r.reachedLocked(p)
-		changed, running, started, runErr := r.changed, r.state.Running, !r.state.Started.IsZero(), r.runErr
-		r.mu.Unlock()
-		if reached {
-			return nil
-		}
-		if !running && started {
-			return errors.Join(ErrNotRunning, runErr)
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return r.wait(ctx, func() bool { return p.IsZero() || r.reachedLocked(p) })
 }
 
 func (r *Runner[Tx]) reachedLocked(p eventstore.Position) bool {
@@ -161,12 +145,18 @@ func (r *Runner[Tx]) reachedLocked(p eventstore.Position) bool {
 // WaitCaughtUp blocks until the runner is caught up (State.CaughtUp), ctx
 // ends, or the runner stops (ErrNotRunning joined with Run's error).
 func (r *Runner[Tx]) WaitCaughtUp(ctx context.Context) error {
+	return r.wait(ctx, func() bool { return r.state.CaughtUp })
+}
+
+// wait blocks until reached (called with r.mu held) is true, ctx ends, or a
+// started runner stops.
+func (r *Runner[Tx]) wait(ctx context.Context, reached func() bool) error {
 	for {
 		r.mu.Lock()
-		caughtUp := r.state.CaughtUp
+		ok := reached()
 		changed, running, started, runErr := r.changed, r.state.Running, !r.state.Started.IsZero(), r.runErr
 		r.mu.Unlock()
-		if caughtUp {
+		if ok {
 			return nil
 		}
 		if !running && started {
