@@ -112,7 +112,7 @@ func (p *partition[Tx]) commit(ctx context.Context, next Checkpoint, jobs []job[
 	r := p.r
 	err := r.target.Update(ctx, p.key, p.stored, next, func(ctx context.Context, tx Tx) error {
 		for _, j := range jobs {
-			if err := j.h.handle(schema.ContextFrom(ctx, j.it.rec), tx, j.ev); err != nil {
+			if err := j.h.handle(j.ev.Context(ctx), tx, j.ev); err != nil {
 				return &HandlerError{Projection: r.p.name, Stream: j.it.rec.Stream, Revision: j.it.rec.Revision, Type: j.it.rec.Type, Err: err}
 			}
 		}

@@ -162,6 +162,21 @@ func TestTelemetry(t *testing.T) {
 	}
 	stop := start(t, r)
 	waitFor(t, r, bad.Position)
+	// The parked record is a framework event after bad: wait until the
+	// runner has examined it too.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st, err := r.Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LagEvents == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag never reached 0: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(t.Context(), &rm); err != nil {
 		t.Fatal(err)

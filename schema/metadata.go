@@ -308,7 +308,16 @@ func CorrelationFrom(ctx context.Context) (correlationID, causationID string) {
 func ContextFrom(ctx context.Context, cause eventstore.RecordedEvent) context.Context {
 	var md Metadata
 	_ = md.UnmarshalJSON(cause.Metadata) // best effort: the IDs below do not depend on it
-	id := cause.ID.String()
+	return contextFor(ctx, cause.ID.String(), md)
+}
+
+// Context is ContextFrom for an event already decoded: it returns the
+// context in which to handle e, without parsing its metadata again.
+func (e Event) Context(ctx context.Context) context.Context {
+	return contextFor(ctx, e.Record.ID.String(), e.Metadata)
+}
+
+func contextFor(ctx context.Context, id string, md Metadata) context.Context {
 	corr := md.CorrelationID
 	if corr == "" {
 		corr = id

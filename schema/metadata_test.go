@@ -110,6 +110,18 @@ func TestContextFrom(t *testing.T) {
 		t.Errorf("trace not continued: %v", sc)
 	}
 
+	// A decoded event gives the same context without parsing again.
+	dec, err := r.Decode(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, k := schema.CorrelationFrom(dec.Context(context.Background())); c != first.ID.String() || k != first.ID.String() {
+		t.Errorf("Event.Context: correlation %q, causation %q; want its ID twice", c, k)
+	}
+	if sc := trace.SpanContextFromContext(dec.Context(context.Background())); sc.TraceID() != tid || !sc.IsRemote() {
+		t.Errorf("Event.Context: trace not continued: %v", sc)
+	}
+
 	// What it causes keeps the correlation and names it as the cause.
 	second := record(mustEncode(t, r, ctx, goodCus))
 	ctx2 := schema.ContextFrom(context.Background(), second)
