@@ -41,6 +41,7 @@ type partition[Tx any] struct {
 	// partitioned runners resume before their partitions' checkpoints.
 	skipTo    Checkpoint
 	in        chan []item
+	jobs      []job[Tx] // reused between batches
 	idle      int
 	lastWrite time.Time
 }
@@ -50,7 +51,11 @@ type partition[Tx any] struct {
 func (p *partition[Tx]) handle(ctx context.Context, items []item) error {
 	r := p.r
 	next := items[len(items)-1].cp
-	var jobs []job[Tx]
+	jobs := p.jobs[:0]
+	defer func() {
+		clear(jobs)
+		p.jobs = jobs[:0]
+	}()
 	var parks []parkedItem
 	skipped := 0
 	for i := range items {

@@ -143,7 +143,7 @@ type session[Tx any] struct {
 	track    *tracker
 	workers  sync.WaitGroup
 	failed   chan error // first worker failure
-	idle     int        // examined events since the global checkpoint was written
+	buf      []item     // the batch of an unpartitioned runner, reused
 }
 
 func (r *Runner[Tx]) run(ctx context.Context) error {
@@ -394,7 +394,18 @@ func (s *session[Tx]) subscribe(ctx, work context.Context, watch <-chan replayRe
 // catch-up.
 func (s *session[Tx]) dispatch(ctx, work context.Context, batch []eventstore.Message) (caughtUp bool, err error) {
 	r := s.r
-	items := make([]item, 0, len(batch))
+	var items []item
+	if len(s.parts) == 1 {
+		items = s.buf[:0] // handled before the next batch: reuse
+	} else {
+		items = make([]item, 0, len(batch)) // kept by the partitions
+	}
+	defer func() {
+		if len(s.parts) == 1 {
+			clear(items)
+			s.buf = items[:0]
+		}
+	}()
 	for _, m := range batch {
 		switch m.Kind {
 		case eventstore.MessageEvent:
@@ -542,7 +553,11 @@ func newSourceFilter[Tx any](p *Projection[Tx]) (*sourceFilter, error) {
 		cp := *p.source.Filter
 		f.filter = &cp
 	case !f.framework:
-		f.filter = eventstore.ExcludeFrameworkFilter()
+		// Without a filter of its own, the projection reads the event types
+		// it handles: a prefix match is cheaper for the store than
+		// ExcludeFrameworkFilter's expression, and wants() leaves out the
+		// longer types the prefixes also match and framework streams.
+		f.filter = eventstore.EventTypePrefixFilter(p.EventTypes()...)
 	}
 	if f.filter != nil {
 		// Every examined event yields a checkpoint, so that WaitFor returns
