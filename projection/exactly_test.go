@@ -2,10 +2,12 @@ package projection_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,5 +234,44 @@ func TestPartitionsKeepOrder(t *testing.T) {
 	saved, _ := cps.Load(t.Context(), projection.Key{Projection: "ordered", Version: 1})
 	if saved.Position != last {
 		t.Errorf("saved global checkpoint %v; want %v after a clean stop", saved, last)
+	}
+}
+
+// TestTargetOutage: commits that fail in the target (a lost connection) are
+// not handler failures: nothing is parked, the runner resubscribes from its
+// last commit, and the model ends exactly once.
+func TestTargetOutage(t *testing.T) {
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			store := newMemory(t)
+			reg := newRegistry(t)
+			db := newMemDB()
+			var failures atomic.Int64
+			failures.Store(5)
+			db.failCommit = func() error {
+				if failures.Add(-1) >= 0 {
+					return errors.New("connection lost")
+				}
+				return nil
+			}
+			last := appendRandom(t, store, reg, newRand(9), 300, 10)
+			r, err := projection.NewRunner(store, ledger(reg, "ledger"), db, projection.WithWorkers(workers),
+				projection.WithBatchSize(16), projection.WithResubscribe(time.Millisecond, 2*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := start(t, r)
+			waitFor(t, r, last)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			st := r.State()
+			if st.Parked != 0 || st.Resubscriptions == 0 {
+				t.Errorf("state = %+v; want no parked event and resubscriptions", st)
+			}
+			if diff := cmp.Diff(fold(t, store, reg), modelOf(db, "ledger", 1)); diff != "" {
+				t.Fatalf("read model differs from the fold (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -104,12 +104,22 @@ func (p *partition[Tx]) handle(ctx context.Context, items []item) error {
 		r.count(0, len(jobs))
 		return nil
 	}
-	if !retryable(err) {
+	if !handlerFailure(err) {
+		// A fence, a cancellation, or the target itself failing (a lost
+		// connection): nothing of the batch is kept; the runner stops or
+		// resubscribes from the last commit.
 		return r.fenceError(ctx, err)
 	}
 	r.tel.errors.Add(ctx, 1, r.tel.attrs)
 	r.o.logger.Warn("projection: batch failed; handling its events one by one", "projection", r.p.name, "error", err)
 	return p.oneByOne(ctx, jobs, next)
+}
+
+// handlerFailure reports whether err is a handler's failure, which the
+// failure policy applies to, rather than the target's or the context's.
+func handlerFailure(err error) bool {
+	var he *HandlerError
+	return errors.As(err, &he) && retryable(err)
 }
 
 // commit moves the checkpoint to next with the jobs' writes.
@@ -154,7 +164,7 @@ func (p *partition[Tx]) oneByOne(ctx context.Context, jobs []job[Tx], next Check
 			handled++
 			continue
 		}
-		if !retryable(err) {
+		if !handlerFailure(err) {
 			return r.fenceError(ctx, err)
 		}
 		r.tel.errors.Add(ctx, 1, r.tel.attrs)
@@ -208,6 +218,35 @@ func (p *partition[Tx]) loop(wctx, ctx context.Context, s *session[Tx]) {
 			s.finished(items)
 		case <-wctx.Done():
 			return
+		}
+	}
+}
+
+// startWorkers starts the partitions' workers of a partitioned runner, with
+// a new tracker, and returns the function that stops them: they finish the
+// batch in hand, and the runner resumes from the gap-free checkpoint, each
+// partition skipping what it committed beyond it.
+func (s *session[Tx]) startWorkers(ctx, work context.Context) (stop func()) {
+	if len(s.parts) == 1 {
+		return func() {}
+	}
+	s.track = newTracker()
+	select {
+	case <-s.failed:
+	default:
+	}
+	wctx, cancel := context.WithCancel(work)
+	var wg sync.WaitGroup
+	for _, p := range s.parts {
+		p.skipTo = p.stored
+		p.in = make(chan []item, 4)
+		wg.Go(func() { p.loop(wctx, ctx, s) })
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		if cp, ok := s.track.gapFree(); ok {
+			s.resume = cp
 		}
 	}
 }
@@ -297,7 +336,10 @@ func (s *session[Tx]) drain(ctx context.Context) error {
 // once a second unless forced.
 func (s *session[Tx]) saveGlobal(ctx context.Context, force bool) error {
 	cp, ok := s.track.gapFree()
-	if !ok || cp == s.global || (!force && s.r.o.now().Sub(s.track.lastSave) < time.Second) {
+	if !ok {
+		cp = s.resume
+	}
+	if cp.IsZero() || cp == s.global || (!force && s.r.o.now().Sub(s.track.lastSave) < time.Second) {
 		return nil
 	}
 	if err := s.r.target.Save(ctx, s.r.key(0), s.global, cp); err != nil {

@@ -141,7 +141,6 @@ type session[Tx any] struct {
 	resume   Checkpoint // where the next subscription starts (exclusive)
 	building int        // live version being replaced; 0 when this version is live
 	track    *tracker
-	workers  sync.WaitGroup
 	failed   chan error // first worker failure
 	buf      []item     // the batch of an unpartitioned runner, reused
 }
@@ -154,19 +153,7 @@ func (r *Runner[Tx]) run(ctx context.Context) error {
 	// Work done after ctx ends (finishing the batch in hand, saving the
 	// checkpoint) runs on a context that is not canceled with it.
 	work := context.WithoutCancel(ctx)
-	stopWorkers := func() {}
-	if len(s.parts) > 1 {
-		wctx, stop := context.WithCancel(work)
-		stopWorkers = func() {
-			stop()
-			s.workers.Wait()
-		}
-		for _, p := range s.parts {
-			s.workers.Go(func() { p.loop(wctx, ctx, s) })
-		}
-	}
 	err := s.loop(ctx, work)
-	stopWorkers()
 	return errors.Join(err, s.finish(work))
 }
 
@@ -205,14 +192,12 @@ func (s *session[Tx]) prepare(ctx context.Context) error {
 	if n == 1 {
 		s.parts = []*partition[Tx]{{r: r, key: key, stored: global, done: global}}
 	} else {
-		s.track = newTracker()
 		for i := 1; i <= n; i++ {
 			cp, err := r.load(ctx, r.key(i))
 			if err != nil {
 				return err
 			}
-			s.parts = append(s.parts, &partition[Tx]{r: r, key: r.key(i), stored: cp, done: cp, skipTo: cp,
-				in: make(chan []item, 4)})
+			s.parts = append(s.parts, &partition[Tx]{r: r, key: r.key(i), stored: cp, done: cp})
 		}
 	}
 	parked, err := readParked(ctx, r.store, r.p.name)
@@ -255,7 +240,9 @@ func (s *session[Tx]) loop(ctx, work context.Context) error {
 	attempt := 0
 	var delay time.Duration
 	for {
+		stopWorkers := s.startWorkers(ctx, work)
 		caughtUp, err := s.subscribe(ctx, work, watch)
+		stopWorkers()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -264,11 +251,6 @@ func (s *session[Tx]) loop(ctx, work context.Context) error {
 		}
 		if caughtUp {
 			attempt = 0
-		}
-		if len(s.parts) > 1 {
-			if err := s.drain(ctx); err != nil {
-				return err
-			}
 		}
 		attempt++
 		delay = b.Delay(attempt, delay, rand.Float64())
