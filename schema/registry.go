@@ -42,7 +42,6 @@ type entry struct {
 	raw      []byte // canonical JSON Schema
 	doc      any    // raw, decoded
 	compiled *jsonschema.Schema
-	fast     *fastNode // nil when the schema is beyond the fast check
 }
 
 // An Upcaster turns the JSON data of one version of an event type into the
