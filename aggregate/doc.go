@@ -13,6 +13,9 @@
 //	orders, err := aggregate.NewRepository(store, registry, Order,
 //		aggregate.WithSnapshotEvery(100))
 //
+// NewRepository checks the registry's upcaster chains
+// ([schema.Registry.Check]): register every type and upcaster first.
+//
 // # Commands
 //
 // A command is a [Decision]: a function from the current state to new events
@@ -25,8 +28,10 @@
 //	Execute  either
 //
 // Each loads the aggregate (newest snapshot + later events), runs the
-// decision, encodes and validates the events through the registry (an
-// invalid event is an *EventError and nothing is written), and appends them
+// decision, encodes and validates the events through the registry and
+// decodes them back as a later load will (an invalid event, or one that
+// would not read back, such as an older version whose upcaster chain is
+// incomplete, is an *EventError and nothing is written), and appends them
 // with the loaded revision as the expected revision. If another writer got
 // there first, the command loads and decides again, up to [WithMaxRetries]
 // times, then returns a *ConflictError that unwraps to the last

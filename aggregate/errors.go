@@ -20,10 +20,17 @@ var (
 	// last *eventstore.WrongExpectedVersionError.
 	ErrConflict = errors.New("aggregate: concurrency conflict")
 	// ErrInvalidEvent: a decision returned an event the schema registry
-	// would not encode (invalid, unregistered or nil); nothing was appended.
-	// The error is an *EventError that unwraps to the registry's error (for
-	// example a *schema.ValidationError).
+	// would not encode (invalid, unregistered or nil) or could not read back
+	// (ErrUnreadableEvent); nothing was appended. The error is an
+	// *EventError that unwraps to the registry's error (for example a
+	// *schema.ValidationError or *schema.UpcastError).
 	ErrInvalidEvent = errors.New("aggregate: invalid event")
+	// ErrUnreadableEvent: a decision returned an event that encodes but
+	// that the registry would not decode, typically an older version whose
+	// upcaster chain to the current version is incomplete; it was not
+	// appended, since the stream could never be loaded again. The error is
+	// an *EventError, which matches ErrInvalidEvent too.
+	ErrUnreadableEvent = errors.New("aggregate: event would not read back")
 	// ErrRejected: the decision returned an error; nothing was appended.
 	// The error is a *RejectedError that unwraps to the decision's error.
 	ErrRejected = errors.New("aggregate: command rejected")

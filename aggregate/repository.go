@@ -76,6 +76,9 @@ func NewRepository[S any](store eventstore.Store, registry *schema.Registry, typ
 	if err := typ.Validate(); err != nil {
 		return nil, err
 	}
+	if err := registry.Check(); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
 	r := &Repository[S]{store: store, registry: registry, typ: typ, opts: defaultOptions()}
 	for _, opt := range opts {
 		if err := opt(&r.opts); err != nil {
@@ -143,8 +146,10 @@ func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S
 // Execute runs a decision on an aggregate whether it exists or not.
 //
 // Every command loads the aggregate, runs the decision, encodes and
-// validates the new events through the schema registry (an invalid event is
-// an *EventError and nothing is appended), and appends them with the loaded
+// validates the new events through the schema registry, decodes them back
+// as a later load will (an event that is invalid, or that would not read
+// back, e.g. an older version without a complete upcaster chain, is an
+// *EventError and nothing is appended), and appends them with the loaded
 // revision as the expected revision. When the append loses a race with a
 // concurrent writer the command loads and decides again, up to
 // WithMaxRetries times, then fails with a *ConflictError. A decision's own
@@ -158,7 +163,8 @@ func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S
 //
 // The Result holds the state after the new events, the stream's new
 // revision and the position of the last event. Errors: *RejectedError,
-// *EventError (ErrInvalidEvent), *ConflictError (ErrConflict),
+// *EventError (ErrInvalidEvent, and ErrUnreadableEvent when it would not
+// read back), *ConflictError (ErrConflict),
 // *NotFoundError and *AlreadyExistsError (Update and Create), ErrInvalidID,
 // ErrInvalidOption (nil decision), decoding errors of stored events, and
 // the store's errors (eventstore.ErrStreamDeleted, ErrClosed, context
@@ -259,6 +265,10 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 		if err != nil {
 			return res, err
 		}
+		decoded, err := r.readBack(stream, events, data)
+		if err != nil {
+			return res, err
+		}
 		ar, err := r.store.Append(ctx, stream, l.expected(), data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 			conflict = err
@@ -271,7 +281,7 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 		if err != nil {
 			return res, fmt.Errorf("aggregate: %q: append: %w", stream, err)
 		}
-		return r.applyAppended(ctx, l, res, data, ar)
+		return r.applyAppended(ctx, l, res, decoded, ar)
 	}
 	return res, &ConflictError{Stream: stream, Attempts: res.Attempts, Err: conflict}
 }
@@ -301,33 +311,42 @@ func (r *Repository[S]) encode(ctx context.Context, stream string, events []any)
 	return data, nil
 }
 
-// applyAppended evolves the loaded state with the events just appended,
-// decoded as a later load will decode them, and takes a snapshot when the
-// policy says so.
-func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], data []eventstore.EventData, ar eventstore.AppendResult) (Result[S], error) {
-	last, _ := ar.Next.Revision()
-	first := last + 1 - uint64(len(data))
-	created := r.opts.clock().UTC()
-	res.Events = make([]schema.Event, 0, len(data))
+// readBack decodes the encoded events of a decision as a later load will,
+// before they are appended: an event the registry cannot read back (an
+// older version without a complete upcaster chain, an upcast that fails or
+// whose output is invalid) is an *EventError, and nothing is appended, so a
+// stream never holds an event that stops it from loading.
+func (r *Repository[S]) readBack(stream string, events []any, data []eventstore.EventData) ([]schema.Event, error) {
+	out := make([]schema.Event, len(data))
 	for i, d := range data {
-		rec := eventstore.RecordedEvent{
-			ID: d.ID, Type: d.Type, ContentType: d.ContentType, Data: d.Data, Metadata: d.Metadata,
-			Stream: r.typ.Stream(res.ID), Revision: first + uint64(i), Created: created,
+		ev, err := r.registry.Decode(eventstore.RecordedEvent{
+			ID: d.ID, Type: d.Type, ContentType: d.ContentType, Data: d.Data, Metadata: d.Metadata, Stream: stream,
+		})
+		if err != nil {
+			return nil, &EventError{Stream: stream, Index: i, Event: events[i], Err: fmt.Errorf("%w: %w", ErrUnreadableEvent, err)}
 		}
-		if i == len(data)-1 {
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// applyAppended evolves the loaded state with the events just appended,
+// decoded before the append as a later load decodes them, and takes a
+// snapshot when the policy says so.
+func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], events []schema.Event, ar eventstore.AppendResult) (Result[S], error) {
+	last, _ := ar.Next.Revision()
+	first := last + 1 - uint64(len(events))
+	created := r.opts.clock().UTC()
+	for i := range events {
+		rec := &events[i].Record
+		rec.Revision, rec.Created = first+uint64(i), created
+		if i == len(events)-1 {
 			rec.Position = ar.Position
 		}
-		var (
-			ev  schema.Event
-			err error
-		)
-		l.state, ev, _, err = r.apply(l.state, rec)
-		if err != nil {
-			return res, err
-		}
-		res.Events = append(res.Events, ev)
+		l.state = r.typ.Evolve(l.state, events[i].Data)
 	}
-	l.rev, l.exists, l.lastID = last, true, data[len(data)-1].ID
+	res.Events = events
+	l.rev, l.exists, l.lastID = last, true, events[len(events)-1].Record.ID
 	res.Aggregate = l.aggregate(res.ID)
 	res.Position = ar.Position
 	if r.opts.snapshotEvery > 0 && int64(last)-l.snapRev >= int64(r.opts.snapshotEvery) {

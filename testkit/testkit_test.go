@@ -2,6 +2,7 @@ package testkit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -400,4 +401,29 @@ func TestIDs(t *testing.T) {
 	if diff := cmp.Diff(encodeOnce(), encodeOnce()); diff != "" {
 		t.Errorf("two deterministic encodings differ:\n%s", diff)
 	}
+}
+
+// countedV1 and countedV2 are two versions of "Counted"; the upcaster
+// between them rejects every v1 event.
+type countedV1 struct {
+	Step int `json:"step" jsonschema:"required"`
+}
+
+type countedV2 struct {
+	By int `json:"by" jsonschema:"required,minimum=1"`
+}
+
+// A decision that returns an event the registry could not read back fails
+// in the fixture exactly as in production: a typed error, nothing written.
+func TestUnreadableEventFailsTheCommand(t *testing.T) {
+	reg := newRegistry()
+	schema.MustRegister[countedV1](reg, "Counted", 1)
+	schema.MustRegister[countedV2](reg, "Counted", 2, schema.UpcastFrom(func(json.RawMessage) (json.RawMessage, error) {
+		return nil, errors.New("steps cannot become increments")
+	}))
+	emitOld := func(Counter) ([]any, error) { return []any{countedV1{Step: 1}}, nil }
+	testkit.For(t, counterType, reg).
+		Given(Incremented{By: 2}).
+		When(emitOld).
+		ThenError(aggregate.ErrUnreadableEvent)
 }
