@@ -33,9 +33,13 @@
 // would not read back, such as an older version whose upcaster chain is
 // incomplete, is an *EventError and nothing is written), and appends them
 // with the loaded revision as the expected revision. If another writer got
-// there first, the command loads and decides again, up to [WithMaxRetries]
-// times, then returns a *ConflictError that unwraps to the last
-// *eventstore.WrongExpectedVersionError. A decision's error comes back as a
+// there first, the command waits a random, exponentially growing time
+// ([WithConflictBackoff]; full jitter, so colliding writers spread out),
+// then loads and decides again, up to [WithMaxRetries] times and for as long
+// as the context lasts, then returns a *ConflictError that unwraps to the
+// last *eventstore.WrongExpectedVersionError (and to the context's error if
+// that ended the wait). BenchmarkConflicts measures conflicts per command
+// with 16 and 64 writers on one aggregate. A decision's error comes back as a
 // *RejectedError that unwraps to it.
 //
 // Correlation and causation IDs set with schema.WithCorrelation, and the

@@ -7,7 +7,19 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/chronicle-go/chronicle/internal/backoff"
+	"github.com/chronicle-go/chronicle/internal/clock"
 )
+
+// nowClock tells the time with now and waits on the system clock.
+type nowClock func() time.Time
+
+func (c nowClock) Now() time.Time { return c() }
+
+func (nowClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return clock.System.AfterFunc(d, f)
+}
 
 // An Option configures a Repository.
 type Option func(*options) error
@@ -19,7 +31,8 @@ type options struct {
 	tracerProvider trace.TracerProvider
 	meterProvider  metric.MeterProvider
 	logger         *slog.Logger
-	clock          func() time.Time
+	clock          clock.Clock
+	backoff        backoff.Policy // zero Initial: retry at once
 }
 
 // Defaults.
@@ -30,10 +43,18 @@ const (
 	// DefaultSnapshotRetention is how many snapshots a snapshot stream
 	// keeps ($maxCount), unless WithSnapshotRetention says otherwise.
 	DefaultSnapshotRetention = 3
+	// DefaultConflictBackoff and DefaultMaxConflictBackoff bound the wait
+	// before a command is decided again after a conflict, unless
+	// WithConflictBackoff says otherwise.
+	DefaultConflictBackoff    = time.Millisecond
+	DefaultMaxConflictBackoff = 100 * time.Millisecond
 )
 
 func defaultOptions() options {
-	return options{maxRetries: DefaultMaxRetries, snapshotKeep: DefaultSnapshotRetention, clock: time.Now}
+	return options{
+		maxRetries: DefaultMaxRetries, snapshotKeep: DefaultSnapshotRetention, clock: clock.System,
+		backoff: backoff.Policy{Initial: DefaultConflictBackoff, Max: DefaultMaxConflictBackoff, Multiplier: 2, Jitter: backoff.Full},
+	}
 }
 
 // WithSnapshotEvery makes the repository read snapshots when it loads and
@@ -76,6 +97,27 @@ func WithMaxRetries(n int) Option {
 	}
 }
 
+// WithConflictBackoff sets how long a command waits before it loads and
+// decides again after a concurrency conflict: retry n waits a random time
+// in [0, min(max, initial×2^(n-1))) ("full jitter"), so that writers that
+// collided spread out instead of colliding again. The wait ends early, with
+// the command, when the context ends. WithConflictBackoff(0, 0) retries at
+// once. The defaults are DefaultConflictBackoff and
+// DefaultMaxConflictBackoff.
+func WithConflictBackoff(initial, max time.Duration) Option {
+	return func(o *options) error {
+		switch {
+		case initial == 0 && max == 0:
+			o.backoff = backoff.Policy{}
+		case initial <= 0 || max < initial:
+			return fmt.Errorf("%w: WithConflictBackoff(%v, %v): want 0 < initial <= max, or both 0", ErrInvalidOption, initial, max)
+		default:
+			o.backoff = backoff.Policy{Initial: initial, Max: max, Multiplier: 2, Jitter: backoff.Full}
+		}
+		return nil
+	}
+}
+
 // WithTracerProvider sets where command spans go; the default is the global
 // provider (otel.GetTracerProvider), a no-op until the program installs an
 // SDK.
@@ -102,7 +144,7 @@ func WithClock(now func() time.Time) Option {
 		if now == nil {
 			return fmt.Errorf("%w: WithClock(nil)", ErrInvalidOption)
 		}
-		o.clock = now
+		o.clock = nowClock(now)
 		return nil
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/clock"
 	"github.com/chronicle-go/chronicle/schema"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -201,7 +204,7 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 			attribute.String(attrStream, stream),
 			attribute.String(attrCommand, m.String())))
 	defer span.End()
-	start := r.opts.clock()
+	start := r.opts.clock.Now()
 
 	res, err := r.attempt(ctx, m, id, decide, span)
 
@@ -210,7 +213,7 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 		corr = res.Events[0].Metadata.CorrelationID
 	}
 	outcome := outcomeOf(err)
-	r.metrics.record(ctx, r.typ.Category, m, outcome, r.opts.clock().Sub(start))
+	r.metrics.record(ctx, r.typ.Category, m, outcome, r.opts.clock.Now().Sub(start))
 	span.SetAttributes(attribute.Int(attrAttempts, res.Attempts), attribute.String(attrOutcome, outcome))
 	if err != nil {
 		span.RecordError(err)
@@ -240,7 +243,10 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 	if decide == nil {
 		return res, fmt.Errorf("%w: %q: nil decision", ErrInvalidOption, stream)
 	}
-	var conflict error
+	var (
+		conflict error
+		delay    time.Duration
+	)
 	for res.Attempts < r.opts.maxRetries+1 {
 		res.Attempts++
 		l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
@@ -274,8 +280,16 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 			conflict = err
 			r.metrics.conflicts.Add(ctx, 1, categoryAttr(r.typ.Category))
 			span.AddEvent("conflict", trace.WithAttributes(attribute.Int(attrAttempts, res.Attempts)))
+			if res.Attempts > r.opts.maxRetries {
+				break
+			}
+			delay = r.opts.backoff.Delay(res.Attempts, delay, rand.Float64())
 			r.log.LogAttrs(ctx, slog.LevelDebug, "conflict, deciding again",
-				slog.String(logStream, stream), slog.Int(logAttempt, res.Attempts), slog.Any(logError, err))
+				slog.String(logStream, stream), slog.Int(logAttempt, res.Attempts),
+				slog.Duration(logDelay, delay), slog.Any(logError, err))
+			if err := clock.Sleep(ctx, r.opts.clock, delay); err != nil {
+				return res, &ConflictError{Stream: stream, Attempts: res.Attempts, Err: errors.Join(conflict, err)}
+			}
 			continue
 		}
 		if err != nil {
@@ -336,7 +350,7 @@ func (r *Repository[S]) readBack(stream string, events []any, data []eventstore.
 func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], events []schema.Event, ar eventstore.AppendResult) (Result[S], error) {
 	last, _ := ar.Next.Revision()
 	first := last + 1 - uint64(len(events))
-	created := r.opts.clock().UTC()
+	created := r.opts.clock.Now().UTC()
 	for i := range events {
 		rec := &events[i].Record
 		rec.Revision, rec.Created = first+uint64(i), created

@@ -90,7 +90,7 @@ func (r *Repository[S]) writeSnapshot(ctx context.Context, id string, l loaded[S
 	}
 	data, err := json.Marshal(snapshotData{
 		Stream: r.typ.Stream(id), Revision: l.rev, EventID: l.lastID, Version: r.snapVer,
-		TakenAt: r.opts.clock().UTC(), State: state,
+		TakenAt: r.opts.clock.Now().UTC(), State: state,
 	})
 	if err != nil {
 		return fmt.Errorf("aggregate: snapshot: %w", err)

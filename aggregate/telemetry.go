@@ -29,6 +29,7 @@ const (
 	logOutcome       = "outcome"
 	logEvents        = "events"
 	logAttempt       = "attempt"
+	logDelay         = "delay"
 	logError         = "error"
 )
 

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/chronicle-go/chronicle/internal/backoff"
+	"github.com/chronicle-go/chronicle/internal/clock"
 )
 
 // Jitter selects how Retry randomises its delays.
@@ -192,7 +193,7 @@ func (r *Retry) retry(ctx context.Context, next chain, err error, start time.Tim
 		if r.budget != nil && !r.budget.spend() {
 			return r.giveUp(ctx, attempt, StopBudget, err, nil)
 		}
-		if waitErr := sleep(ctx, r.clock, delay); waitErr != nil {
+		if waitErr := clock.Sleep(ctx, r.clock, delay); waitErr != nil {
 			return r.giveUp(ctx, attempt, StopCanceled, err, waitErr)
 		}
 		r.retries.Add(ctx, 1, r.retryOpts...)
@@ -210,20 +211,4 @@ func (r *Retry) giveUp(ctx context.Context, attempts int, why StopReason, err, c
 		r.calls.Add(ctx, 1, r.exhaustedOpts...)
 	}
 	return &RetryError{Name: r.name, Attempts: attempts, Reason: why, Err: err, CtxErr: ctxErr}
-}
-
-// sleep waits d on the clock, or until ctx ends.
-func sleep(ctx context.Context, c Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	fired := make(chan struct{})
-	stop := c.AfterFunc(d, func() { close(fired) })
-	select {
-	case <-fired:
-		return nil
-	case <-ctx.Done():
-		stop()
-		return ctx.Err()
-	}
 }

@@ -154,3 +154,20 @@ func (c *Fake) WaitPending(ctx context.Context, n int) error {
 		}
 	}
 }
+
+// Sleep waits d on c, or until ctx ends; then it returns ctx's error. A d
+// <= 0 does not wait.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	fired := make(chan struct{})
+	stop := c.AfterFunc(d, func() { close(fired) })
+	select {
+	case <-fired:
+		return nil
+	case <-ctx.Done():
+		stop()
+		return ctx.Err()
+	}
+}

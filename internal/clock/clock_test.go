@@ -104,3 +104,34 @@ func TestSystemClock(t *testing.T) {
 		t.Fatal("stop reported false")
 	}
 }
+
+func TestSleep(t *testing.T) {
+	c := clock.NewFake(t0)
+	if err := clock.Sleep(t.Context(), c, 0); err != nil {
+		t.Fatalf("Sleep(0) = %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- clock.Sleep(t.Context(), c, time.Second) }()
+	if err := c.WaitPending(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("Sleep = %v after the time passed", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { done <- clock.Sleep(ctx, c, time.Second) }()
+	if err := c.WaitPending(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Sleep = %v, want Canceled", err)
+	}
+	if c.Pending() != 0 {
+		t.Errorf("%d timers left after a cancelled Sleep", c.Pending())
+	}
+	if err := clock.Sleep(ctx, clock.System, -1); err != context.Canceled {
+		t.Errorf("Sleep(-1) on an ended context = %v", err)
+	}
+}
