@@ -46,6 +46,17 @@
 // trace context of the command's span, are written into the metadata of
 // every appended event by the registry.
 //
+// Each command takes [CommandOption]s. [WithExpectedRevision] passes the
+// revision the caller read (an HTTP If-Match): if the aggregate is no longer
+// there, or another writer wins the race to append, the command fails with
+// an *eventstore.WrongExpectedVersionError and is not retried.
+// [WithCommandName] names the command ("ShipOrder") in its span, its
+// metrics and the metadata of its events ([MetadataCommand]).
+//
+// [WithAfterAppend] sets a hook that runs after each successful append,
+// before the command returns (outbox, cache); its error does not undo the
+// append and comes back as an *AfterAppendError with the full Result.
+//
 // # Snapshots
 //
 // With [WithSnapshotEvery](n), a command that leaves the aggregate at least n
@@ -53,8 +64,11 @@
 // type [SnapshotEventType] in the stream [Type.SnapshotStream]
 // ("snapshot.order-42" for "order-42"). Its category ("snapshot.order")
 // differs from the aggregate's, so category subscriptions and projections
-// never see snapshots. The stream's $maxCount is set when it is created
-// ([WithSnapshotRetention]). Each snapshot records the revision it was taken
+// never see snapshots. The stream's $maxCount follows
+// [WithSnapshotRetention], also when it changes (other stream metadata is
+// kept). A snapshot's metadata is that of the event it was taken after
+// (correlation, trace context, command name), with that event as its cause
+// and the time it was taken as decidedAt. Each snapshot records the revision it was taken
 // at and a snapshot version ([Type.SnapshotVersion], by default a hash of the
 // JSON Schema of the state type): a snapshot of another version is ignored,
 // so changing the state type never loads a stale shape, and a snapshot the
@@ -72,7 +86,8 @@
 //
 // Each command is one span ("aggregate.execute order", …) from the
 // tracer "github.com/chronicle-go/chronicle/aggregate", with attributes
-// chronicle.stream, chronicle.aggregate.command, .attempts, .outcome,
+// chronicle.stream, chronicle.aggregate.command, .command.name (with
+// WithCommandName; also on the command metrics), .attempts, .outcome,
 // chronicle.revision and an event per conflict. Metrics, from the meter of
 // the same name:
 //
@@ -82,7 +97,7 @@
 //	chronicle.aggregate.events.loaded     counter    category
 //	chronicle.aggregate.snapshots         counter    category
 //
-// Outcomes are ok, rejected, conflict, not_found, already_exists,
-// invalid_event and error. Logs (WithLogger) are debug records per command
+// Outcomes are ok, rejected, conflict, wrong_expected_version, not_found,
+// already_exists, invalid_event, after_append_failed and error. Logs (WithLogger) are debug records per command
 // and conflict, and warnings for failed or ignored snapshots.
 package aggregate

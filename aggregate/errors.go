@@ -34,6 +34,10 @@ var (
 	// ErrRejected: the decision returned an error; nothing was appended.
 	// The error is a *RejectedError that unwraps to the decision's error.
 	ErrRejected = errors.New("aggregate: command rejected")
+	// ErrAfterAppend: the events were appended, but the hook set with
+	// WithAfterAppend failed. The error is an *AfterAppendError; the
+	// command's Result is complete.
+	ErrAfterAppend = errors.New("aggregate: after-append hook failed")
 	// ErrInvalidID: an aggregate ID was empty.
 	ErrInvalidID = errors.New("aggregate: invalid id")
 	// ErrInvalidType: a Type is not usable (see Type.Validate).
@@ -121,3 +125,19 @@ func (e *RejectedError) Error() string {
 
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 func (e *RejectedError) Unwrap() error        { return e.Err }
+
+// An AfterAppendError reports that the WithAfterAppend hook failed after the
+// command's events were appended. It matches ErrAfterAppend and unwraps to
+// the hook's error. The events are in the store: do not run the command
+// again, repeat what the hook does instead.
+type AfterAppendError struct {
+	Stream string
+	Err    error
+}
+
+func (e *AfterAppendError) Error() string {
+	return fmt.Sprintf("aggregate: %q: events appended, but the after-append hook failed: %v", e.Stream, e.Err)
+}
+
+func (e *AfterAppendError) Is(target error) bool { return target == ErrAfterAppend }
+func (e *AfterAppendError) Unwrap() error        { return e.Err }

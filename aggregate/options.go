@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/internal/backoff"
 	"github.com/chronicle-go/chronicle/internal/clock"
+	"github.com/chronicle-go/chronicle/schema"
 )
 
 // nowClock tells the time with now and waits on the system clock.
@@ -33,7 +35,16 @@ type options struct {
 	logger         *slog.Logger
 	clock          clock.Clock
 	backoff        backoff.Policy // zero Initial: retry at once
+	afterAppend    AfterAppend
 }
+
+// An AfterAppend hook runs after a command's events were appended, in the
+// command's goroutine and context, before the command returns: to write an
+// outbox, refresh a cache, publish. events are the appended events as
+// decoded (with revisions and, on the last one, the position). An error
+// does not undo the append: the command returns its Result with an
+// *AfterAppendError.
+type AfterAppend func(ctx context.Context, stream string, events []schema.Event) error
 
 // Defaults.
 const (
@@ -114,6 +125,18 @@ func WithConflictBackoff(initial, max time.Duration) Option {
 		default:
 			o.backoff = backoff.Policy{Initial: initial, Max: max, Multiplier: 2, Jitter: backoff.Full}
 		}
+		return nil
+	}
+}
+
+// WithAfterAppend sets a hook that runs after every successful append of a
+// command (not after commands that append nothing, and not for snapshots).
+func WithAfterAppend(hook AfterAppend) Option {
+	return func(o *options) error {
+		if hook == nil {
+			return fmt.Errorf("%w: WithAfterAppend(nil)", ErrInvalidOption)
+		}
+		o.afterAppend = hook
 		return nil
 	}
 }

@@ -136,14 +136,14 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], erro
 // initial state) and appends the events with NoStream. An existing
 // aggregate is an *AlreadyExistsError and the decision does not run. See
 // Execute for the rest.
-func (r *Repository[S]) Create(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
-	return r.command(ctx, modeCreate, id, decide)
+func (r *Repository[S]) Create(ctx context.Context, id string, decide Decision[S], opts ...CommandOption) (Result[S], error) {
+	return r.command(ctx, modeCreate, id, decide, opts)
 }
 
 // Update runs a decision on an aggregate that must exist; a missing one is
 // a *NotFoundError and the decision does not run. See Execute for the rest.
-func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
-	return r.command(ctx, modeUpdate, id, decide)
+func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S], opts ...CommandOption) (Result[S], error) {
+	return r.command(ctx, modeUpdate, id, decide, opts)
 }
 
 // Execute runs a decision on an aggregate whether it exists or not.
@@ -168,13 +168,15 @@ func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S
 // revision and the position of the last event. Errors: *RejectedError,
 // *EventError (ErrInvalidEvent, and ErrUnreadableEvent when it would not
 // read back), *ConflictError (ErrConflict),
+// *eventstore.WrongExpectedVersionError (WithExpectedRevision),
+// *AfterAppendError (the events were appended),
 // *NotFoundError and *AlreadyExistsError (Update and Create), ErrInvalidID,
 // ErrInvalidOption (nil decision), decoding errors of stored events, and
 // the store's errors (eventstore.ErrStreamDeleted, ErrClosed, context
 // errors). On error nothing was appended, except that a store error during
 // an append leaves its outcome unknown, as with any database.
-func (r *Repository[S]) Execute(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
-	return r.command(ctx, modeExecute, id, decide)
+func (r *Repository[S]) Execute(ctx context.Context, id string, decide Decision[S], opts ...CommandOption) (Result[S], error) {
+	return r.command(ctx, modeExecute, id, decide, opts)
 }
 
 type mode uint8
@@ -195,32 +197,45 @@ func (m mode) String() string {
 	return "execute"
 }
 
-func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide Decision[S]) (Result[S], error) {
+func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide Decision[S], opts []CommandOption) (Result[S], error) {
 	stream := r.typ.Stream(id)
+	cmd, cmdErr := buildCommand(opts)
+	attrs := []attribute.KeyValue{
+		attribute.String(attrCategory, r.typ.Category),
+		attribute.String(attrStream, stream),
+		attribute.String(attrCommand, m.String()),
+	}
+	if cmd.name != "" {
+		attrs = append(attrs, attribute.String(attrCommandName, cmd.name))
+	}
 	ctx, span := r.tracer.Start(ctx, "aggregate."+m.String()+" "+r.typ.Category,
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(
-			attribute.String(attrCategory, r.typ.Category),
-			attribute.String(attrStream, stream),
-			attribute.String(attrCommand, m.String())))
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	defer span.End()
 	start := r.opts.clock.Now()
 
-	res, err := r.attempt(ctx, m, id, decide, span)
+	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
+	err := cmdErr
+	if err == nil {
+		res, err = r.attempt(cmd.context(ctx), m, cmd, id, decide, span)
+	}
 
 	corr, _ := schema.CorrelationFrom(ctx)
 	if corr == "" && len(res.Events) > 0 {
 		corr = res.Events[0].Metadata.CorrelationID
 	}
+	logAttrs := []slog.Attr{slog.String(logStream, stream), slog.String(logCommand, m.String())}
+	if cmd.name != "" {
+		logAttrs = append(logAttrs, slog.String(logCommandName, cmd.name))
+	}
+	logAttrs = append(logAttrs, slog.String(logCorrelationID, corr))
 	outcome := outcomeOf(err)
-	r.metrics.record(ctx, r.typ.Category, m, outcome, r.opts.clock.Now().Sub(start))
+	r.metrics.record(ctx, r.typ.Category, m, cmd.name, outcome, r.opts.clock.Now().Sub(start))
 	span.SetAttributes(attribute.Int(attrAttempts, res.Attempts), attribute.String(attrOutcome, outcome))
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
 		r.log.LogAttrs(ctx, slog.LevelDebug, "command failed",
-			slog.String(logStream, stream), slog.String(logCommand, m.String()),
-			slog.String(logCorrelationID, corr), slog.String(logOutcome, outcome), slog.Any(logError, err))
+			append(logAttrs, slog.String(logOutcome, outcome), slog.Any(logError, err))...)
 		return res, err
 	}
 	if rev, ok := res.Revision.Revision(); ok {
@@ -228,13 +243,11 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 	}
 	span.SetAttributes(attribute.Int(attrEvents, len(res.Events)))
 	r.log.LogAttrs(ctx, slog.LevelDebug, "command done",
-		slog.String(logStream, stream), slog.String(logCommand, m.String()),
-		slog.String(logCorrelationID, corr), slog.Int(logEvents, len(res.Events)),
-		slog.String(logRevision, res.Revision.String()))
+		append(logAttrs, slog.Int(logEvents, len(res.Events)), slog.String(logRevision, res.Revision.String()))...)
 	return res, nil
 }
 
-func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide Decision[S], span trace.Span) (Result[S], error) {
+func (r *Repository[S]) attempt(ctx context.Context, m mode, cmd command, id string, decide Decision[S], span trace.Span) (Result[S], error) {
 	stream := r.typ.Stream(id)
 	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
 	if err := r.checkID(id); err != nil {
@@ -259,6 +272,8 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 			return res, &AlreadyExistsError{Stream: stream, Revision: l.rev}
 		case m == modeUpdate && !l.exists:
 			return res, &NotFoundError{Stream: stream}
+		case !cmd.admits(l.exists, l.expected()):
+			return res, fmt.Errorf("aggregate: %w", &eventstore.WrongExpectedVersionError{Stream: stream, Expected: cmd.expected, Actual: l.expected()})
 		}
 		events, err := decide(l.state)
 		if err != nil {
@@ -280,6 +295,9 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 			conflict = err
 			r.metrics.conflicts.Add(ctx, 1, categoryAttr(r.typ.Category))
 			span.AddEvent("conflict", trace.WithAttributes(attribute.Int(attrAttempts, res.Attempts)))
+			if cmd.expects {
+				return res, fmt.Errorf("aggregate: %w", err)
+			}
 			if res.Attempts > r.opts.maxRetries {
 				break
 			}
@@ -295,7 +313,13 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 		if err != nil {
 			return res, fmt.Errorf("aggregate: %q: append: %w", stream, err)
 		}
-		return r.applyAppended(ctx, l, res, decoded, ar)
+		res = r.applyAppended(ctx, l, res, decoded, ar)
+		if r.opts.afterAppend != nil {
+			if err := r.opts.afterAppend(ctx, stream, res.Events); err != nil {
+				return res, &AfterAppendError{Stream: stream, Err: err}
+			}
+		}
+		return res, nil
 	}
 	return res, &ConflictError{Stream: stream, Attempts: res.Attempts, Err: conflict}
 }
@@ -347,7 +371,7 @@ func (r *Repository[S]) readBack(stream string, events []any, data []eventstore.
 // applyAppended evolves the loaded state with the events just appended,
 // decoded before the append as a later load decodes them, and takes a
 // snapshot when the policy says so.
-func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], events []schema.Event, ar eventstore.AppendResult) (Result[S], error) {
+func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], events []schema.Event, ar eventstore.AppendResult) Result[S] {
 	last, _ := ar.Next.Revision()
 	first := last + 1 - uint64(len(events))
 	created := r.opts.clock.Now().UTC()
@@ -364,7 +388,7 @@ func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Resu
 	res.Aggregate = l.aggregate(res.ID)
 	res.Position = ar.Position
 	if r.opts.snapshotEvery > 0 && int64(last)-l.snapRev >= int64(r.opts.snapshotEvery) {
-		r.snapshot(ctx, res.ID, l)
+		r.snapshot(ctx, res.ID, l, events[len(events)-1].Metadata)
 	}
-	return res, nil
+	return res
 }
