@@ -122,6 +122,27 @@
 // The attribute sets are computed when a policy is built, so recording adds
 // no allocation to a call.
 //
+// # Events and spans
+//
+// Listeners ([WithListener]) receive what policies do as [Event]s, in
+// order and synchronously: a Retry's [AttemptFailed] and [RetryScheduled]
+// (attempt, delay, error), a Timeout's [TimeoutFired], a Bulkhead's
+// [BulkheadRejected] (reason) and a Breaker's [BreakerStateChanged] (from,
+// to; reported after the breaker's lock is released, so a listener may call
+// the breaker). A saga can record its attempts as events from them.
+//
+// Each policy execution is an OpenTelemetry span ("resilience.retry
+// <name>", "resilience.breaker <name>", …; [WithTracerProvider], else the
+// global provider) when the call's context holds a recording span: policies
+// never start a trace of their own, and cost nothing extra without one. The
+// events above are also added to the policy's span.
+//
+// # Options
+//
+// Each constructor takes the options that apply to it (its doc lists them);
+// any other option is a *ConfigError, not silently ignored (WithStore on a
+// Retry, WithName on a Breaker, whose name is an argument).
+//
 // # Testing
 //
 // Policies take a [Clock] ([WithClock]); tests drive deadlines, delays and
