@@ -203,7 +203,7 @@ func TestAfterAppendHook(t *testing.T) {
 func TestSnapshotMetadataAndRetentionChanges(t *testing.T) {
 	ctx := schema.WithCorrelation(context.Background(), "corr-9", "")
 	clock := testkit.NewClock(time.Time{})
-	e := newEnv(t, aggregate.WithSnapshotEvery(1), aggregate.WithSnapshotRetention(2), aggregate.WithClock(clock.Now))
+	e := newEnv(t, aggregate.WithSnapshotEvery(1), aggregate.WithSnapshotRetention(2), aggregate.WithClock(clock))
 	mustDo(e.repo.Create(ctx, "1", open("ada")))
 	res := mustDo(e.repo.Update(ctx, "1", deposit(1), aggregate.WithCommandName("Deposit")))
 

@@ -14,14 +14,9 @@ import (
 	"github.com/chronicle-go/chronicle/schema"
 )
 
-// nowClock tells the time with now and waits on the system clock.
-type nowClock func() time.Time
-
-func (c nowClock) Now() time.Time { return c() }
-
-func (nowClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return clock.System.AfterFunc(d, f)
-}
+// A Clock tells the time and runs functions later: schema.Clock, the one
+// clock type of Chronicle's packages (testkit.Clock is a fake one).
+type Clock = schema.Clock
 
 // An Option configures a Repository.
 type Option func(*options) error
@@ -160,14 +155,15 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
 }
 
-// WithClock sets the clock that times commands and dates snapshots; the
-// default is time.Now. Event times come from the schema registry's clock.
-func WithClock(now func() time.Time) Option {
+// WithClock sets the clock that times commands, dates snapshots and waits
+// between conflict retries; the default is the system clock. Event times
+// come from the schema registry's clock.
+func WithClock(c Clock) Option {
 	return func(o *options) error {
-		if now == nil {
+		if c == nil {
 			return fmt.Errorf("%w: WithClock(nil)", ErrInvalidOption)
 		}
-		o.clock = nowClock(now)
+		o.clock = c
 		return nil
 	}
 }

@@ -15,16 +15,16 @@ import (
 
 // A Clock tells the time and runs functions later; policies use it for
 // deadlines, backoff delays, queue timeouts and recovery delays, so that
-// tests can drive them with a fake clock. The zero configuration uses the
-// system clock.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc runs f in its own goroutine once d has elapsed and returns a
-	// function that cancels it (reporting whether it did, as
-	// time.Timer.Stop).
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
+// tests can drive them with a fake clock (testkit.Clock). The zero
+// configuration uses the system clock. It is schema.Clock, the one clock
+// type of Chronicle's packages:
+//
+//	Now() time.Time
+//	// AfterFunc runs f in its own goroutine once d has elapsed and returns
+//	// a function that cancels it (reporting whether it did, as
+//	// time.Timer.Stop).
+//	AfterFunc(d time.Duration, f func()) (stop func() bool)
+type Clock = clock.Clock
 
 // An Option configures a policy, a Breaker or a Registry. An option that
 // does not apply to what is being built (each option's doc says where it

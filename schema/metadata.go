@@ -298,7 +298,7 @@ func (r *Registry) metadataFor(ctx context.Context, version int, id string) Meta
 	if t, ok := ctx.Value(decidedAtKey{}).(time.Time); ok {
 		md.DecidedAt = t
 	} else {
-		md.DecidedAt = r.cfg.clock()
+		md.DecidedAt = r.cfg.clock.Now()
 	}
 	md.Extra, _ = ctx.Value(extraKey{}).(map[string]json.RawMessage)
 	return md

@@ -135,3 +135,21 @@ func TestSleep(t *testing.T) {
 		t.Errorf("Sleep(-1) on an ended context = %v", err)
 	}
 }
+
+func TestFakeSet(t *testing.T) {
+	c := clock.NewFake(t0)
+	var ran []int
+	c.AfterFunc(time.Second, func() { ran = append(ran, 1) })
+	c.AfterFunc(3*time.Second, func() { ran = append(ran, 3) })
+	c.Set(t0.Add(2 * time.Second))
+	if len(ran) != 1 || !c.Now().Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("after Set forward: ran %v, now %v", ran, c.Now())
+	}
+	c.Set(t0) // back: nothing runs, the pending one waits for its time
+	if len(ran) != 1 || !c.Now().Equal(t0) || c.Pending() != 1 {
+		t.Fatalf("after Set back: ran %v, now %v, %d pending", ran, c.Now(), c.Pending())
+	}
+	if got := c.Advance(3 * time.Second); !got.Equal(t0.Add(3*time.Second)) || len(ran) != 2 {
+		t.Fatalf("Advance = %v, ran %v", got, ran)
+	}
+}
