@@ -2,6 +2,10 @@ package aggregate_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chronicle-go/chronicle/aggregate"
@@ -69,3 +73,53 @@ func BenchmarkLoad10k(b *testing.B) { benchmarkLoad(b, false) }
 // BenchmarkLoad10kSnapshot loads the same aggregate from a snapshot taken at
 // its last event (events/s counts the 10 000 events the snapshot stands for).
 func BenchmarkLoad10kSnapshot(b *testing.B) { benchmarkLoad(b, true) }
+
+// benchmarkConflicts runs writers goroutines that each deposit into one
+// account `each` times, and reports the concurrency conflicts per command
+// (attempts beyond the first) and the most attempts one command needed.
+func benchmarkConflicts(b *testing.B, writers int, opts ...aggregate.Option) {
+	const each = 4
+	opts = append([]aggregate.Option{aggregate.WithMaxRetries(10_000)}, opts...)
+	e := newEnv(b, opts...)
+	ctx := context.Background()
+	var attempts, most atomic.Int64
+	commands := 0
+	round := 0
+	for b.Loop() {
+		round++
+		id := strconv.Itoa(round)
+		mustDo(e.repo.Create(ctx, id, open("ada")))
+		var wg sync.WaitGroup
+		for range writers {
+			wg.Go(func() {
+				for range each {
+					res, err := e.repo.Update(ctx, id, deposit(1))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					attempts.Add(int64(res.Attempts))
+					for n := most.Load(); int64(res.Attempts) > n && !most.CompareAndSwap(n, int64(res.Attempts)); n = most.Load() {
+					}
+				}
+			})
+		}
+		wg.Wait()
+		commands += writers * each
+	}
+	b.ReportMetric(float64(attempts.Load()-int64(commands))/float64(commands), "conflicts/command")
+	b.ReportMetric(float64(most.Load()), "max-attempts")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(commands), "ns/command")
+}
+
+// BenchmarkConflicts measures conflicts per command when 16 or 64 writers
+// update one aggregate at once, with the default backoff and with
+// immediate retries (WithConflictBackoff(0, 0)).
+func BenchmarkConflicts(b *testing.B) {
+	for _, writers := range []int{16, 64} {
+		b.Run(fmt.Sprintf("writers=%d/backoff", writers), func(b *testing.B) { benchmarkConflicts(b, writers) })
+		b.Run(fmt.Sprintf("writers=%d/immediate", writers), func(b *testing.B) {
+			benchmarkConflicts(b, writers, aggregate.WithConflictBackoff(0, 0))
+		})
+	}
+}

@@ -13,6 +13,9 @@
 //	orders, err := aggregate.NewRepository(store, registry, Order,
 //		aggregate.WithSnapshotEvery(100))
 //
+// NewRepository checks the registry's upcaster chains
+// ([schema.Registry.Check]): register every type and upcaster first.
+//
 // # Commands
 //
 // A command is a [Decision]: a function from the current state to new events
@@ -25,17 +28,34 @@
 //	Execute  either
 //
 // Each loads the aggregate (newest snapshot + later events), runs the
-// decision, encodes and validates the events through the registry (an
-// invalid event is an *EventError and nothing is written), and appends them
+// decision, encodes and validates the events through the registry and
+// decodes them back as a later load will (an invalid event, or one that
+// would not read back, such as an older version whose upcaster chain is
+// incomplete, is an *EventError and nothing is written), and appends them
 // with the loaded revision as the expected revision. If another writer got
-// there first, the command loads and decides again, up to [WithMaxRetries]
-// times, then returns a *ConflictError that unwraps to the last
-// *eventstore.WrongExpectedVersionError. A decision's error comes back as a
+// there first, the command waits a random, exponentially growing time
+// ([WithConflictBackoff]; full jitter, so colliding writers spread out),
+// then loads and decides again, up to [WithMaxRetries] times and for as long
+// as the context lasts, then returns a *ConflictError that unwraps to the
+// last *eventstore.WrongExpectedVersionError (and to the context's error if
+// that ended the wait). BenchmarkConflicts measures conflicts per command
+// with 16 and 64 writers on one aggregate. A decision's error comes back as a
 // *RejectedError that unwraps to it.
 //
 // Correlation and causation IDs set with schema.WithCorrelation, and the
 // trace context of the command's span, are written into the metadata of
 // every appended event by the registry.
+//
+// Each command takes [CommandOption]s. [WithExpectedRevision] passes the
+// revision the caller read (an HTTP If-Match): if the aggregate is no longer
+// there, or another writer wins the race to append, the command fails with
+// an *eventstore.WrongExpectedVersionError and is not retried.
+// [WithCommandName] names the command ("ShipOrder") in its span, its
+// metrics and the metadata of its events ([MetadataCommand]).
+//
+// [WithAfterAppend] sets a hook that runs after each successful append,
+// before the command returns (outbox, cache); its error does not undo the
+// append and comes back as an *AfterAppendError with the full Result.
 //
 // # Snapshots
 //
@@ -44,8 +64,11 @@
 // type [SnapshotEventType] in the stream [Type.SnapshotStream]
 // ("chronicle-snapshot-order-42" for "order-42"). Its category ("chronicle")
 // differs from the aggregate's, so category subscriptions and projections
-// never see snapshots. The stream's $maxCount is set when it is created
-// ([WithSnapshotRetention]). Each snapshot records the revision it was taken
+// never see snapshots. The stream's $maxCount follows
+// [WithSnapshotRetention], also when it changes (other stream metadata is
+// kept). A snapshot's metadata is that of the event it was taken after
+// (correlation, trace context, command name), with that event as its cause
+// and the time it was taken as decidedAt. Each snapshot records the revision it was taken
 // at and a snapshot version ([Type.SnapshotVersion], by default a hash of the
 // JSON Schema of the state type): a snapshot of another version is ignored,
 // so changing the state type never loads a stale shape, and a snapshot the
@@ -63,7 +86,8 @@
 //
 // Each command is one span ("aggregate.execute order", …) from the
 // tracer "github.com/chronicle-go/chronicle/aggregate", with attributes
-// chronicle.stream, chronicle.aggregate.command, .attempts, .outcome,
+// chronicle.stream, chronicle.aggregate.command, .command.name (with
+// WithCommandName; also on the command metrics), .attempts, .outcome,
 // chronicle.revision and an event per conflict. Metrics, from the meter of
 // the same name:
 //
@@ -73,7 +97,7 @@
 //	chronicle.aggregate.events.loaded     counter    category
 //	chronicle.aggregate.snapshots         counter    category
 //
-// Outcomes are ok, rejected, conflict, not_found, already_exists,
-// invalid_event and error. Logs (WithLogger) are debug records per command
+// Outcomes are ok, rejected, conflict, wrong_expected_version, not_found,
+// already_exists, invalid_event, after_append_failed and error. Logs (WithLogger) are debug records per command
 // and conflict, and warnings for failed or ignored snapshots.
 package aggregate

@@ -20,13 +20,24 @@ var (
 	// last *eventstore.WrongExpectedVersionError.
 	ErrConflict = errors.New("aggregate: concurrency conflict")
 	// ErrInvalidEvent: a decision returned an event the schema registry
-	// would not encode (invalid, unregistered or nil); nothing was appended.
-	// The error is an *EventError that unwraps to the registry's error (for
-	// example a *schema.ValidationError).
+	// would not encode (invalid, unregistered or nil) or could not read back
+	// (ErrUnreadableEvent); nothing was appended. The error is an
+	// *EventError that unwraps to the registry's error (for example a
+	// *schema.ValidationError or *schema.UpcastError).
 	ErrInvalidEvent = errors.New("aggregate: invalid event")
+	// ErrUnreadableEvent: a decision returned an event that encodes but
+	// that the registry would not decode, typically an older version whose
+	// upcaster chain to the current version is incomplete; it was not
+	// appended, since the stream could never be loaded again. The error is
+	// an *EventError, which matches ErrInvalidEvent too.
+	ErrUnreadableEvent = errors.New("aggregate: event would not read back")
 	// ErrRejected: the decision returned an error; nothing was appended.
 	// The error is a *RejectedError that unwraps to the decision's error.
 	ErrRejected = errors.New("aggregate: command rejected")
+	// ErrAfterAppend: the events were appended, but the hook set with
+	// WithAfterAppend failed. The error is an *AfterAppendError; the
+	// command's Result is complete.
+	ErrAfterAppend = errors.New("aggregate: after-append hook failed")
 	// ErrInvalidID: an aggregate ID was empty.
 	ErrInvalidID = errors.New("aggregate: invalid id")
 	// ErrInvalidType: a Type is not usable (see Type.Validate).
@@ -114,3 +125,19 @@ func (e *RejectedError) Error() string {
 
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 func (e *RejectedError) Unwrap() error        { return e.Err }
+
+// An AfterAppendError reports that the WithAfterAppend hook failed after the
+// command's events were appended. It matches ErrAfterAppend and unwraps to
+// the hook's error. The events are in the store: do not run the command
+// again, repeat what the hook does instead.
+type AfterAppendError struct {
+	Stream string
+	Err    error
+}
+
+func (e *AfterAppendError) Error() string {
+	return fmt.Sprintf("aggregate: %q: events appended, but the after-append hook failed: %v", e.Stream, e.Err)
+}
+
+func (e *AfterAppendError) Is(target error) bool { return target == ErrAfterAppend }
+func (e *AfterAppendError) Unwrap() error        { return e.Err }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/clock"
 	"github.com/chronicle-go/chronicle/schema"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -76,6 +79,9 @@ func NewRepository[S any](store eventstore.Store, registry *schema.Registry, typ
 	if err := typ.Validate(); err != nil {
 		return nil, err
 	}
+	if err := registry.Check(); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
 	r := &Repository[S]{store: store, registry: registry, typ: typ, opts: defaultOptions()}
 	for _, opt := range opts {
 		if err := opt(&r.opts); err != nil {
@@ -130,21 +136,23 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], erro
 // initial state) and appends the events with NoStream. An existing
 // aggregate is an *AlreadyExistsError and the decision does not run. See
 // Execute for the rest.
-func (r *Repository[S]) Create(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
-	return r.command(ctx, modeCreate, id, decide)
+func (r *Repository[S]) Create(ctx context.Context, id string, decide Decision[S], opts ...CommandOption) (Result[S], error) {
+	return r.command(ctx, modeCreate, id, decide, opts)
 }
 
 // Update runs a decision on an aggregate that must exist; a missing one is
 // a *NotFoundError and the decision does not run. See Execute for the rest.
-func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
-	return r.command(ctx, modeUpdate, id, decide)
+func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S], opts ...CommandOption) (Result[S], error) {
+	return r.command(ctx, modeUpdate, id, decide, opts)
 }
 
 // Execute runs a decision on an aggregate whether it exists or not.
 //
 // Every command loads the aggregate, runs the decision, encodes and
-// validates the new events through the schema registry (an invalid event is
-// an *EventError and nothing is appended), and appends them with the loaded
+// validates the new events through the schema registry, decodes them back
+// as a later load will (an event that is invalid, or that would not read
+// back, e.g. an older version without a complete upcaster chain, is an
+// *EventError and nothing is appended), and appends them with the loaded
 // revision as the expected revision. When the append loses a race with a
 // concurrent writer the command loads and decides again, up to
 // WithMaxRetries times, then fails with a *ConflictError. A decision's own
@@ -158,14 +166,17 @@ func (r *Repository[S]) Update(ctx context.Context, id string, decide Decision[S
 //
 // The Result holds the state after the new events, the stream's new
 // revision and the position of the last event. Errors: *RejectedError,
-// *EventError (ErrInvalidEvent), *ConflictError (ErrConflict),
+// *EventError (ErrInvalidEvent, and ErrUnreadableEvent when it would not
+// read back), *ConflictError (ErrConflict),
+// *eventstore.WrongExpectedVersionError (WithExpectedRevision),
+// *AfterAppendError (the events were appended),
 // *NotFoundError and *AlreadyExistsError (Update and Create), ErrInvalidID,
 // ErrInvalidOption (nil decision), decoding errors of stored events, and
 // the store's errors (eventstore.ErrStreamDeleted, ErrClosed, context
 // errors). On error nothing was appended, except that a store error during
 // an append leaves its outcome unknown, as with any database.
-func (r *Repository[S]) Execute(ctx context.Context, id string, decide Decision[S]) (Result[S], error) {
-	return r.command(ctx, modeExecute, id, decide)
+func (r *Repository[S]) Execute(ctx context.Context, id string, decide Decision[S], opts ...CommandOption) (Result[S], error) {
+	return r.command(ctx, modeExecute, id, decide, opts)
 }
 
 type mode uint8
@@ -186,32 +197,45 @@ func (m mode) String() string {
 	return "execute"
 }
 
-func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide Decision[S]) (Result[S], error) {
+func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide Decision[S], opts []CommandOption) (Result[S], error) {
 	stream := r.typ.Stream(id)
+	cmd, cmdErr := buildCommand(opts)
+	attrs := []attribute.KeyValue{
+		attribute.String(attrCategory, r.typ.Category),
+		attribute.String(attrStream, stream),
+		attribute.String(attrCommand, m.String()),
+	}
+	if cmd.name != "" {
+		attrs = append(attrs, attribute.String(attrCommandName, cmd.name))
+	}
 	ctx, span := r.tracer.Start(ctx, "aggregate."+m.String()+" "+r.typ.Category,
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(
-			attribute.String(attrCategory, r.typ.Category),
-			attribute.String(attrStream, stream),
-			attribute.String(attrCommand, m.String())))
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	defer span.End()
-	start := r.opts.clock()
+	start := r.opts.clock.Now()
 
-	res, err := r.attempt(ctx, m, id, decide, span)
+	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
+	err := cmdErr
+	if err == nil {
+		res, err = r.attempt(cmd.context(ctx), m, cmd, id, decide, span)
+	}
 
 	corr, _ := schema.CorrelationFrom(ctx)
 	if corr == "" && len(res.Events) > 0 {
 		corr = res.Events[0].Metadata.CorrelationID
 	}
+	logAttrs := []slog.Attr{slog.String(logStream, stream), slog.String(logCommand, m.String())}
+	if cmd.name != "" {
+		logAttrs = append(logAttrs, slog.String(logCommandName, cmd.name))
+	}
+	logAttrs = append(logAttrs, slog.String(logCorrelationID, corr))
 	outcome := outcomeOf(err)
-	r.metrics.record(ctx, r.typ.Category, m, outcome, r.opts.clock().Sub(start))
+	r.metrics.record(ctx, r.typ.Category, m, cmd.name, outcome, r.opts.clock.Now().Sub(start))
 	span.SetAttributes(attribute.Int(attrAttempts, res.Attempts), attribute.String(attrOutcome, outcome))
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
 		r.log.LogAttrs(ctx, slog.LevelDebug, "command failed",
-			slog.String(logStream, stream), slog.String(logCommand, m.String()),
-			slog.String(logCorrelationID, corr), slog.String(logOutcome, outcome), slog.Any(logError, err))
+			append(logAttrs, slog.String(logOutcome, outcome), slog.Any(logError, err))...)
 		return res, err
 	}
 	if rev, ok := res.Revision.Revision(); ok {
@@ -219,13 +243,11 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 	}
 	span.SetAttributes(attribute.Int(attrEvents, len(res.Events)))
 	r.log.LogAttrs(ctx, slog.LevelDebug, "command done",
-		slog.String(logStream, stream), slog.String(logCommand, m.String()),
-		slog.String(logCorrelationID, corr), slog.Int(logEvents, len(res.Events)),
-		slog.String(logRevision, res.Revision.String()))
+		append(logAttrs, slog.Int(logEvents, len(res.Events)), slog.String(logRevision, res.Revision.String()))...)
 	return res, nil
 }
 
-func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide Decision[S], span trace.Span) (Result[S], error) {
+func (r *Repository[S]) attempt(ctx context.Context, m mode, cmd command, id string, decide Decision[S], span trace.Span) (Result[S], error) {
 	stream := r.typ.Stream(id)
 	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
 	if err := r.checkID(id); err != nil {
@@ -234,7 +256,10 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 	if decide == nil {
 		return res, fmt.Errorf("%w: %q: nil decision", ErrInvalidOption, stream)
 	}
-	var conflict error
+	var (
+		conflict error
+		delay    time.Duration
+	)
 	for res.Attempts < r.opts.maxRetries+1 {
 		res.Attempts++
 		l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
@@ -247,6 +272,8 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 			return res, &AlreadyExistsError{Stream: stream, Revision: l.rev}
 		case m == modeUpdate && !l.exists:
 			return res, &NotFoundError{Stream: stream}
+		case !cmd.admits(l.exists, l.expected()):
+			return res, fmt.Errorf("aggregate: %w", &eventstore.WrongExpectedVersionError{Stream: stream, Expected: cmd.expected, Actual: l.expected()})
 		}
 		events, err := decide(l.state)
 		if err != nil {
@@ -259,19 +286,40 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, id string, decide D
 		if err != nil {
 			return res, err
 		}
+		decoded, err := r.readBack(stream, events, data)
+		if err != nil {
+			return res, err
+		}
 		ar, err := r.store.Append(ctx, stream, l.expected(), data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 			conflict = err
 			r.metrics.conflicts.Add(ctx, 1, categoryAttr(r.typ.Category))
 			span.AddEvent("conflict", trace.WithAttributes(attribute.Int(attrAttempts, res.Attempts)))
+			if cmd.expects {
+				return res, fmt.Errorf("aggregate: %w", err)
+			}
+			if res.Attempts > r.opts.maxRetries {
+				break
+			}
+			delay = r.opts.backoff.Delay(res.Attempts, delay, rand.Float64())
 			r.log.LogAttrs(ctx, slog.LevelDebug, "conflict, deciding again",
-				slog.String(logStream, stream), slog.Int(logAttempt, res.Attempts), slog.Any(logError, err))
+				slog.String(logStream, stream), slog.Int(logAttempt, res.Attempts),
+				slog.Duration(logDelay, delay), slog.Any(logError, err))
+			if err := clock.Sleep(ctx, r.opts.clock, delay); err != nil {
+				return res, &ConflictError{Stream: stream, Attempts: res.Attempts, Err: errors.Join(conflict, err)}
+			}
 			continue
 		}
 		if err != nil {
 			return res, fmt.Errorf("aggregate: %q: append: %w", stream, err)
 		}
-		return r.applyAppended(ctx, l, res, data, ar)
+		res = r.applyAppended(ctx, l, res, decoded, ar)
+		if r.opts.afterAppend != nil {
+			if err := r.opts.afterAppend(ctx, stream, res.Events); err != nil {
+				return res, &AfterAppendError{Stream: stream, Err: err}
+			}
+		}
+		return res, nil
 	}
 	return res, &ConflictError{Stream: stream, Attempts: res.Attempts, Err: conflict}
 }
@@ -301,37 +349,46 @@ func (r *Repository[S]) encode(ctx context.Context, stream string, events []any)
 	return data, nil
 }
 
-// applyAppended evolves the loaded state with the events just appended,
-// decoded as a later load will decode them, and takes a snapshot when the
-// policy says so.
-func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], data []eventstore.EventData, ar eventstore.AppendResult) (Result[S], error) {
-	last, _ := ar.Next.Revision()
-	first := last + 1 - uint64(len(data))
-	created := r.opts.clock().UTC()
-	res.Events = make([]schema.Event, 0, len(data))
+// readBack decodes the encoded events of a decision as a later load will,
+// before they are appended: an event the registry cannot read back (an
+// older version without a complete upcaster chain, an upcast that fails or
+// whose output is invalid) is an *EventError, and nothing is appended, so a
+// stream never holds an event that stops it from loading.
+func (r *Repository[S]) readBack(stream string, events []any, data []eventstore.EventData) ([]schema.Event, error) {
+	out := make([]schema.Event, len(data))
 	for i, d := range data {
-		rec := eventstore.RecordedEvent{
-			ID: d.ID, Type: d.Type, ContentType: d.ContentType, Data: d.Data, Metadata: d.Metadata,
-			Stream: r.typ.Stream(res.ID), Revision: first + uint64(i), Created: created,
+		ev, err := r.registry.Decode(eventstore.RecordedEvent{
+			ID: d.ID, Type: d.Type, ContentType: d.ContentType, Data: d.Data, Metadata: d.Metadata, Stream: stream,
+		})
+		if err != nil {
+			return nil, &EventError{Stream: stream, Index: i, Event: events[i], Err: fmt.Errorf("%w: %w", ErrUnreadableEvent, err)}
 		}
-		if i == len(data)-1 {
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// applyAppended evolves the loaded state with the events just appended,
+// decoded before the append as a later load decodes them, and takes a
+// snapshot when the policy says so.
+func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Result[S], events []schema.Event, ar eventstore.AppendResult) Result[S] {
+	last, _ := ar.Next.Revision()
+	first := last + 1 - uint64(len(events))
+	created := r.opts.clock.Now().UTC()
+	for i := range events {
+		rec := &events[i].Record
+		rec.Revision, rec.Created = first+uint64(i), created
+		if i == len(events)-1 {
 			rec.Position = ar.Position
 		}
-		var (
-			ev  schema.Event
-			err error
-		)
-		l.state, ev, _, err = r.apply(l.state, rec)
-		if err != nil {
-			return res, err
-		}
-		res.Events = append(res.Events, ev)
+		l.state = r.typ.Evolve(l.state, events[i].Data)
 	}
-	l.rev, l.exists, l.lastID = last, true, data[len(data)-1].ID
+	res.Events = events
+	l.rev, l.exists, l.lastID = last, true, events[len(events)-1].Record.ID
 	res.Aggregate = l.aggregate(res.ID)
 	res.Position = ar.Position
 	if r.opts.snapshotEvery > 0 && int64(last)-l.snapRev >= int64(r.opts.snapshotEvery) {
-		r.snapshot(ctx, res.ID, l)
+		r.snapshot(ctx, res.ID, l, events[len(events)-1].Metadata)
 	}
-	return res, nil
+	return res
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -394,9 +395,12 @@ func TestConflictGivesUp(t *testing.T) {
 	}
 }
 
+// Concurrent writers converge with a small bound on retries: conflicts
+// back off with jitter instead of retrying in lockstep (which needed 1 000
+// retries here).
 func TestConcurrentCommands(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, aggregate.WithMaxRetries(1000))
+	e := newEnv(t, aggregate.WithMaxRetries(25))
 	mustDo(e.repo.Create(ctx, "1", open("ada")))
 	const workers, each = 16, 10
 	var wg sync.WaitGroup
@@ -421,6 +425,40 @@ func TestConcurrentCommands(t *testing.T) {
 	}
 	if a.State.Balance != workers*each || a.Revision != eventstore.Exact(workers*each) {
 		t.Errorf("after %d concurrent deposits: %+v", workers*each, a)
+	}
+}
+
+// The wait between attempts ends with the context: the command fails with
+// a ConflictError that matches the context's error too.
+func TestConflictBackoffEndsWithTheContext(t *testing.T) {
+	e := newEnv(t, aggregate.WithConflictBackoff(time.Hour, time.Hour), aggregate.WithMaxRetries(5))
+	mustDo(e.repo.Create(context.Background(), "1", open("ada")))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	var seen []int
+	_, err := e.repo.Update(ctx, "1", competingDecision(t, e.store, e.reg, 100, &seen))
+	var ce *aggregate.ConflictError
+	if !errors.As(err, &ce) || !errors.Is(err, aggregate.ErrConflict) || !errors.Is(err, context.DeadlineExceeded) ||
+		!errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		t.Fatalf("err = %v, want a ConflictError matching the deadline and the conflict", err)
+	}
+	if ce.Attempts != len(seen) || ce.Attempts > 5 {
+		t.Errorf("%d attempts, the decision ran %d times", ce.Attempts, len(seen))
+	}
+}
+
+func TestConflictBackoffOption(t *testing.T) {
+	for _, tt := range []struct{ initial, max time.Duration }{{-1, time.Second}, {0, time.Second}, {time.Second, time.Millisecond}, {time.Second, 0}} {
+		_, err := aggregate.NewRepository(memory.New(), newRegistry(t), accountType, aggregate.WithConflictBackoff(tt.initial, tt.max))
+		if !errors.Is(err, aggregate.ErrInvalidOption) {
+			t.Errorf("WithConflictBackoff(%v, %v): %v, want ErrInvalidOption", tt.initial, tt.max, err)
+		}
+	}
+	e := newEnv(t, aggregate.WithConflictBackoff(0, 0)) // retry at once
+	mustDo(e.repo.Create(context.Background(), "1", open("ada")))
+	var seen []int
+	if res := mustDo(e.repo.Update(context.Background(), "1", competingDecision(t, e.store, e.reg, 2, &seen))); res.Attempts != 3 {
+		t.Errorf("Attempts = %d, want 3", res.Attempts)
 	}
 }
 

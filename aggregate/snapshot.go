@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/schema"
 )
 
 // SnapshotEventType is the type of snapshot events. A snapshot's data is a
@@ -68,11 +69,12 @@ func (r *Repository[S]) latestSnapshot(ctx context.Context, id string, upTo uint
 	return snapshot[S]{}, false, nil
 }
 
-// snapshot appends a snapshot of l. Failing to is logged, not returned: the
-// command it follows has succeeded, and the next load replays the events.
-func (r *Repository[S]) snapshot(ctx context.Context, id string, l loaded[S]) {
+// snapshot appends a snapshot of l, whose last event has metadata last.
+// Failing to is logged, not returned: the command it follows has succeeded,
+// and the next load replays the events.
+func (r *Repository[S]) snapshot(ctx context.Context, id string, l loaded[S], last schema.Metadata) {
 	stream := r.typ.SnapshotStream(id)
-	err := r.writeSnapshot(ctx, id, l)
+	err := r.writeSnapshot(ctx, id, l, last)
 	if err != nil {
 		r.log.LogAttrs(ctx, slog.LevelWarn, "snapshot failed",
 			slog.String(logStream, stream), slog.Uint64(logRevision, l.rev), slog.Any(logError, err))
@@ -83,29 +85,53 @@ func (r *Repository[S]) snapshot(ctx context.Context, id string, l loaded[S]) {
 		slog.String(logStream, stream), slog.Uint64(logRevision, l.rev))
 }
 
-func (r *Repository[S]) writeSnapshot(ctx context.Context, id string, l loaded[S]) error {
+// writeSnapshot appends the snapshot event. Its metadata is the last
+// event's (correlation, trace context, command name) with that event as
+// the cause and the time the snapshot was taken; it has no schema version,
+// since snapshots do not go through the registry.
+func (r *Repository[S]) writeSnapshot(ctx context.Context, id string, l loaded[S], last schema.Metadata) error {
 	state, err := json.Marshal(l.state)
 	if err != nil {
 		return fmt.Errorf("aggregate: snapshot: %w", err)
 	}
+	takenAt := r.opts.clock.Now().UTC()
 	data, err := json.Marshal(snapshotData{
 		Stream: r.typ.Stream(id), Revision: l.rev, EventID: l.lastID, Version: r.snapVer,
-		TakenAt: r.opts.clock().UTC(), State: state,
+		TakenAt: takenAt, State: state,
 	})
 	if err != nil {
 		return fmt.Errorf("aggregate: snapshot: %w", err)
 	}
-	stream := r.typ.SnapshotStream(id)
-	ar, err := r.store.Append(ctx, stream, eventstore.Any, eventstore.EventData{Type: SnapshotEventType, Data: data})
+	md := last
+	md.SchemaVersion, md.CausationID, md.DecidedAt = 0, l.lastID.String(), takenAt
+	meta, err := md.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("aggregate: snapshot: %w", err)
 	}
-	if rev, _ := ar.Next.Revision(); rev == 0 {
-		// First snapshot: bound the stream so it stays short.
-		meta := eventstore.StreamMetadata{MaxCount: uint64(r.opts.snapshotKeep)}
-		if _, err := r.store.SetStreamMetadata(ctx, stream, eventstore.Any, meta); err != nil {
-			return fmt.Errorf("aggregate: snapshot retention: %w", err)
-		}
+	stream := r.typ.SnapshotStream(id)
+	ev := eventstore.EventData{ID: uuid.New(), Type: SnapshotEventType, ContentType: eventstore.ContentTypeJSON, Data: data, Metadata: meta}
+	if _, err := r.store.Append(ctx, stream, eventstore.Any, ev); err != nil {
+		return fmt.Errorf("aggregate: snapshot: %w", err)
+	}
+	return r.keepSnapshots(ctx, stream)
+}
+
+// keepSnapshots makes the snapshot stream's $maxCount the retention policy's
+// (WithSnapshotRetention), also when the policy changed since the stream
+// was created, keeping the rest of its metadata.
+func (r *Repository[S]) keepSnapshots(ctx context.Context, stream string) error {
+	cur, err := r.store.GetStreamMetadata(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("aggregate: snapshot retention: %w", err)
+	}
+	keep := uint64(r.opts.snapshotKeep)
+	if cur.Metadata.MaxCount == keep {
+		return nil
+	}
+	meta := cur.Metadata
+	meta.MaxCount = keep
+	if _, err := r.store.SetStreamMetadata(ctx, stream, cur.Revision, meta); err != nil {
+		return fmt.Errorf("aggregate: snapshot retention: %w", err)
 	}
 	return nil
 }

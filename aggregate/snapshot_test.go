@@ -46,7 +46,7 @@ func putSnapshot(t *testing.T, s eventstore.Store, id string, typ, data string) 
 func TestSnapshotsAreTakenByPolicy(t *testing.T) {
 	ctx := context.Background()
 	clock := testkit.NewClock(time.Time{})
-	e := newEnv(t, aggregate.WithSnapshotEvery(3), aggregate.WithSnapshotRetention(2), aggregate.WithClock(clock.Now))
+	e := newEnv(t, aggregate.WithSnapshotEvery(3), aggregate.WithSnapshotRetention(2), aggregate.WithClock(clock))
 	mustDo(e.repo.Create(ctx, "1", open("ada"))) // rev 0
 	mustDo(e.repo.Update(ctx, "1", deposit(1)))  // rev 1
 	if got := snapshotsOf(t, e.store, "1"); got != nil {

@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/chronicle-go/chronicle/eventstore"
 )
 
 // Span attribute keys.
@@ -14,10 +16,12 @@ const (
 	attrCategory = "chronicle.aggregate.category"
 	attrStream   = "chronicle.stream"
 	attrCommand  = "chronicle.aggregate.command"
-	attrAttempts = "chronicle.aggregate.attempts"
-	attrOutcome  = "chronicle.aggregate.outcome"
-	attrRevision = "chronicle.revision"
-	attrEvents   = "chronicle.aggregate.events"
+	// attrCommandName is the name WithCommandName gives a command.
+	attrCommandName = "chronicle.aggregate.command.name"
+	attrAttempts    = "chronicle.aggregate.attempts"
+	attrOutcome     = "chronicle.aggregate.outcome"
+	attrRevision    = "chronicle.revision"
+	attrEvents      = "chronicle.aggregate.events"
 )
 
 // Log attribute keys.
@@ -26,9 +30,11 @@ const (
 	logCorrelationID = "correlation_id"
 	logRevision      = "revision"
 	logCommand       = "command"
+	logCommandName   = "command_name"
 	logOutcome       = "outcome"
 	logEvents        = "events"
 	logAttempt       = "attempt"
+	logDelay         = "delay"
 	logError         = "error"
 )
 
@@ -41,6 +47,8 @@ const (
 	outcomeNotFound      = "not_found"
 	outcomeAlreadyExists = "already_exists"
 	outcomeInvalid       = "invalid_event"
+	outcomeWrongVersion  = "wrong_expected_version"
+	outcomeAfterAppend   = "after_append_failed"
 	outcomeError         = "error"
 )
 
@@ -50,6 +58,10 @@ func outcomeOf(err error) string {
 		return outcomeOK
 	case errors.Is(err, ErrConflict):
 		return outcomeConflict
+	case errors.Is(err, ErrAfterAppend):
+		return outcomeAfterAppend
+	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
+		return outcomeWrongVersion
 	case errors.Is(err, ErrNotFound):
 		return outcomeNotFound
 	case errors.Is(err, ErrAlreadyExists):
@@ -99,11 +111,16 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	return &ms, nil
 }
 
-func (m *metrics) record(ctx context.Context, category string, md mode, outcome string, d time.Duration) {
-	attrs := metric.WithAttributes(
+func (m *metrics) record(ctx context.Context, category string, md mode, name, outcome string, d time.Duration) {
+	kv := []attribute.KeyValue{
 		attribute.String(attrCategory, category),
 		attribute.String(attrCommand, md.String()),
-		attribute.String(attrOutcome, outcome))
+		attribute.String(attrOutcome, outcome),
+	}
+	if name != "" {
+		kv = append(kv, attribute.String(attrCommandName, name))
+	}
+	attrs := metric.WithAttributes(kv...)
 	m.commands.Add(ctx, 1, attrs)
 	m.duration.Record(ctx, d.Seconds(), attrs)
 }

@@ -21,7 +21,7 @@ import (
 func history(t *testing.T, n int, opts ...aggregate.Option) (env, *testkit.Clock) {
 	t.Helper()
 	clock := testkit.NewClock(time.Time{})
-	e := env{store: memory.New(), reg: newRegistry(t, schema.WithClock(clock.Now))}
+	e := env{store: memory.New(), reg: newRegistry(t, schema.WithClock(clock))}
 	t.Cleanup(func() { e.store.Close() })
 	e.repo = mustRepo(t, e.store, e.reg, accountType, opts...)
 	mustDo(e.repo.Create(context.Background(), "1", open("ada")))

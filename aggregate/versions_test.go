@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/chronicle-go/chronicle/aggregate"
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/schema"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 // legacyDeposit is version 1 of MoneyDeposited, in cents; Deposited is
@@ -74,5 +77,90 @@ func TestLoadDecodesEveryStoredVersion(t *testing.T) {
 			t.Errorf("metadata %s: Load = %v, want %v", tt.metadata, err, tt.want)
 		}
 		s.Close()
+	}
+}
+
+// A decision that returns an older version whose data cannot reach the
+// current version must not append it: the stream could never load again.
+func TestUnreadableEventsAppendNothing(t *testing.T) {
+	ctx := context.Background()
+	errUpcast := errors.New("cents are gone")
+	tests := []struct {
+		name string
+		up   schema.Upcaster
+	}{
+		{"upcaster fails", func(json.RawMessage) (json.RawMessage, error) { return nil, errUpcast }},
+		{"upcaster output invalid", func(json.RawMessage) (json.RawMessage, error) { return json.RawMessage(`{"amount":0}`), nil }},
+		{"upcaster output not JSON", func(json.RawMessage) (json.RawMessage, error) { return json.RawMessage(`{"amount":1}]`), nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := schema.NewRegistry()
+			schema.MustRegister[Opened](reg, "AccountOpened", 1)
+			schema.MustRegister[legacyDeposit](reg, "MoneyDeposited", 1)
+			schema.MustRegister[Deposited](reg, "MoneyDeposited", 2, schema.UpcastFrom(tt.up))
+			store := memory.New()
+			defer store.Close()
+			repo := mustRepo(t, store, reg, accountType)
+			if _, err := repo.Create(ctx, "1", open("ada")); err != nil {
+				t.Fatal(err)
+			}
+			_, err := repo.Update(ctx, "1", func(Account) ([]any, error) {
+				return []any{Deposited{Amount: 1}, legacyDeposit{Cents: 500}}, nil
+			})
+			var ee *aggregate.EventError
+			if !errors.As(err, &ee) || ee.Index != 1 || !errors.Is(err, aggregate.ErrUnreadableEvent) ||
+				!errors.Is(err, aggregate.ErrInvalidEvent) || !errors.Is(err, schema.ErrUpcast) {
+				t.Fatalf("Update = %v, want an EventError for event 1 matching ErrUnreadableEvent and schema.ErrUpcast", err)
+			}
+			if n := len(testkit.Records(t, store, "account-1")); n != 1 {
+				t.Errorf("stream holds %d events after the failed command, want the 1 created", n)
+			}
+			if _, err := repo.Load(ctx, "1"); err != nil {
+				t.Errorf("Load after the failed command: %v", err)
+			}
+		})
+	}
+}
+
+// An upcaster chain broken after the repository was made (a newer version
+// registered later without an upcaster) is caught before the append too.
+func TestUnreadableAfterLateRegistration(t *testing.T) {
+	ctx := context.Background()
+	reg := schema.NewRegistry()
+	schema.MustRegister[Opened](reg, "AccountOpened", 1)
+	store := memory.New()
+	defer store.Close()
+	repo := mustRepo(t, store, reg, accountType)
+	type openedV2 struct {
+		Owner string `json:"owner" jsonschema:"required"`
+		Since string `json:"since"`
+	}
+	schema.MustRegister[openedV2](reg, "AccountOpened", 2)
+	_, err := repo.Create(ctx, "1", open("ada"))
+	if !errors.Is(err, aggregate.ErrUnreadableEvent) || !errors.Is(err, schema.ErrUpcast) {
+		t.Fatalf("Create = %v, want ErrUnreadableEvent (v1 is not decodable)", err)
+	}
+	if recs := testkit.Records(t, store, "account-1"); recs != nil {
+		t.Errorf("the failed command wrote %d events", len(recs))
+	}
+}
+
+func TestNewRepositoryChecksUpcasterChains(t *testing.T) {
+	reg := schema.NewRegistry()
+	schema.MustRegister[Opened](reg, "AccountOpened", 1)
+	schema.MustRegister[legacyDeposit](reg, "MoneyDeposited", 1)
+	schema.MustRegister[Deposited](reg, "MoneyDeposited", 2) // no upcaster from v1
+	store := memory.New()
+	defer store.Close()
+	_, err := aggregate.NewRepository(store, reg, accountType)
+	if !errors.Is(err, schema.ErrInvalidRegistration) || !strings.Contains(err.Error(), `"MoneyDeposited" v1→v2`) {
+		t.Fatalf("NewRepository = %v, want ErrInvalidRegistration naming MoneyDeposited v1→v2", err)
+	}
+	if err := reg.RegisterUpcaster("MoneyDeposited", 1, schema.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aggregate.NewRepository(store, reg, accountType); err != nil {
+		t.Fatalf("NewRepository with the chain complete: %v", err)
 	}
 }

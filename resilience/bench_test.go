@@ -68,3 +68,47 @@ func BenchmarkContextWithTimeout(b *testing.B) {
 		cancel()
 	}
 }
+
+// deriving is a callee that derives contexts the way clients do: a
+// per-request deadline (gRPC, database/sql) and a cancelable child for the
+// stream or query, both released when it returns.
+func deriving(ctx context.Context) error {
+	c, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c2, cancel2 := context.WithCancel(c)
+	defer cancel2()
+	return c2.Err()
+}
+
+// BenchmarkTimeoutDerivingCallee bounds a deriving callee with the Timeout
+// policy.
+func BenchmarkTimeoutDerivingCallee(b *testing.B) {
+	to, err := resilience.NewTimeout(5 * time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := resilience.Compose(to)
+	ctx, cancel := context.WithCancel(context.Background()) // a request's context
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Run(ctx, deriving); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkContextWithTimeoutDerivingCallee bounds the same callee with
+// context.WithTimeout, for comparison.
+func BenchmarkContextWithTimeoutDerivingCallee(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := deriving(c); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+	}
+}

@@ -107,7 +107,8 @@ type Breaker struct {
 	timed    bool // the slow-call rule needs each call's duration
 	windowed bool
 
-	mu          sync.Mutex
+	obs         observer
+	mu          breakerMu
 	state       State
 	epoch       uint64 // bumped by every state change
 	openUntil   time.Time
@@ -136,7 +137,8 @@ type permit struct {
 
 // NewBreaker validates cfg and returns a Breaker named name (the name of
 // its metrics and of its stream "chronicle-breaker-<name>"). It takes WithClock,
-// WithMeterProvider, WithLogger, and, to share its state, WithStore with
+// WithMeterProvider, WithTracerProvider, WithListener, WithLogger, and, to
+// share its state, WithStore with
 // WithInstanceID, WithStoreTimeout and WithStreamMaxCount. With a store, it
 // starts following its stream at once; call Sync to wait until it has read
 // the stream's state.
@@ -164,7 +166,9 @@ func NewBreaker(name string, cfg BreakerConfig, opts ...Option) (*Breaker, error
 		windowed: cfg.CountWindow > 0 || cfg.TimeWindow > 0,
 		win:      newWindow(cfg),
 		m:        newBreakerInstruments(o.meter.Meter(meterName), name),
+		obs:      newObserver("breaker", name, o),
 	}
+	b.mu.obs = &b.obs
 	b.m.state(StateClosed, numStates)
 	if o.store != nil {
 		b.s = newStreamSync(b, o)
@@ -214,7 +218,11 @@ func (b *Breaker) Wrap(next func(context.Context) error) func(context.Context) e
 	return wrap(b, next)
 }
 
-func (b *Breaker) run(ctx context.Context, next chain) error {
+func (b *Breaker) run(ctx context.Context, next chain) (err error) {
+	ctx, span := b.obs.start(ctx)
+	if span != nil {
+		defer func() { b.obs.end(span, err) }()
+	}
 	p, err := b.acquire(ctx)
 	if err != nil {
 		return err
@@ -446,6 +454,31 @@ func (b *Breaker) setState(to State) {
 		b.reason, b.cause = "", nil
 	}
 	b.m.transition(from, to)
+	if len(b.obs.listeners) > 0 {
+		b.mu.pending = append(b.mu.pending, Event{Kind: BreakerStateChanged, From: from, To: to, At: b.clock.Now()})
+	}
+}
+
+// breakerMu is a Breaker's mutex. Transitions made while it is held are
+// reported to the listeners when it is released, so that listeners run in
+// order, in the goroutine that made them, with no lock held.
+type breakerMu struct {
+	sync.Mutex
+	pending []Event
+	obs     *observer
+}
+
+func (m *breakerMu) Unlock() {
+	if len(m.pending) == 0 {
+		m.Mutex.Unlock()
+		return
+	}
+	pending := m.pending
+	m.pending = nil
+	m.Mutex.Unlock()
+	for _, e := range pending {
+		m.obs.notify(context.Background(), e)
+	}
 }
 
 // recordLocked hands a transition to the stream writer (with a store);

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/internal/backoff"
+	"github.com/chronicle-go/chronicle/internal/clock"
 )
 
 // Event types of a breaker stream. Each event's data is a BreakerEvent in
@@ -408,7 +409,7 @@ func (s *streamSync) follow() {
 		}
 		_ = s.fail("follow stream", err)
 		delay = reconnect.Delay(attempt, delay, rand.Float64())
-		if sleep(s.life, s.b.clock, delay) != nil {
+		if clock.Sleep(s.life, s.b.clock, delay) != nil {
 			return
 		}
 	}

@@ -31,6 +31,7 @@ type Bulkhead struct {
 	maxQueue int64
 	timeout  time.Duration
 	queued   atomic.Int64
+	obs      observer
 
 	rejections                       metric.Int64Counter
 	queueLen                         metric.Int64UpDownCounter
@@ -39,7 +40,7 @@ type Bulkhead struct {
 }
 
 // NewBulkhead validates cfg and returns a Bulkhead. It takes WithName,
-// WithClock and WithMeterProvider.
+// WithClock, WithMeterProvider, WithTracerProvider and WithListener.
 func NewBulkhead(cfg BulkheadConfig, opts ...Option) (*Bulkhead, error) {
 	o, err := buildOptions("bulkhead", opts)
 	if err != nil {
@@ -64,7 +65,7 @@ func NewBulkhead(cfg BulkheadConfig, opts ...Option) (*Bulkhead, error) {
 	}
 	return &Bulkhead{
 		name: o.name, clock: o.clock, slots: make(chan struct{}, cfg.MaxConcurrent),
-		maxQueue: int64(cfg.MaxQueue), timeout: cfg.QueueTimeout,
+		maxQueue: int64(cfg.MaxQueue), timeout: cfg.QueueTimeout, obs: newObserver("bulkhead", o.name, o),
 		rejections: newCounter(m, MetricBulkheadRejections, "Calls a Bulkhead rejected, by reason (full, queue_timeout, canceled)."),
 		queueLen:   newUpDown(m, MetricBulkheadQueueLength, "Calls waiting in a Bulkhead's queue."),
 		fullOpts:   reason(RejectFull), timeoutOpts: reason(RejectQueueTimeout), cancelOpt: reason(RejectCanceled),
@@ -83,7 +84,11 @@ func (b *Bulkhead) Wrap(next func(context.Context) error) func(context.Context) 
 	return wrap(b, next)
 }
 
-func (b *Bulkhead) run(ctx context.Context, next chain) error {
+func (b *Bulkhead) run(ctx context.Context, next chain) (err error) {
+	ctx, span := b.obs.start(ctx)
+	if span != nil {
+		defer func() { b.obs.end(span, err) }()
+	}
 	select {
 	case b.slots <- struct{}{}:
 	default:
@@ -131,5 +136,6 @@ func (b *Bulkhead) reject(ctx context.Context, why RejectReason, err error) erro
 		opts = b.cancelOpt
 	}
 	b.rejections.Add(ctx, 1, opts...)
+	b.obs.notify(ctx, Event{Kind: BulkheadRejected, Reason: why, Err: err})
 	return &BulkheadError{Name: b.name, Reason: why, Err: err}
 }

@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -11,7 +12,13 @@ import (
 // deadlines of the calls in flight in a heap and arms one clock timer for
 // the earliest, so a call that finishes in time costs one allocation (this
 // struct) and no timer. The Done channel, and the link that cancels the
-// context with its parent, are made only if someone asks for Done.
+// context with its parent, are made only if someone asks for Done or
+// registers an AfterFunc.
+//
+// It has the AfterFunc method that package context looks for: contexts
+// derived from it (context.WithCancel, WithTimeout, …, as gRPC and
+// database/sql derive them) and context.AfterFunc register a function here
+// instead of starting a goroutine that waits on Done.
 type deadlineCtx struct {
 	context.Context // the parent; provides Value
 	deadline        time.Time
@@ -20,9 +27,14 @@ type deadlineCtx struct {
 	mu      sync.Mutex
 	done    chan struct{}
 	err     error
-	expired bool        // err was set by the deadline
-	stop    func() bool // stops the parent link
+	expired bool         // err was set by the deadline
+	stop    func() bool  // stops the parent link
+	funcs   []*afterFunc // registered by AfterFunc, not yet run or stopped
 }
+
+// afterFunc is one function registered with deadlineCtx.AfterFunc; its
+// pointer identifies it (a func value cannot).
+type afterFunc struct{ f func() }
 
 // closedChan is the Done channel of a context that ended before anyone
 // asked for its channel.
@@ -38,12 +50,47 @@ func (c *deadlineCtx) Done() <-chan struct{} {
 			return closedChan
 		}
 		c.done = make(chan struct{})
-		if c.Context.Done() != nil {
-			parent := c.Context
-			c.stop = context.AfterFunc(parent, func() { c.cancel(parent.Err(), false) })
-		}
+		c.linkLocked()
 	}
 	return c.done
+}
+
+// linkLocked makes the parent's end cancel c, once; c.mu is held and c has
+// not ended. context.AfterFunc needs no goroutine for the standard
+// library's contexts or for another deadlineCtx.
+func (c *deadlineCtx) linkLocked() {
+	if c.stop != nil || c.Context.Done() == nil {
+		return
+	}
+	parent := c.Context
+	c.stop = context.AfterFunc(parent, func() { c.cancel(parent.Err(), false) })
+}
+
+// AfterFunc arranges for f to run in its own goroutine once c ends, as
+// context.AfterFunc(c, f) does, and returns a function that stops it: it
+// reports true if it kept f from running. If c has ended, f starts at once.
+// Package context calls this method for contexts derived from c.
+func (c *deadlineCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	c.funcs = append(c.funcs, a)
+	c.linkLocked()
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		i := slices.Index(c.funcs, a)
+		if i < 0 {
+			return false
+		}
+		c.funcs = slices.Delete(c.funcs, i, i+1)
+		return true
+	}
 }
 
 func (c *deadlineCtx) Err() error {
@@ -78,10 +125,14 @@ func (c *deadlineCtx) cancel(err error, byDeadline bool) (expired bool) {
 	if c.done != nil {
 		close(c.done)
 	}
-	stop := c.stop
+	stop, funcs := c.stop, c.funcs
+	c.funcs = nil
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
+	}
+	for _, a := range funcs {
+		go a.f()
 	}
 	return byDeadline
 }

@@ -38,8 +38,13 @@
 // a runtime timer per call, it uses its own context type: one allocation per
 // call, and one clock timer per Timeout armed for the earliest deadline in
 // flight. Its Done channel, and the link that propagates the parent's
-// cancellation, are made only when someone calls Done. When the parent's
-// deadline comes first the call gets the parent context unchanged.
+// cancellation, are made only when someone calls Done. It has the
+// AfterFunc method that package context looks for, so contexts the callee
+// derives from it (context.WithCancel, WithTimeout, as gRPC and database/sql
+// clients do) and context.AfterFunc start no goroutine: a callee that
+// derives two contexts costs about what it costs under context.WithTimeout
+// (BenchmarkTimeoutDerivingCallee). When the parent's deadline comes first
+// the call gets the parent context unchanged.
 //
 // # Retry
 //
@@ -116,6 +121,27 @@
 //
 // The attribute sets are computed when a policy is built, so recording adds
 // no allocation to a call.
+//
+// # Events and spans
+//
+// Listeners ([WithListener]) receive what policies do as [Event]s, in
+// order and synchronously: a Retry's [AttemptFailed] and [RetryScheduled]
+// (attempt, delay, error), a Timeout's [TimeoutFired], a Bulkhead's
+// [BulkheadRejected] (reason) and a Breaker's [BreakerStateChanged] (from,
+// to; reported after the breaker's lock is released, so a listener may call
+// the breaker). A saga can record its attempts as events from them.
+//
+// Each policy execution is an OpenTelemetry span ("resilience.retry
+// <name>", "resilience.breaker <name>", …; [WithTracerProvider], else the
+// global provider) when the call's context holds a recording span: policies
+// never start a trace of their own, and cost nothing extra without one. The
+// events above are also added to the policy's span.
+//
+// # Options
+//
+// Each constructor takes the options that apply to it (its doc lists them);
+// any other option is a *ConfigError, not silently ignored (WithStore on a
+// Retry, WithName on a Breaker, whose name is an argument).
 //
 // # Testing
 //

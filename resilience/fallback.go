@@ -23,13 +23,14 @@ type Fallback struct {
 	name string
 	fn   func(context.Context, error) error
 	when func(error) bool
+	obs  observer
 
 	calls                                metric.Int64Counter
 	okOpts, skipOpts, fbOpts, fbFailOpts []metric.AddOption
 }
 
-// NewFallback validates cfg and returns a Fallback. It takes WithName and
-// WithMeterProvider.
+// NewFallback validates cfg and returns a Fallback. It takes WithName,
+// WithMeterProvider and WithTracerProvider.
 func NewFallback(cfg FallbackConfig, opts ...Option) (*Fallback, error) {
 	o, err := buildOptions("fallback", opts)
 	if err != nil {
@@ -42,7 +43,7 @@ func NewFallback(cfg FallbackConfig, opts ...Option) (*Fallback, error) {
 		"Calls through a Fallback, by outcome (success, failure: not handled, fallback, fallback_failure).",
 		o.name, "success", "failure", "fallback", "fallback_failure")
 	return &Fallback{
-		name: o.name, fn: cfg.Func, when: cfg.If, calls: oc.c,
+		name: o.name, fn: cfg.Func, when: cfg.If, calls: oc.c, obs: newObserver("fallback", o.name, o),
 		okOpts: oc.opts["success"], skipOpts: oc.opts["failure"], fbOpts: oc.opts["fallback"], fbFailOpts: oc.opts["fallback_failure"],
 	}, nil
 }
@@ -52,8 +53,12 @@ func (f *Fallback) Wrap(next func(context.Context) error) func(context.Context) 
 	return wrap(f, next)
 }
 
-func (f *Fallback) run(ctx context.Context, next chain) error {
-	err := next.call(ctx)
+func (f *Fallback) run(ctx context.Context, next chain) (err error) {
+	ctx, span := f.obs.start(ctx)
+	if span != nil {
+		defer func() { f.obs.end(span, err) }()
+	}
+	err = next.call(ctx)
 	switch {
 	case err == nil:
 		f.calls.Add(ctx, 1, f.okOpts...)

@@ -59,8 +59,8 @@ func TestMetrics(t *testing.T) {
 	to := must[*resilience.Timeout](t)(resilience.NewTimeout(time.Second, opts...))
 	re := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 2, DelayHint: func(error) (time.Duration, bool) { return 0, true }}, opts...))
 	bh := must[*resilience.Bulkhead](t)(resilience.NewBulkhead(resilience.BulkheadConfig{MaxConcurrent: 1}, opts...))
-	fb := must[*resilience.Fallback](t)(resilience.NewFallback(resilience.FallbackConfig{Func: func(context.Context, error) error { return nil }}, opts...))
-	br := must[*resilience.Breaker](t)(resilience.NewBreaker("b", resilience.BreakerConfig{ConsecutiveFailures: 2}, opts...))
+	fb := must[*resilience.Fallback](t)(resilience.NewFallback(resilience.FallbackConfig{Func: func(context.Context, error) error { return nil }}, opts[0], opts[2]))
+	br := must[*resilience.Breaker](t)(resilience.NewBreaker("b", resilience.BreakerConfig{ConsecutiveFailures: 2}, opts[:2]...))
 	ctx := t.Context()
 
 	_ = resilience.Run(ctx, ok, to, re, br, bh)

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/chronicle-go/chronicle/internal/backoff"
+	"github.com/chronicle-go/chronicle/internal/clock"
 )
 
 // Jitter selects how Retry randomises its delays.
@@ -77,13 +78,14 @@ type Retry struct {
 	retryIf    func(error) bool
 	hint       func(error) (time.Duration, bool)
 	budget     *RetryBudget
+	obs        observer
 
 	calls, retries                                    metric.Int64Counter
 	okOpts, failOpts, exhaustedOpts, retryOpts, cOpts []metric.AddOption
 }
 
-// NewRetry validates cfg and returns a Retry. It takes WithName, WithClock
-// and WithMeterProvider.
+// NewRetry validates cfg and returns a Retry. It takes WithName, WithClock,
+// WithMeterProvider, WithTracerProvider and WithListener.
 func NewRetry(cfg RetryConfig, opts ...Option) (*Retry, error) {
 	o, err := buildOptions("retry", opts)
 	if err != nil {
@@ -122,6 +124,7 @@ func NewRetry(cfg RetryConfig, opts ...Option) (*Retry, error) {
 	return &Retry{
 		name: o.name, clock: o.clock, attempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		backoff: b, maxElapsed: cfg.MaxElapsed, retryIf: cfg.RetryIf, hint: cfg.DelayHint, budget: cfg.Budget,
+		obs:   newObserver("retry", o.name, o),
 		calls: oc.c, okOpts: oc.opts["success"], failOpts: oc.opts["failure"],
 		exhaustedOpts: oc.opts["exhausted"], cOpts: oc.opts["canceled"],
 		retries:   newCounter(m, MetricRetryRetries, "Retries (calls after the first) made by a Retry."),
@@ -142,13 +145,16 @@ func (r *Retry) Wrap(next func(context.Context) error) func(context.Context) err
 	return wrap(r, next)
 }
 
-func (r *Retry) run(ctx context.Context, next chain) error {
+func (r *Retry) run(ctx context.Context, next chain) (err error) {
+	ctx, span := r.obs.start(ctx)
+	if span != nil {
+		defer func() { r.obs.end(span, err) }()
+	}
 	var start time.Time
 	if r.maxElapsed > 0 {
 		start = r.clock.Now()
 	}
-	err := next.call(ctx)
-	if err == nil {
+	if err = next.call(ctx); err == nil {
 		r.succeeded(ctx)
 		return nil
 	}
@@ -166,6 +172,7 @@ func (r *Retry) succeeded(ctx context.Context) {
 func (r *Retry) retry(ctx context.Context, next chain, err error, start time.Time) error {
 	var delay time.Duration
 	for attempt := 1; ; attempt++ {
+		r.obs.notify(ctx, Event{Kind: AttemptFailed, Attempt: attempt, Err: err})
 		if r.retryIf != nil && !r.retryIf(err) {
 			r.calls.Add(ctx, 1, r.failOpts...)
 			return err
@@ -192,7 +199,8 @@ func (r *Retry) retry(ctx context.Context, next chain, err error, start time.Tim
 		if r.budget != nil && !r.budget.spend() {
 			return r.giveUp(ctx, attempt, StopBudget, err, nil)
 		}
-		if waitErr := sleep(ctx, r.clock, delay); waitErr != nil {
+		r.obs.notify(ctx, Event{Kind: RetryScheduled, Attempt: attempt + 1, Delay: delay, Err: err})
+		if waitErr := clock.Sleep(ctx, r.clock, delay); waitErr != nil {
 			return r.giveUp(ctx, attempt, StopCanceled, err, waitErr)
 		}
 		r.retries.Add(ctx, 1, r.retryOpts...)
@@ -210,20 +218,4 @@ func (r *Retry) giveUp(ctx context.Context, attempts int, why StopReason, err, c
 		r.calls.Add(ctx, 1, r.exhaustedOpts...)
 	}
 	return &RetryError{Name: r.name, Attempts: attempts, Reason: why, Err: err, CtxErr: ctxErr}
-}
-
-// sleep waits d on the clock, or until ctx ends.
-func sleep(ctx context.Context, c Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	fired := make(chan struct{})
-	stop := c.AfterFunc(d, func() { close(fired) })
-	select {
-	case <-fired:
-		return nil
-	case <-ctx.Done():
-		stop()
-		return ctx.Err()
-	}
 }

@@ -23,13 +23,15 @@ type Timeout struct {
 	timeout time.Duration
 	clock   Clock
 	w       watcher
+	obs     observer
 
 	calls                      metric.Int64Counter
 	okOpts, failOpts, slowOpts []metric.AddOption
 }
 
 // NewTimeout returns a Timeout of d, which must be positive. It takes
-// WithName, WithClock and WithMeterProvider.
+// WithName, WithClock, WithMeterProvider, WithTracerProvider and
+// WithListener.
 func NewTimeout(d time.Duration, opts ...Option) (*Timeout, error) {
 	o, err := buildOptions("timeout", opts)
 	if err != nil {
@@ -41,7 +43,7 @@ func NewTimeout(d time.Duration, opts ...Option) (*Timeout, error) {
 	oc := newOutcomeCounter(o.meter.Meter(meterName), MetricTimeoutCalls,
 		"Calls through a Timeout, by outcome (success, failure, timeout).", o.name, "success", "failure", "timeout")
 	return &Timeout{
-		name: o.name, timeout: d, clock: o.clock, w: watcher{clock: o.clock},
+		name: o.name, timeout: d, clock: o.clock, w: watcher{clock: o.clock}, obs: newObserver("timeout", o.name, o),
 		calls: oc.c, okOpts: oc.opts["success"], failOpts: oc.opts["failure"], slowOpts: oc.opts["timeout"],
 	}, nil
 }
@@ -54,7 +56,11 @@ func (t *Timeout) Wrap(next func(context.Context) error) func(context.Context) e
 	return wrap(t, next)
 }
 
-func (t *Timeout) run(ctx context.Context, next chain) error {
+func (t *Timeout) run(ctx context.Context, next chain) (err error) {
+	ctx, span := t.obs.start(ctx)
+	if span != nil {
+		defer func() { t.obs.end(span, err) }()
+	}
 	now := t.clock.Now()
 	deadline := now.Add(t.timeout)
 	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
@@ -64,9 +70,12 @@ func (t *Timeout) run(ctx context.Context, next chain) error {
 	}
 	c := &deadlineCtx{Context: ctx, deadline: deadline}
 	t.w.add(c, now)
-	err := next.call(c)
+	err = next.call(c)
 	expired := t.w.finish(c)
 	t.count(ctx, err, expired)
+	if expired {
+		t.obs.notify(ctx, Event{Kind: TimeoutFired, Err: err})
+	}
 	if err != nil && expired {
 		return &TimeoutError{Name: t.name, Timeout: t.timeout, Err: err}
 	}

@@ -3,6 +3,7 @@ package resilience_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -225,4 +226,95 @@ func TestTimeoutManyDeadlines(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A callee that derives contexts from the call's context, as gRPC and
+// database/sql clients do, must not start a goroutine per derived context:
+// the Timeout's context offers the AfterFunc method package context uses.
+func TestTimeoutDerivedContextsStartNoGoroutines(t *testing.T) {
+	clk := newClock()
+	to := must[*resilience.Timeout](t)(resilience.NewTimeout(time.Second, resilience.WithClock(clk)))
+	parent, cancelParent := context.WithCancel(t.Context())
+	defer cancelParent()
+	const n = 50
+	var before, during int
+	err := resilience.Run(parent, func(ctx context.Context) error {
+		before = runtime.NumGoroutine()
+		for range n {
+			c, cancel := context.WithCancel(ctx)
+			defer cancel()
+			c2, cancel2 := context.WithTimeout(c, time.Hour)
+			defer cancel2()
+			_ = c2.Done()
+		}
+		during = runtime.NumGoroutine()
+		return nil
+	}, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during-before >= n {
+		t.Fatalf("goroutines: %d before deriving %d contexts, %d after; want no goroutine per derived context", before, 2*n, during)
+	}
+}
+
+// Contexts derived from a Timeout's context end with it: at the deadline,
+// with the parent, and when the call returns.
+func TestTimeoutDerivedContextsEndWithIt(t *testing.T) {
+	clk := newClock()
+	to := must[*resilience.Timeout](t)(resilience.NewTimeout(time.Second, resilience.WithClock(clk)))
+
+	t.Run("deadline", func(t *testing.T) {
+		ran := make(chan struct{})
+		err := resilience.Run(t.Context(), func(ctx context.Context) error {
+			child, cancel := context.WithCancel(ctx)
+			defer cancel()
+			context.AfterFunc(ctx, func() { close(ran) })
+			stopped := context.AfterFunc(ctx, func() { t.Error("a stopped AfterFunc ran") })
+			if !stopped() || stopped() {
+				t.Error("stop: want true once, then false")
+			}
+			clk.Advance(time.Second)
+			<-child.Done()
+			<-ran
+			if child.Err() != context.DeadlineExceeded {
+				t.Errorf("child Err = %v, want DeadlineExceeded", child.Err())
+			}
+			late := make(chan struct{})
+			if context.AfterFunc(ctx, func() { close(late) })() {
+				t.Error("stop after the end reported true")
+			}
+			<-late // registered after the end: runs at once
+			return child.Err()
+		}, to)
+		if !errors.Is(err, resilience.ErrTimeout) {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+	})
+	t.Run("parent", func(t *testing.T) {
+		parent, cancel := context.WithCancel(t.Context())
+		_ = resilience.Run(parent, func(ctx context.Context) error {
+			child, stop := context.WithCancel(ctx)
+			defer stop()
+			cancel()
+			<-child.Done()
+			if child.Err() != context.Canceled {
+				t.Errorf("child Err = %v, want Canceled", child.Err())
+			}
+			return nil
+		}, to)
+	})
+	t.Run("return", func(t *testing.T) {
+		var child context.Context
+		var stop context.CancelFunc
+		_ = resilience.Run(t.Context(), func(ctx context.Context) error {
+			child, stop = context.WithCancel(ctx)
+			return nil
+		}, to)
+		defer stop()
+		<-child.Done() // the call's end cancels it
+		if child.Err() != context.Canceled {
+			t.Errorf("child Err = %v, want Canceled", child.Err())
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/schema"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 type UserRegistered struct {
@@ -25,7 +26,7 @@ type UserRegistered struct {
 func Example() {
 	ctx := context.Background()
 	reg := schema.NewRegistry(
-		schema.WithClock(func() time.Time { return time.Date(2025, 5, 1, 9, 30, 0, 0, time.UTC) }),
+		schema.WithClock(testkit.NewClock(time.Date(2025, 5, 1, 9, 30, 0, 0, time.UTC))),
 		schema.WithIDs(func() uuid.UUID { return uuid.MustParse("0196a1b2-0000-7000-8000-000000000001") }),
 	)
 	schema.MustRegister[UserRegistered](reg, "UserRegistered", 1)

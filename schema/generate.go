@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"reflect"
 	"slices"
@@ -106,7 +107,9 @@ func decodeJSON(data []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	// More reports false before a closing bracket, so `{"a":1}]` would
+	// pass it: ask for the next token instead, which must be the end.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("data after the JSON value at offset %d", dec.InputOffset())
 	}
 	return v, nil
@@ -129,11 +132,7 @@ func compile(name string, version int, raw []byte) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{name: name, version: version, raw: raw, doc: doc, compiled: s}
-	if fast, ok := compileFast(doc); ok {
-		e.fast = fast
-	}
-	return e, nil
+	return &entry{name: name, version: version, raw: raw, doc: doc, compiled: s}, nil
 }
 
 // resourceURL names a schema inside the compiler; it never leaves it.

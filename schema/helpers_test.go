@@ -15,6 +15,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/schema"
+	"github.com/chronicle-go/chronicle/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -78,7 +79,7 @@ func seqIDs() func() uuid.UUID {
 // CustomerRegistered v1 registered.
 func newRegistry(t testing.TB, opts ...schema.Option) *schema.Registry {
 	t.Helper()
-	opts = append([]schema.Option{schema.WithClock(func() time.Time { return t0 }), schema.WithIDs(seqIDs())}, opts...)
+	opts = append([]schema.Option{schema.WithClock(testkit.NewClock(t0)), schema.WithIDs(seqIDs())}, opts...)
 	r := schema.NewRegistry(opts...)
 	if err := schema.Register[CustomerRegistered](r, "CustomerRegistered", 1); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -141,17 +140,11 @@ func (m *Metadata) UnmarshalJSON(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	if ok, err := m.parse(data); ok || err != nil {
-		return err
-	}
-	// Something unusual (invalid UTF-8, deep nesting, bad syntax): let
-	// encoding/json decide, with its error messages.
-	*m = Metadata{}
-	return m.parseSlow(data)
+	return m.parse(data)
 }
 
-// parseSlow decodes metadata with encoding/json.
-func (m *Metadata) parseSlow(data []byte) error {
+// parse decodes metadata with encoding/json.
+func (m *Metadata) parse(data []byte) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return fmt.Errorf("%w: metadata is not a JSON object: %v", ErrMalformed, err)
@@ -170,60 +163,6 @@ func (m *Metadata) parseSlow(data []byte) error {
 		}
 	}
 	return nil
-}
-
-// parse decodes the common case, a flat JSON object, in one pass. It
-// reports ok=false, and no error, for input it leaves to encoding/json.
-func (m *Metadata) parse(data []byte) (ok bool, err error) {
-	s := scanner{d: data}
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return false, nil
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return skipSpace(data, i+1) == len(data), nil
-	}
-	for {
-		if i >= len(data) || data[i] != '"' {
-			return false, nil
-		}
-		end, key, ok := s.str(i)
-		if !ok {
-			return false, nil
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return false, nil
-		}
-		i = skipSpace(data, i+1)
-		if k := string(key); reserved(k) {
-			if i >= len(data) || data[i] != '"' {
-				return false, nil
-			}
-			var val []byte
-			if end, val, ok = s.str(i); !ok {
-				return false, nil
-			}
-			if err := m.set(k, string(val)); err != nil {
-				return false, err
-			}
-		} else {
-			var v verdict
-			if end, v = s.value(nil, i, 0); v != valid {
-				return false, nil
-			}
-			m.setExtra(k, bytes.Clone(data[i:end]))
-		}
-		i = skipSpace(data, end)
-		if i < len(data) && data[i] == '}' {
-			return skipSpace(data, i+1) == len(data), nil
-		}
-		if i >= len(data) || data[i] != ',' {
-			return false, nil
-		}
-		i = skipSpace(data, i+1)
-	}
 }
 
 func (m *Metadata) setExtra(key string, raw json.RawMessage) {
@@ -368,7 +307,7 @@ func (r *Registry) metadataFor(ctx context.Context, version int, id string) Meta
 	if t, ok := ctx.Value(decidedAtKey{}).(time.Time); ok {
 		md.DecidedAt = t
 	} else {
-		md.DecidedAt = r.cfg.clock()
+		md.DecidedAt = r.cfg.clock.Now()
 	}
 	md.Extra, _ = ctx.Value(extraKey{}).(map[string]json.RawMessage)
 	return md

@@ -1,9 +1,9 @@
 package schema
 
 import (
-	"time"
-
 	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/internal/clock"
 )
 
 // UnknownPolicy says what Decode does with an event whose type or version the
@@ -36,7 +36,7 @@ const DefaultSchemaStream = "chronicle-schemas"
 type Option func(*config)
 
 type config struct {
-	clock    func() time.Time
+	clock    Clock
 	ids      func() uuid.UUID
 	unknown  UnknownPolicy
 	validate bool
@@ -45,7 +45,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		clock:    time.Now,
+		clock:    clock.System,
 		ids:      uuid.New,
 		unknown:  Fail,
 		validate: true,
@@ -53,12 +53,20 @@ func defaultConfig() config {
 	}
 }
 
+// A Clock tells the time and runs functions later; it is the one clock
+// type of Chronicle's packages (aggregate.Clock and resilience.Clock are
+// the same type), so one fake clock (testkit.Clock) drives them all:
+//
+//	Now() time.Time
+//	AfterFunc(d time.Duration, f func()) (stop func() bool)
+type Clock = clock.Clock
+
 // WithClock sets the clock that stamps the decided-at time of encoded
-// events (default time.Now). Tests pass a fake clock.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.clock = now
+// events (default: the system clock). Tests pass a testkit.Clock.
+func WithClock(c Clock) Option {
+	return func(cfg *config) {
+		if c != nil {
+			cfg.clock = c
 		}
 	}
 }

@@ -42,7 +42,6 @@ type entry struct {
 	raw      []byte // canonical JSON Schema
 	doc      any    // raw, decoded
 	compiled *jsonschema.Schema
-	fast     *fastNode // nil when the schema is beyond the fast check
 }
 
 // An Upcaster turns the JSON data of one version of an event type into the
@@ -154,6 +153,47 @@ func (r *Registry) RegisterUpcaster(eventType string, fromVersion int, fn Upcast
 	}
 	et.upcasters[fromVersion] = fn
 	return nil
+}
+
+// Check reports every incomplete upcaster chain: a version below the
+// current one that is registered with a Go type, or that has an upcaster,
+// from which an upcaster on the way to the current version is missing.
+// Events of such a version encode (or start to upcast) but do not decode.
+// Registration may come in any order, so Register cannot tell; call Check
+// once everything is registered (aggregate.NewRepository does). The error
+// matches ErrInvalidRegistration and names every gap.
+func (r *Registry) Check() error {
+	r.mu.RLock()
+	var gaps []string
+	for _, f := range r.types {
+		if f.current == 0 {
+			continue
+		}
+		// A version that can be written (Go type) or starts a chain needs
+		// every upcaster from it to the current version.
+		from := 0
+		for v := f.current - 1; v >= 1; v-- {
+			_, hasUp := f.upcasters[v]
+			if e := f.versions[v]; hasUp || e != nil && e.goType != nil {
+				from = v
+			}
+		}
+		var missing []int
+		for w := from; from > 0 && w < f.current; w++ {
+			if _, ok := f.upcasters[w]; !ok {
+				missing = append(missing, w)
+			}
+		}
+		for _, w := range missing {
+			gaps = append(gaps, fmt.Sprintf("%s v%d→v%d", quote(f.name), w, w+1))
+		}
+	}
+	r.mu.RUnlock()
+	if len(gaps) == 0 {
+		return nil
+	}
+	slices.Sort(gaps)
+	return registrationError("incomplete upcaster chains: no upcaster for %s", strings.Join(gaps, ", "))
 }
 
 // TypeOf returns the event type name and version under which the Go type of

@@ -262,3 +262,50 @@ func TestRegistryIsSafeForConcurrentUse(t *testing.T) {
 		t.Errorf("%d schemas, want 17", n)
 	}
 }
+
+func TestCheckUpcasterChains(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(r *schema.Registry)
+		want  string // "" means complete
+	}{
+		{"one version", func(r *schema.Registry) { schema.MustRegister[OrderPlacedV1](r, "OrderPlaced", 1) }, ""},
+		{"current only, older versions unknown", func(r *schema.Registry) { schema.MustRegister[OrderPlacedV3](r, "OrderPlaced", 3) }, ""},
+		{"complete", func(r *schema.Registry) {
+			schema.MustRegister[OrderPlacedV1](r, "OrderPlaced", 1)
+			schema.MustRegister[OrderPlacedV2](r, "OrderPlaced", 2, schema.UpcastFrom(schema.Identity))
+			schema.MustRegister[OrderPlacedV3](r, "OrderPlaced", 3, schema.UpcastFrom(schema.Identity))
+		}, ""},
+		{"old type without upcaster", func(r *schema.Registry) {
+			schema.MustRegister[OrderPlacedV1](r, "OrderPlaced", 1)
+			schema.MustRegister[OrderPlacedV3](r, "OrderPlaced", 3, schema.UpcastFrom(schema.Identity))
+		}, `"OrderPlaced" v1→v2`},
+		{"chain that stops short", func(r *schema.Registry) {
+			_ = r.RegisterUpcaster("OrderPlaced", 1, schema.Identity)
+			schema.MustRegister[OrderPlacedV3](r, "OrderPlaced", 3)
+		}, `"OrderPlaced" v2→v3`},
+		{"every gap, every type", func(r *schema.Registry) {
+			schema.MustRegister[OrderPlacedV1](r, "OrderPlaced", 1)
+			schema.MustRegister[OrderPlacedV3](r, "OrderPlaced", 3)
+			schema.MustRegister[CustomerRegistered](r, "CustomerRegistered", 2)
+			schema.MustRegister[other](r, "CustomerRegistered", 1)
+		}, `"CustomerRegistered" v1→v2, "OrderPlaced" v1→v2, "OrderPlaced" v2→v3`},
+		{"upcasters only", func(r *schema.Registry) { _ = r.RegisterUpcaster("Ghost", 1, schema.Identity) }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := schema.NewRegistry()
+			tt.setup(r)
+			err := r.Check()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, schema.ErrInvalidRegistration) || !strings.HasSuffix(err.Error(), "no upcaster for "+tt.want) {
+				t.Fatalf("Check = %v, want ErrInvalidRegistration ending in %q", err, tt.want)
+			}
+		})
+	}
+}

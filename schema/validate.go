@@ -14,9 +14,6 @@ import (
 
 // validate validates JSON data against the entry's schema.
 func (e *entry) validate(data []byte) error {
-	if e.fast != nil && e.fast.check(data) == valid {
-		return nil
-	}
 	v, err := decodeJSON(data)
 	if err != nil {
 		return fmt.Errorf("%w: %s v%d: data is not valid JSON: %v", ErrMalformed, e.name, e.version, err)

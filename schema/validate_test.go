@@ -60,7 +60,9 @@ func TestValidate(t *testing.T) {
 
 func TestValidateRejects(t *testing.T) {
 	r := newRegistry(t)
-	for _, doc := range []string{``, `{`, `{"customerId":"c"} {}`, `nul`} {
+	// Trailing data after the value is malformed, closing brackets included
+	// (json.Decoder.More reports false before them).
+	for _, doc := range []string{``, `{`, `{"customerId":"c"} {}`, `nul`, `{"customerId":"c"}]`, `{"customerId":"c"}}`, `{"customerId":"c"} x`} {
 		err := r.Validate("CustomerRegistered", 1, []byte(doc))
 		if !errors.Is(err, schema.ErrMalformed) || !strings.Contains(err.Error(), "not valid JSON") {
 			t.Errorf("Validate(%q) = %v, want ErrMalformed", doc, err)
@@ -97,4 +99,33 @@ func TestValidateSchemaOnlyKeywords(t *testing.T) {
 	equalStrings(t, "violations", violations(t, err), []string{
 		"/f false", "/kind const", "/n type", "/n type", "/other additionalProperties", "/s uniqueItems", "/x-a type",
 	})
+}
+
+// A schema with both const and enum needs a value that satisfies both: they
+// are an intersection, not a union (the removed fast path accepted "a").
+func TestValidateConstAndEnum(t *testing.T) {
+	r := schema.NewRegistry()
+	doc := `{"type":"object","properties":{"k":{"const":"a","enum":["b"]},"m":{"const":"a","enum":["a","b"]}}}`
+	if err := r.AddSchema("Both", 1, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		doc  string
+		want []string
+	}{
+		{`{"k":"a"}`, []string{"/k enum"}},
+		{`{"k":"b"}`, []string{"/k const"}},
+		{`{"m":"b"}`, []string{"/m const"}},
+		{`{"m":"a"}`, nil},
+	}
+	for _, tt := range tests {
+		err := r.Validate("Both", 1, []byte(tt.doc))
+		if tt.want == nil {
+			if err != nil {
+				t.Errorf("Validate(%s) = %v, want valid", tt.doc, err)
+			}
+			continue
+		}
+		equalStrings(t, tt.doc, violations(t, err), tt.want)
+	}
 }

@@ -2,16 +2,20 @@ package testkit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/chronicle-go/chronicle/aggregate"
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/schema"
 )
 
@@ -43,18 +47,37 @@ type Fixture[S any] struct {
 	opts    []aggregate.Option
 	cmpOpts []cmp.Option
 	ctx     context.Context
+	clock   *Clock
 }
 
 // For starts a test of aggregates of type typ whose events reg encodes.
-// Use a registry built with a Clock and IDs (schema.WithClock(clock.Now),
-// schema.WithIDs(ids.Next)) for repeatable metadata.
+//
+// The fixture has its own fake Clock (NewClock(Epoch); see WithClock and
+// Clock): the repository, the in-memory store and the decided-at time of
+// every event use it, so a test never depends on the wall clock. Use a
+// registry built with deterministic IDs (schema.WithIDs(ids.Next)) for
+// repeatable event IDs and correlation IDs.
 func For[S any](tb testing.TB, typ aggregate.Type[S], reg *schema.Registry) *Fixture[S] {
 	tb.Helper()
 	if reg == nil {
 		tb.Fatalf("testkit: For: nil registry")
 	}
-	return &Fixture[S]{tb: tb, typ: typ, reg: reg, id: DefaultID}
+	return &Fixture[S]{tb: tb, typ: typ, reg: reg, id: DefaultID, clock: NewClock(time.Time{})}
 }
+
+// WithClock makes the fixture use c, for example to set the time of the
+// given events or to share a clock with other fakes. Clock returns it.
+func (f *Fixture[S]) WithClock(c *Clock) *Fixture[S] {
+	if c == nil {
+		f.tb.Fatalf("testkit: WithClock(nil)")
+	}
+	c2 := f.clone()
+	c2.clock = c
+	return c2
+}
+
+// Clock returns the fixture's fake clock.
+func (f *Fixture[S]) Clock() *Clock { return f.clock }
 
 func (f *Fixture[S]) clone() *Fixture[S] {
 	c := *f
@@ -105,21 +128,50 @@ func (f *Fixture[S]) Given(events ...any) *Fixture[S] {
 
 // When runs the decision on the aggregate the given events produce, with
 // Repository.Execute on a fresh in-memory store, and returns the outcome to
-// check with Then, ThenError, ThenNothing or ThenState. It fails the test if
-// a given event would be rejected in production.
-func (f *Fixture[S]) When(decide aggregate.Decision[S]) *Outcome[S] {
+// check with Then, ThenError, ThenNothing, ThenState or ThenMetadata. It
+// fails the test if a given event would be rejected in production. opts
+// are the command's options (aggregate.WithCommandName, …).
+func (f *Fixture[S]) When(decide aggregate.Decision[S], opts ...aggregate.CommandOption) *Outcome[S] {
+	f.tb.Helper()
+	return f.run((*aggregate.Repository[S]).Execute, decide, opts)
+}
+
+// WhenCreate is When with Repository.Create: the command fails with
+// aggregate.ErrAlreadyExists if there are given events.
+func (f *Fixture[S]) WhenCreate(decide aggregate.Decision[S], opts ...aggregate.CommandOption) *Outcome[S] {
+	f.tb.Helper()
+	return f.run((*aggregate.Repository[S]).Create, decide, opts)
+}
+
+// WhenUpdate is When with Repository.Update: the command fails with
+// aggregate.ErrNotFound if there are no given events.
+func (f *Fixture[S]) WhenUpdate(decide aggregate.Decision[S], opts ...aggregate.CommandOption) *Outcome[S] {
+	f.tb.Helper()
+	return f.run((*aggregate.Repository[S]).Update, decide, opts)
+}
+
+type commandFunc[S any] func(*aggregate.Repository[S], context.Context, string, aggregate.Decision[S], ...aggregate.CommandOption) (aggregate.Result[S], error)
+
+func (f *Fixture[S]) run(command commandFunc[S], decide aggregate.Decision[S], opts []aggregate.CommandOption) *Outcome[S] {
 	f.tb.Helper()
 	ctx := f.ctx
 	if ctx == nil {
 		ctx = f.tb.Context()
 	}
+	ctx = schema.WithDecidedAt(ctx, f.clock.Now())
 	stream := f.typ.Stream(f.id)
-	store := NewStore(f.tb, stream, encode(f.tb, f.reg, "given event", f.given)...)
-	repo, err := aggregate.NewRepository(store, f.reg, f.typ, f.opts...)
+	store := memory.New(memory.WithClock(f.clock.Now))
+	f.tb.Cleanup(func() { store.Close() })
+	if given := encodeCtx(ctx, f.tb, f.reg, "given event", f.given); len(given) > 0 {
+		if _, err := store.Append(ctx, stream, eventstore.NoStream, given...); err != nil {
+			f.tb.Fatalf("testkit: seed %q: %v", stream, err)
+		}
+	}
+	repo, err := aggregate.NewRepository(store, f.reg, f.typ, append([]aggregate.Option{aggregate.WithClock(f.clock)}, f.opts...)...)
 	if err != nil {
 		f.tb.Fatalf("testkit: %v", err)
 	}
-	res, err := repo.Execute(ctx, f.id, decide)
+	res, err := command(repo, ctx, f.id, decide, opts...)
 	return &Outcome[S]{f: f, res: res, err: err, store: store, stream: stream}
 }
 
@@ -207,6 +259,79 @@ func (o *Outcome[S]) ThenState(want S) *Outcome[S] {
 	return o
 }
 
+// ThenMetadata checks the metadata of the events the command appended:
+// with one want, every event's; otherwise want[i] is event i's. Only the
+// fields set in a want are compared (CorrelationID, CausationID,
+// SchemaVersion, trace fields, DecidedAt, and each key of Extra), so a test
+// states what it cares about:
+//
+//	.ThenMetadata(schema.Metadata{CorrelationID: "req-7", Extra: map[string]json.RawMessage{
+//		aggregate.MetadataCommand: json.RawMessage(`"Ship"`)}})
+func (o *Outcome[S]) ThenMetadata(want ...schema.Metadata) *Outcome[S] {
+	o.f.tb.Helper()
+	switch {
+	case o.err != nil:
+		o.f.tb.Errorf("testkit: want event metadata, but the command failed: %v", o.err)
+		return o
+	case len(want) == 0:
+		o.f.tb.Errorf("testkit: ThenMetadata(): give the metadata to expect")
+		return o
+	case len(want) != 1 && len(want) != len(o.res.Events):
+		o.f.tb.Errorf("testkit: ThenMetadata: %d metadata for %d events", len(want), len(o.res.Events))
+		return o
+	}
+	for i, ev := range o.res.Events {
+		w := want[0]
+		if len(want) > 1 {
+			w = want[i]
+		}
+		for _, d := range metadataDiffs(w, ev.Metadata) {
+			o.f.tb.Errorf("testkit: event %d (%s) metadata: %s", i, ev.Type, d)
+		}
+	}
+	return o
+}
+
+// metadataDiffs lists how got differs from want in the fields want sets.
+func metadataDiffs(want, got schema.Metadata) []string {
+	var out []string
+	field := func(name, w, g string) {
+		if w != "" && w != g {
+			out = append(out, fmt.Sprintf("%s = %q, want %q", name, g, w))
+		}
+	}
+	if want.SchemaVersion != 0 && want.SchemaVersion != got.SchemaVersion {
+		out = append(out, fmt.Sprintf("SchemaVersion = %d, want %d", got.SchemaVersion, want.SchemaVersion))
+	}
+	field("CorrelationID", want.CorrelationID, got.CorrelationID)
+	field("CausationID", want.CausationID, got.CausationID)
+	field("TraceParent", want.TraceParent, got.TraceParent)
+	field("TraceState", want.TraceState, got.TraceState)
+	field("TraceID", want.TraceID, got.TraceID)
+	field("SpanID", want.SpanID, got.SpanID)
+	if !want.DecidedAt.IsZero() && !want.DecidedAt.Equal(got.DecidedAt) {
+		out = append(out, fmt.Sprintf("DecidedAt = %v, want %v", got.DecidedAt, want.DecidedAt))
+	}
+	for _, k := range slices.Sorted(maps.Keys(want.Extra)) {
+		if g, ok := got.Extra[k]; !ok || !jsonEqual(g, want.Extra[k]) {
+			out = append(out, fmt.Sprintf("%s = %s, want %s", k, orMissing(g, ok), want.Extra[k]))
+		}
+	}
+	return out
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && cmp.Equal(x, y)
+}
+
+func orMissing(v []byte, ok bool) string {
+	if !ok {
+		return "(missing)"
+	}
+	return string(v)
+}
+
 // appended returns the decoded events the command appended.
 func (o *Outcome[S]) appended() []any {
 	got := make([]any, len(o.res.Events))
@@ -240,9 +365,14 @@ func describe(events []any) string {
 // they are ("given event", "event", …) if the registry rejects one.
 func encode(tb testing.TB, reg *schema.Registry, what string, events []any) []eventstore.EventData {
 	tb.Helper()
+	return encodeCtx(tb.Context(), tb, reg, what, events)
+}
+
+func encodeCtx(ctx context.Context, tb testing.TB, reg *schema.Registry, what string, events []any) []eventstore.EventData {
+	tb.Helper()
 	out := make([]eventstore.EventData, len(events))
 	for i, ev := range events {
-		d, err := reg.Encode(tb.Context(), ev)
+		d, err := reg.Encode(ctx, ev)
 		if err != nil {
 			tb.Fatalf("testkit: %s %d (%T) would be rejected in production: %v", what, i, ev, err)
 		}

@@ -1,53 +1,68 @@
 package testkit
 
 import (
+	"context"
 	"encoding/binary"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/internal/clock"
 )
 
 // Epoch is where a NewClock(time.Time{}) starts: 2025-01-01T00:00:00Z.
 var Epoch = time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
 
-// A Clock is a fake clock that moves only when told. Pass its Now method
-// wherever a clock function is taken (schema.WithClock,
-// aggregate.WithClock, memory.WithClock). It is safe for concurrent use.
+// A Clock is a fake clock whose time moves only when a test says so
+// (Advance, Set). It is the clock type Chronicle's packages take
+// (schema.WithClock, aggregate.WithClock, resilience.WithClock; pass its Now
+// method where a function is taken, as memory.WithClock does), and it has
+// timers: functions scheduled with AfterFunc (timeouts, backoff delays,
+// breaker recovery, saga deadlines) run when the time reaches them, in the
+// goroutine that advances it, in deadline order. It is safe for concurrent
+// use; the zero value is not usable, call NewClock.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	f *clock.Fake
 }
+
+var _ clock.Clock = (*Clock)(nil)
 
 // NewClock returns a Clock reading start, or Epoch when start is zero.
 func NewClock(start time.Time) *Clock {
 	if start.IsZero() {
 		start = Epoch
 	}
-	return &Clock{now: start}
+	return &Clock{f: clock.NewFake(start)}
 }
 
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (c *Clock) Now() time.Time { return c.f.Now() }
 
-// Advance moves the clock forward by d and returns the new time.
-func (c *Clock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
+// Advance moves the clock forward by d, running every function that falls
+// due on the way (each at its own time), and returns the new time.
+func (c *Clock) Advance(d time.Duration) time.Time { return c.f.Advance(d) }
 
-// Set sets the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+// Set sets the clock to t. Moving forward runs the functions due by t;
+// moving back runs none.
+func (c *Clock) Set(t time.Time) { c.f.Set(t) }
+
+// AfterFunc schedules f to run when the clock reaches Now()+d (at once, in
+// a new goroutine, for d <= 0) and returns a function that cancels it,
+// reporting whether it did, as time.Timer.Stop.
+func (c *Clock) AfterFunc(d time.Duration, f func()) (stop func() bool) { return c.f.AfterFunc(d, f) }
+
+// Pending returns how many functions are scheduled.
+func (c *Clock) Pending() int { return c.f.Pending() }
+
+// Next returns how long from now the earliest scheduled function is due,
+// and false when none is.
+func (c *Clock) Next() (d time.Duration, ok bool) { return c.f.Next() }
+
+// WaitPending blocks until at least n functions are scheduled, or ctx ends
+// (then it returns ctx's error): a test calls it to know that the code
+// under test is waiting on the clock before it advances the time.
+func (c *Clock) WaitPending(ctx context.Context, n int) error { return c.f.WaitPending(ctx, n) }
 
 // IDs hands out deterministic UUIDs: 00000000-0000-4000-8000-000000000001,
 // …-000000000002, … (well-formed version 4, variant RFC 4122). Pass its Next

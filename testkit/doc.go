@@ -33,8 +33,26 @@
 // Helpers take a testing.TB, call tb.Helper, clean up with tb.Cleanup and
 // start failure messages with "testkit:". [NewStore] returns an in-memory
 // store seeded with events and closed when the test ends; [Events] encodes
-// typed events for it through a registry. [Clock] is a fake clock and [IDs] a
-// deterministic UUID source: pass clock.Now and ids.Next to
-// schema.WithClock and schema.WithIDs (and clock.Now to memory.WithClock or
-// aggregate.WithClock) to make every byte a test writes repeatable.
+// typed events for it through a registry. [IDs] is a deterministic UUID
+// source (pass ids.Next to schema.WithIDs).
+//
+// # Clock
+//
+// [Clock] is a fake clock with timers and the one clock type the packages
+// take: pass it to schema.WithClock, aggregate.WithClock and
+// resilience.WithClock (and its Now method to memory.WithClock). Time moves
+// only through [Clock.Advance] and [Clock.Set]; functions scheduled with
+// [Clock.AfterFunc] — a Timeout's deadline, a Retry's or a conflict's
+// backoff, a breaker's recovery, a saga's deadline — run when the time
+// reaches them, and [Clock.WaitPending] tells a test that the code under
+// test is waiting before it advances. A [Fixture] has its own Clock
+// ([Fixture.Clock], [Fixture.WithClock]) that dates every event, so
+// fixtures never read the wall clock.
+//
+// [Fixture.When] runs a command with Repository.Execute; [Fixture.WhenCreate]
+// and [Fixture.WhenUpdate] test Create and Update semantics, and all three
+// take the command's options (aggregate.WithExpectedRevision,
+// aggregate.WithCommandName). [Outcome.ThenMetadata] checks the appended
+// events' metadata: correlation and causation, the command name, the
+// decided-at time.
 package testkit

@@ -47,7 +47,7 @@ func ExampleFor() {
 func ExampleNewStore() {
 	var t testing.TB = printTB{}
 	clock, ids := testkit.NewClock(time.Time{}), testkit.NewIDs()
-	reg := newRegistry(schema.WithClock(clock.Now), schema.WithIDs(ids.Next))
+	reg := newRegistry(schema.WithClock(clock), schema.WithIDs(ids.Next))
 
 	store := testkit.NewStore(t, "counter-1", testkit.Events(t, reg, Incremented{By: 1}, Incremented{By: 2})...)
 	for rec, err := range store.ReadStream(context.Background(), "counter-1", eventstore.ReadOptions{}) {

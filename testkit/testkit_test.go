@@ -2,6 +2,7 @@ package testkit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/aggregate"
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/resilience"
 	"github.com/chronicle-go/chronicle/schema"
 	"github.com/chronicle-go/chronicle/testkit"
 )
@@ -395,9 +397,159 @@ func TestIDs(t *testing.T) {
 	// Deterministic registries encode the same event the same way.
 	encodeOnce := func() eventstore.EventData {
 		clock, ids := testkit.NewClock(time.Time{}), testkit.NewIDs()
-		return testkit.Events(t, newRegistry(schema.WithClock(clock.Now), schema.WithIDs(ids.Next)), Incremented{By: 1})[0]
+		return testkit.Events(t, newRegistry(schema.WithClock(clock), schema.WithIDs(ids.Next)), Incremented{By: 1})[0]
 	}
 	if diff := cmp.Diff(encodeOnce(), encodeOnce()); diff != "" {
 		t.Errorf("two deterministic encodings differ:\n%s", diff)
+	}
+}
+
+// countedV1 and countedV2 are two versions of "Counted"; the upcaster
+// between them rejects every v1 event.
+type countedV1 struct {
+	Step int `json:"step" jsonschema:"required"`
+}
+
+type countedV2 struct {
+	By int `json:"by" jsonschema:"required,minimum=1"`
+}
+
+// A decision that returns an event the registry could not read back fails
+// in the fixture exactly as in production: a typed error, nothing written.
+func TestUnreadableEventFailsTheCommand(t *testing.T) {
+	reg := newRegistry()
+	schema.MustRegister[countedV1](reg, "Counted", 1)
+	schema.MustRegister[countedV2](reg, "Counted", 2, schema.UpcastFrom(func(json.RawMessage) (json.RawMessage, error) {
+		return nil, errors.New("steps cannot become increments")
+	}))
+	emitOld := func(Counter) ([]any, error) { return []any{countedV1{Step: 1}}, nil }
+	testkit.For(t, counterType, reg).
+		Given(Incremented{By: 2}).
+		When(emitOld).
+		ThenError(aggregate.ErrUnreadableEvent)
+}
+
+// Create and Update have their own semantics in the fixture, as in the
+// repository: Create needs no history, Update needs one.
+func TestWhenCreateAndWhenUpdate(t *testing.T) {
+	reg := newRegistry()
+	fresh := testkit.For(t, counterType, reg)
+	existing := fresh.Given(Incremented{By: 2})
+
+	fresh.WhenCreate(increment(1)).Then(Incremented{By: 1}).ThenState(Counter{N: 1})
+	existing.WhenCreate(increment(1)).ThenError(aggregate.ErrAlreadyExists)
+	existing.WhenUpdate(increment(1)).Then(Incremented{By: 1}).ThenState(Counter{N: 3})
+	fresh.WhenUpdate(increment(1)).ThenError(aggregate.ErrNotFound)
+	existing.WhenUpdate(increment(1), aggregate.WithExpectedRevision(eventstore.Exact(0))).Then(Incremented{By: 1})
+	existing.WhenUpdate(increment(1), aggregate.WithExpectedRevision(eventstore.Exact(5))).ThenError(eventstore.ErrWrongExpectedVersion)
+
+	f := run(func(tb testing.TB) {
+		testkit.For(tb, counterType, reg).WhenUpdate(increment(1)).Then(Incremented{By: 1})
+	})
+	f.failed(t, false, "the command failed", "not found")
+}
+
+// The fixture's fake clock dates the events, the store and the repository;
+// WithClock shares one.
+func TestFixtureClock(t *testing.T) {
+	reg := newRegistry()
+	base := testkit.For(t, counterType, reg).Given(Incremented{By: 1})
+	if !base.Clock().Now().Equal(testkit.Epoch) {
+		t.Fatalf("default clock reads %v, want Epoch", base.Clock().Now())
+	}
+	base.When(increment(1)).ThenMetadata(schema.Metadata{DecidedAt: testkit.Epoch, SchemaVersion: 1})
+
+	c := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	out := base.WithClock(c).When(increment(1)).ThenMetadata(schema.Metadata{DecidedAt: c.Now()})
+	if got := out.Result().Events[0].Record.Created; !got.Equal(c.Now()) {
+		t.Errorf("Created = %v, want the fixture clock's %v", got, c.Now())
+	}
+	f := run(func(tb testing.TB) { testkit.For(tb, counterType, reg).WithClock(nil) })
+	f.failed(t, true, "WithClock(nil)")
+}
+
+func TestThenMetadata(t *testing.T) {
+	reg := newRegistry(schema.WithIDs(testkit.NewIDs().Next))
+	ctx := schema.WithCorrelation(context.Background(), "req-7", "msg-3")
+	named := aggregate.WithCommandName("Increment")
+	base := testkit.For(t, counterType, reg).WithContext(ctx)
+	base.When(increment(2), named).ThenMetadata(schema.Metadata{
+		CorrelationID: "req-7", CausationID: "msg-3",
+		Extra: map[string]json.RawMessage{aggregate.MetadataCommand: json.RawMessage(` "Increment" `)},
+	})
+	double := func(Counter) ([]any, error) { return []any{Incremented{By: 1}, Incremented{By: 2}}, nil }
+	base.When(double).ThenMetadata(schema.Metadata{CorrelationID: "req-7"}, schema.Metadata{SchemaVersion: 1})
+
+	tests := []struct {
+		name  string
+		check func(tb testing.TB)
+		wants []string
+	}{
+		{"wrong correlation", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).WithContext(ctx).When(increment(1)).ThenMetadata(schema.Metadata{CorrelationID: "other"})
+		}, []string{"event 0 (Incremented) metadata", `CorrelationID = "req-7", want "other"`}},
+		{"missing extra", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).When(increment(1)).ThenMetadata(schema.Metadata{Extra: map[string]json.RawMessage{"command": json.RawMessage(`"X"`)}})
+		}, []string{`command = (missing), want "X"`}},
+		{"wrong extra", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).When(increment(1), named).ThenMetadata(schema.Metadata{Extra: map[string]json.RawMessage{"command": json.RawMessage(`"X"`)}})
+		}, []string{`command = "Increment", want "X"`}},
+		{"wrong version and time", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).When(increment(1)).ThenMetadata(schema.Metadata{SchemaVersion: 2})
+		}, []string{"SchemaVersion = 1, want 2"}},
+		{"wrong time", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).When(increment(1)).ThenMetadata(schema.Metadata{DecidedAt: time.Unix(0, 0)})
+		}, []string{"DecidedAt = 2025-01-01"}},
+		{"failed command", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).When(increment(20)).ThenMetadata(schema.Metadata{})
+		}, []string{"want event metadata, but the command failed"}},
+		{"nothing expected", func(tb testing.TB) { testkit.For(tb, counterType, reg).When(increment(1)).ThenMetadata() }, []string{"ThenMetadata()"}},
+		{"count mismatch", func(tb testing.TB) {
+			testkit.For(tb, counterType, reg).When(increment(1)).ThenMetadata(schema.Metadata{}, schema.Metadata{})
+		}, []string{"2 metadata for 1 events"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { run(tt.check).failed(t, false, tt.wants...) })
+	}
+}
+
+// The exported fake clock has timers, for code that schedules (timeouts,
+// retries, saga deadlines), and drives resilience policies.
+func TestClockTimers(t *testing.T) {
+	c := testkit.NewClock(time.Time{})
+	var fired []string
+	c.AfterFunc(2*time.Second, func() { fired = append(fired, "b") })
+	stop := c.AfterFunc(3*time.Second, func() { fired = append(fired, "never") })
+	c.AfterFunc(time.Second, func() { fired = append(fired, "a") })
+	if d, ok := c.Next(); !ok || d != time.Second || c.Pending() != 3 {
+		t.Fatalf("Next = %v, %v; Pending = %d", d, ok, c.Pending())
+	}
+	if !stop() {
+		t.Error("stop of a pending timer = false")
+	}
+	c.Advance(1500 * time.Millisecond)
+	c.Set(testkit.Epoch.Add(5 * time.Second))
+	if diff := cmp.Diff([]string{"a", "b"}, fired); diff != "" {
+		t.Errorf("fired (-want +got):\n%s", diff)
+	}
+	c.Set(testkit.Epoch) // back: nothing runs
+	if !c.Now().Equal(testkit.Epoch) || c.Pending() != 0 {
+		t.Errorf("after Set back: %v, %d pending", c.Now(), c.Pending())
+	}
+
+	to, err := resilience.NewTimeout(time.Minute, resilience.WithClock(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- to.Wrap(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })(t.Context())
+	}()
+	if err := c.WaitPending(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	if err := <-errc; !errors.Is(err, resilience.ErrTimeout) {
+		t.Errorf("Timeout on the fake clock: %v", err)
 	}
 }

@@ -106,7 +106,8 @@ func Register(r *schema.Registry) error {
 }
 
 // NewRegistry returns a registry with the package's event types. Tests pass
-// schema.WithClock and schema.WithIDs for repeatable events.
+// schema.WithClock(testkit.NewClock(…)) and schema.WithIDs for repeatable
+// events.
 func NewRegistry(opts ...schema.Option) (*schema.Registry, error) {
 	r := schema.NewRegistry(opts...)
 	if err := Register(r); err != nil {

@@ -88,11 +88,33 @@ func (c *Fake) AfterFunc(d time.Duration, f func()) func() bool {
 	}
 }
 
-// Advance moves the time forward by d and runs every function that is due.
-func (c *Fake) Advance(d time.Duration) {
+// Advance moves the time forward by d, runs every function that is due
+// (each at its own time), and returns the new time.
+func (c *Fake) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	target := c.now.Add(d)
 	c.mu.Unlock()
+	c.runUntil(target)
+	return target
+}
+
+// Set sets the time to t. Moving forward runs the functions due by t, as
+// Advance does; moving back runs none (they wait until the time comes
+// again).
+func (c *Fake) Set(t time.Time) {
+	c.mu.Lock()
+	if !t.After(c.now) {
+		c.now = t
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.runUntil(t)
+}
+
+// runUntil runs, in deadline order, every function due by target, then
+// sets the time to target.
+func (c *Fake) runUntil(target time.Time) {
 	for {
 		c.mu.Lock()
 		sort.Slice(c.timers, func(i, j int) bool {
@@ -152,5 +174,22 @@ func (c *Fake) WaitPending(ctx context.Context, n int) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// Sleep waits d on c, or until ctx ends; then it returns ctx's error. A d
+// <= 0 does not wait.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	fired := make(chan struct{})
+	stop := c.AfterFunc(d, func() { close(fired) })
+	select {
+	case <-fired:
+		return nil
+	case <-ctx.Done():
+		stop()
+		return ctx.Err()
 	}
 }

@@ -104,3 +104,52 @@ func TestSystemClock(t *testing.T) {
 		t.Fatal("stop reported false")
 	}
 }
+
+func TestSleep(t *testing.T) {
+	c := clock.NewFake(t0)
+	if err := clock.Sleep(t.Context(), c, 0); err != nil {
+		t.Fatalf("Sleep(0) = %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- clock.Sleep(t.Context(), c, time.Second) }()
+	if err := c.WaitPending(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("Sleep = %v after the time passed", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { done <- clock.Sleep(ctx, c, time.Second) }()
+	if err := c.WaitPending(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Sleep = %v, want Canceled", err)
+	}
+	if c.Pending() != 0 {
+		t.Errorf("%d timers left after a cancelled Sleep", c.Pending())
+	}
+	if err := clock.Sleep(ctx, clock.System, -1); err != context.Canceled {
+		t.Errorf("Sleep(-1) on an ended context = %v", err)
+	}
+}
+
+func TestFakeSet(t *testing.T) {
+	c := clock.NewFake(t0)
+	var ran []int
+	c.AfterFunc(time.Second, func() { ran = append(ran, 1) })
+	c.AfterFunc(3*time.Second, func() { ran = append(ran, 3) })
+	c.Set(t0.Add(2 * time.Second))
+	if len(ran) != 1 || !c.Now().Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("after Set forward: ran %v, now %v", ran, c.Now())
+	}
+	c.Set(t0) // back: nothing runs, the pending one waits for its time
+	if len(ran) != 1 || !c.Now().Equal(t0) || c.Pending() != 1 {
+		t.Fatalf("after Set back: ran %v, now %v, %d pending", ran, c.Now(), c.Pending())
+	}
+	if got := c.Advance(3 * time.Second); !got.Equal(t0.Add(3*time.Second)) || len(ran) != 2 {
+		t.Fatalf("Advance = %v, ran %v", got, ran)
+	}
+}
