@@ -34,6 +34,11 @@ var (
 	ErrNotLeader = errors.New("eventstore: not leader")
 	// ErrUnknownDriver: Open was given a URL whose scheme no driver registered.
 	ErrUnknownDriver = errors.New("eventstore: unknown driver")
+	// ErrUnknownOutcome: the store could not tell whether a write took
+	// effect (its commit failed after it may have reached the disk). Read
+	// the stream to find out before writing again; an idempotent retry
+	// (the same event IDs and expected revision) is safe.
+	ErrUnknownOutcome = errors.New("eventstore: outcome of the write is unknown")
 )
 
 // Causes of ErrInvalidArgument, wrapped by *ArgumentError.

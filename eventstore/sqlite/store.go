@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	msqlite "modernc.org/sqlite"
 
@@ -38,6 +39,7 @@ type Store struct {
 	interned map[string]string
 
 	closed    atomic.Bool
+	failed    atomic.Pointer[FailedError] // set once, by fail
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -82,6 +84,9 @@ func (s *Store) Path() string { return s.path }
 // dsn returns the driver's connection string for the store's file.
 func (s *Store) dsn(params ...string) string {
 	u := url.URL{Path: filepath.ToSlash(s.path)}
+	if s.opts.vfs != "" {
+		params = append(params, "vfs="+url.QueryEscape(s.opts.vfs))
+	}
 	return "file:" + u.EscapedPath() + "?" + strings.Join(params, "&")
 }
 
@@ -100,6 +105,8 @@ func (s *Store) openWriter(ctx context.Context) error {
 		"_pragma=busy_timeout(10000)",
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
+		"_pragma=fullfsync(1)", // macOS: F_FULLFSYNC, see the package doc
+		"_pragma=checkpoint_fullfsync(1)",
 		"_pragma=wal_autocheckpoint(0)",
 		"_pragma=journal_size_limit(67108864)",
 		"_pragma=temp_store(MEMORY)",
@@ -177,7 +184,10 @@ func reserveLog(path string, checkpointPages int) error {
 	}
 	zeros := make([]byte, 1<<20)
 	for off := fi.Size(); off < want; off += int64(len(zeros)) {
-		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), want-off)], off); err != nil {
+		if _, err := writeAt(f, zeros[:min(int64(len(zeros)), want-off)], off); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return &DiskFullError{Op: "reserve the write-ahead log " + path, Need: want - fi.Size(), Err: err}
+			}
 			return fmt.Errorf("sqlite: reserve log: %w", err)
 		}
 	}
@@ -186,6 +196,9 @@ func reserveLog(path string, checkpointPages int) error {
 	}
 	return nil
 }
+
+// writeAt is (*os.File).WriteAt; tests replace it to fill the disk.
+var writeAt = (*os.File).WriteAt
 
 // createFile creates the database file with mode 0600 if it does not exist.
 func createFile(path string) (created bool, err error) {
@@ -286,6 +299,26 @@ func (s *Store) release() {
 	}
 }
 
+// fail makes the store fail-stop after an I/O error (see ErrFailed) and
+// returns the error every later call gets; the first cause stays.
+func (s *Store) fail(cause error) *FailedError {
+	f := &FailedError{Err: cause}
+	if !s.failed.CompareAndSwap(nil, f) {
+		return s.failed.Load()
+	}
+	s.hub.CloseWith(f)
+	return f
+}
+
+// stoppedErr is the error of a write that found the commit loop stopped:
+// the store's failure, or ErrClosed.
+func (s *Store) stoppedErr() error {
+	if f := s.failed.Load(); f != nil {
+		return f
+	}
+	return eventstore.ErrClosed
+}
+
 // sqlErr turns an error from the driver into the store's: ErrClosed once
 // the store is closed, the context's error when it ended, else wrapped.
 func (s *Store) sqlErr(ctx context.Context, op string, err error) error {
@@ -294,6 +327,8 @@ func (s *Store) sqlErr(ctx context.Context, op string, err error) error {
 		return eventstore.ErrClosed
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case s.failed.Load() != nil:
+		return s.failed.Load()
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
