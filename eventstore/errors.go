@@ -45,7 +45,7 @@ var (
 var (
 	ErrEmptyStreamName     = errors.New("stream name is empty")
 	ErrStreamNameTooLong   = errors.New("stream name is too long")
-	ErrInvalidStreamName   = errors.New("stream name is not valid UTF-8")
+	ErrInvalidStreamName   = errors.New("stream name is not valid UTF-8 or holds a control character")
 	ErrReservedStreamName  = errors.New("stream names starting with '$' are reserved for the store")
 	ErrEmptyEventType      = errors.New("event type is empty")
 	ErrInvalidContentType  = errors.New("content type must be application/json or application/octet-stream")
