@@ -81,8 +81,9 @@ func (e *DiskFullError) Unwrap() error { return e.Err }
 
 // SQLite's primary result codes that the store tells apart.
 const (
-	codeError = 1  // SQLITE_ERROR: e.g. ROLLBACK with no transaction
-	codeFull  = 13 // SQLITE_FULL
+	codeError    = 1  // SQLITE_ERROR: e.g. ROLLBACK with no transaction
+	codeReadOnly = 8  // SQLITE_READONLY
+	codeFull     = 13 // SQLITE_FULL
 )
 
 // resultCode returns SQLite's primary result code behind err, or 0.

@@ -35,3 +35,15 @@ func FailWritesAt(err error) (restore func()) {
 	writeAt = func(*os.File, []byte, int64) (int, error) { return 0, err }
 	return func() { writeAt = (*os.File).WriteAt }
 }
+
+// FailCreation makes creating a new store fail at step, as a crash there
+// would; the returned func restores it.
+func FailCreation(step string, err error) (restore func()) {
+	createHook = func(s string) error {
+		if s == step {
+			return err
+		}
+		return nil
+	}
+	return func() { createHook = func(string) error { return nil } }
+}
