@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/recentids"
 )
 
 // Limits of one group commit.
@@ -66,7 +67,7 @@ type writer struct {
 	nextPos    uint64 // position of the next event
 	nextStream int64  // id of the next new stream
 	heads      map[string]*head
-	recent     *recentIDs
+	recent     *recentids.Window[int64]
 	walPages   int // pages written since the checkpointer was last kicked
 
 	committed atomic.Uint64 // position of the last committed event
@@ -85,7 +86,7 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn) (*writer, error) {
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		heads:    make(map[string]*head),
-		recent:   newRecentIDs(s.opts.recentIDs),
+		recent:   recentids.New[int64](s.opts.recentIDs),
 	}
 	if err := w.stmts.prepare(ctx, conn); err != nil {
 		return nil, err
@@ -111,12 +112,12 @@ func (w *writer) load(ctx context.Context) error {
 	w.nextPos, w.nextStream = uint64(pos)+1, stream+1
 	w.committed.Store(uint64(pos))
 	clear(w.heads)
-	w.recent.reset()
-	if w.recent.max == 0 {
+	w.recent.Reset()
+	if w.recent.Max() == 0 {
 		return nil
 	}
 	rows, err := w.conn.QueryContext(ctx, `SELECT id, stream, rev FROM events WHERE rev < ? ORDER BY pos DESC LIMIT ?`,
-		int64(eventstore.TombstoneRevision), w.recent.max)
+		int64(eventstore.TombstoneRevision), w.recent.Max())
 	if err != nil {
 		return fmt.Errorf("sqlite: load: %w", err)
 	}
@@ -125,17 +126,17 @@ func (w *writer) load(ctx context.Context) error {
 	for rows.Next() {
 		var id []byte
 		var e recentEntry
-		if err := rows.Scan(&id, &e.stream, &e.rev); err != nil {
+		if err := rows.Scan(&id, &e.Stream, &e.Rev); err != nil {
 			return fmt.Errorf("sqlite: load: %w", err)
 		}
-		copy(e.id[:], id)
+		copy(e.ID[:], id)
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: load: %w", err)
 	}
 	for i := len(entries) - 1; i >= 0; i-- { // oldest first
-		w.recent.add(entries[i])
+		w.recent.Add(entries[i])
 	}
 	return nil
 }
@@ -369,7 +370,7 @@ func (w *writer) adopt(b *batch) {
 		w.heads[name] = h
 	}
 	for _, e := range b.ids {
-		w.recent.add(e)
+		w.recent.Add(e)
 	}
 	w.committed.Store(b.nextPos - 1)
 	w.commits.Add(1)
