@@ -58,6 +58,9 @@ type WritePlan struct {
 // (see Store.Append) to an append of events (already prepared) to a stream in
 // state st.
 func DecideAppend(stream string, expected ExpectedRevision, st StreamState, events []EventData, lookup EventLookup) (WritePlan, error) {
+	if err := ValidateExpected("append", stream, expected); err != nil {
+		return WritePlan{}, err
+	}
 	if st.Tombstoned {
 		return WritePlan{}, &StreamDeletedError{Stream: stream}
 	}
@@ -151,6 +154,13 @@ func replayAt(first uint64, st StreamState, events []EventData, lookup EventLook
 // whether the stream's metadata stream exists. A nil error means: write the
 // delete record.
 func DecideDelete(stream string, expected ExpectedRevision, st StreamState, hasMetadata, tombstone bool) error {
+	op := "delete"
+	if tombstone {
+		op = "tombstone"
+	}
+	if err := ValidateExpected(op, stream, expected); err != nil {
+		return err
+	}
 	if st.Tombstoned {
 		return &StreamDeletedError{Stream: stream}
 	}

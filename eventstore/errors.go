@@ -34,13 +34,18 @@ var (
 	ErrNotLeader = errors.New("eventstore: not leader")
 	// ErrUnknownDriver: Open was given a URL whose scheme no driver registered.
 	ErrUnknownDriver = errors.New("eventstore: unknown driver")
+	// ErrUnknownOutcome: the store could not tell whether a write took
+	// effect (its commit failed after it may have reached the disk). Read
+	// the stream to find out before writing again; an idempotent retry
+	// (the same event IDs and expected revision) is safe.
+	ErrUnknownOutcome = errors.New("eventstore: outcome of the write is unknown")
 )
 
 // Causes of ErrInvalidArgument, wrapped by *ArgumentError.
 var (
 	ErrEmptyStreamName     = errors.New("stream name is empty")
 	ErrStreamNameTooLong   = errors.New("stream name is too long")
-	ErrInvalidStreamName   = errors.New("stream name is not valid UTF-8")
+	ErrInvalidStreamName   = errors.New("stream name is not valid UTF-8 or holds a control character")
 	ErrReservedStreamName  = errors.New("stream names starting with '$' are reserved for the store")
 	ErrEmptyEventType      = errors.New("event type is empty")
 	ErrInvalidContentType  = errors.New("content type must be application/json or application/octet-stream")

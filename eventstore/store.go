@@ -30,8 +30,19 @@ type Store interface {
 	// Appending to a soft-deleted stream undeletes it: its revisions continue
 	// and only the new events are visible. Re-appending events whose IDs are
 	// already in the stream where the request expects them succeeds without
-	// writing and returns the earlier result (idempotency). An append with no
-	// events writes nothing and only checks the expected revision.
+	// writing and returns the earlier result (idempotency). With NoStream or
+	// Exact the IDs are compared at the stream's revisions, whatever their
+	// age; with Any or StreamExists a re-append is recognised only while its
+	// first event ID is among the backend's most recently written IDs (a
+	// bounded window, as EventStoreDB's cache of committed IDs; memory and
+	// sqlite keep the last 65 536 by default, WithRecentIDs), and only in
+	// the stream it was last written to. An append with no events writes
+	// nothing and only checks the expected revision.
+	//
+	// The Store copies the events' byte slices: the caller may reuse them
+	// once Append returns. Events returned by reads and subscriptions are
+	// the caller's own in the same way; one subscriber modifying a live
+	// event may affect other subscribers of the same store, not the store.
 	//
 	// Bad input (see ValidateAppend) returns an *ArgumentError and writes
 	// nothing. Errors: ErrWrongExpectedVersion, ErrStreamDeleted,

@@ -27,9 +27,36 @@ func ValidateStreamName(op, stream string, system bool) error {
 	case len(stream) > MaxStreamNameLength:
 		return NewArgumentError(op, stream[:32]+"…", ErrStreamNameTooLong, fmt.Sprintf("%d bytes, at most %d", len(stream), MaxStreamNameLength))
 	case !utf8.ValidString(stream):
-		return NewArgumentError(op, stream, ErrInvalidStreamName, "")
+		return NewArgumentError(op, stream, ErrInvalidStreamName, "not UTF-8")
+	case hasControl(stream):
+		return NewArgumentError(op, stream, ErrInvalidStreamName, "control character")
 	case !system && IsSystemStream(stream):
 		return NewArgumentError(op, stream, ErrReservedStreamName, "")
+	}
+	return nil
+}
+
+// hasControl reports whether s holds a control character (U+0000–U+001F,
+// U+007F–U+009F). Such names cannot travel in a gRPC trailer, a log line or
+// a terminal unharmed, so every backend rejects them.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxRevision is the largest revision a stream can have: EventStoreDB keeps
+// revisions as signed 64-bit numbers.
+const MaxRevision = 1<<63 - 1
+
+// ValidateExpected checks an expected revision for op: an Exact revision
+// above MaxRevision can never match and is rejected with ErrInvalidRevision.
+func ValidateExpected(op, stream string, expected ExpectedRevision) error {
+	if rev, ok := expected.Revision(); ok && rev > MaxRevision {
+		return NewArgumentError(op, stream, ErrInvalidRevision, fmt.Sprintf("expected revision %d, at most %d", rev, uint64(MaxRevision)))
 	}
 	return nil
 }
@@ -80,8 +107,15 @@ func prepareEvents(op, stream string, events []EventData) ([]EventData, error) {
 		if size := EventSize(&e); size > MaxEventSize {
 			return nil, bad(ErrEventTooLarge, fmt.Sprintf("%d bytes, at most %d", size, MaxEventSize))
 		}
-		if e.ContentType == ContentTypeJSON && len(e.Data) > 0 && !json.Valid(e.Data) {
-			return nil, bad(ErrInvalidJSON, "")
+		if e.ContentType == ContentTypeJSON && len(e.Data) > 0 {
+			// encoding/json accepts invalid UTF-8 inside strings; JSON
+			// text is UTF-8 (RFC 8259, section 8.1).
+			if !utf8.Valid(e.Data) {
+				return nil, bad(ErrInvalidJSON, "not valid UTF-8")
+			}
+			if !json.Valid(e.Data) {
+				return nil, bad(ErrInvalidJSON, "")
+			}
 		}
 		if e.ID == uuid.Nil {
 			e.ID = uuid.New()

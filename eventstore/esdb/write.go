@@ -50,6 +50,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected e
 }
 
 func (s *Store) append(ctx context.Context, op, stream string, expected eventstore.ExpectedRevision, evs []eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateExpected(op, stream, expected); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	data := toEventData(evs)
 	retry := notSent
 	if _, exact := expected.Revision(); exact || expected.IsNoStream() {
@@ -154,6 +157,9 @@ func (s *Store) Tombstone(ctx context.Context, stream string, expected eventstor
 
 func (s *Store) remove(ctx context.Context, c call, fn func(context.Context) (*esdb.DeleteResult, error)) (eventstore.DeleteResult, error) {
 	if err := eventstore.ValidateStreamName(c.op, c.stream, false); err != nil {
+		return eventstore.DeleteResult{}, err
+	}
+	if err := eventstore.ValidateExpected(c.op, c.stream, c.expected); err != nil {
 		return eventstore.DeleteResult{}, err
 	}
 	var res *esdb.DeleteResult

@@ -19,7 +19,9 @@
 //
 // Errors follow the real server: a wrong expected revision on Append is an
 // in-band result; a tombstoned stream is FailedPrecondition with the trailers
-// "exception: stream-deleted" and "stream-name"; a wrong expected revision on
+// "exception: stream-deleted" and "stream-name" (gRPC trailers carry
+// printable ASCII only, so other bytes of a name are percent-encoded
+// there); a wrong expected revision on
 // Delete or Tombstone is FailedPrecondition with "exception:
 // wrong-expected-version" and the versions; size limits and missing event
 // metadata are InvalidArgument with the real server's trailers; malformed
@@ -31,7 +33,12 @@
 //
 // The server binds 127.0.0.1 unless told otherwise ([WithAddress]), accepts
 // the clients' keepalive pings every 10 s even without calls in flight, and
-// messages of up to 17 MiB ([MaxMessageSize]). [WithTLS] serves TLS;
+// messages of up to 17 MiB ([MaxMessageSize]). One append may total
+// [DefaultMaxAppendSize] ([WithMaxAppendSize]); across all calls the server
+// holds at most [DefaultMaxBytesInFlight] of proposed events
+// ([WithMaxBytesInFlight]): an append whose first event does not fit waits,
+// one that would need more once it holds some fails with ResourceExhausted.
+// [WithTLS] serves TLS;
 // [WithUsers] adds HTTP basic authentication, as EventStoreDB's secure mode:
 // calls other than ServerFeatures and Gossip without valid credentials fail
 // with Unauthenticated. [Server.Register] mounts the services on an existing

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -106,8 +107,29 @@ func fail(set trailerSetter, err error) error {
 // client panics unless stream-name comes with the exception.
 func streamDeleted(stream string) *rpcError {
 	return newError(codes.FailedPrecondition, fmt.Sprintf("Event stream '%s' is deleted.", stream),
-		trailerException, exceptionStreamDeleted, trailerStreamName, stream)
+		trailerException, exceptionStreamDeleted, trailerStreamName, trailerValue(stream))
 }
+
+// trailerValue makes s safe for a gRPC trailer, which carries printable
+// ASCII only: other bytes (UTF-8 letters, and control characters, which
+// stores reject in new stream names but may still report) are
+// percent-encoded, as is '%' then.
+func trailerValue(s string) string {
+	if !strings.ContainsFunc(s, notPrintable) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func notPrintable(r rune) bool { return r < 0x20 || r > 0x7e }
 
 // mapError turns a store error into the status and trailers EventStoreDB
 // answers with (esdb-protocol §3.4). stream names the stream of the request;
@@ -136,7 +158,7 @@ func mapError(stream string, err error) *rpcError {
 		return newError(codes.FailedPrecondition,
 			fmt.Sprintf("Append failed due to WrongExpectedVersion. Stream: %s, Expected version: %v, Actual version: %v", stream, wrong.Expected, wrong.Actual),
 			trailerException, exceptionWrongVersion,
-			trailerStreamName, stream,
+			trailerStreamName, trailerValue(stream),
 			trailerExpectedVersion, signedVersion(wrong.Expected),
 			trailerActualVersion, signedVersion(wrong.Actual))
 	case errors.As(err, &arg) && errors.Is(err, eventstore.ErrEventTooLarge):

@@ -17,6 +17,10 @@ const DefaultAddress = "127.0.0.1:2113"
 // limit of current KurrentDB releases.
 const DefaultMaxAppendSize = 256 << 20
 
+// DefaultMaxBytesInFlight is the default bound on the bytes of appends the
+// server holds at once, across all calls (see WithMaxBytesInFlight).
+const DefaultMaxBytesInFlight = 256 << 20
+
 // An Option configures a Server. Options are validated by New.
 type Option func(*options) error
 
@@ -27,6 +31,7 @@ type options struct {
 	users         map[string]string
 	logger        *slog.Logger
 	maxAppendSize int
+	maxInFlight   int // 0: max(DefaultMaxBytesInFlight, maxAppendSize)
 }
 
 // WithAddress sets the TCP address to listen on, "host:port" (default
@@ -98,6 +103,25 @@ func WithMaxAppendSize(n int) Option {
 			return fmt.Errorf("esdbserver: maximum append size must be positive, got %d", n)
 		}
 		o.maxAppendSize = n
+		return nil
+	}
+}
+
+// WithMaxBytesInFlight bounds the bytes of proposed events (counted as
+// eventstore.EventSize) that the server holds at once across all appends
+// (default DefaultMaxBytesInFlight, or the maximum append size if that is
+// larger), so that concurrent large appends cannot exhaust its memory. An
+// append whose first event finds the budget spent waits for it; one that
+// holds part of the budget and needs more than is left fails with
+// ResourceExhausted at once (waiting while holding could deadlock two
+// appends), and the client may retry it. n must be at least the maximum
+// append size.
+func WithMaxBytesInFlight(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("esdbserver: maximum bytes in flight must be positive, got %d", n)
+		}
+		o.maxInFlight = n
 		return nil
 	}
 }

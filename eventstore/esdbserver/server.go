@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
@@ -55,6 +56,7 @@ type Server struct {
 	id       uuid.UUID // the node's instance id in gossip
 	services []service
 	grpc     *grpc.Server
+	inFlight *semaphore.Weighted // bytes of appends held, across calls
 
 	// closing is cancelled when Shutdown starts: live subscriptions then end
 	// with Unavailable.
@@ -91,6 +93,12 @@ func New(store eventstore.Store, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	switch {
+	case o.maxInFlight == 0:
+		o.maxInFlight = max(DefaultMaxBytesInFlight, o.maxAppendSize)
+	case o.maxInFlight < o.maxAppendSize:
+		return nil, fmt.Errorf("esdbserver: maximum bytes in flight (%d) is less than the maximum append size (%d)", o.maxInFlight, o.maxAppendSize)
+	}
 	if len(o.users) > 0 && o.certFile == "" {
 		return nil, errors.New("esdbserver: WithUsers needs WithTLS: clients send credentials only over TLS")
 	}
@@ -102,7 +110,8 @@ func New(store eventstore.Store, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: store, opts: o, log: log, tls: tlsConfig, id: uuid.New(), done: make(chan struct{})}
+	s := &Server{store: store, opts: o, log: log, tls: tlsConfig, id: uuid.New(), done: make(chan struct{}),
+		inFlight: semaphore.NewWeighted(int64(o.maxInFlight))}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.services = []service{
 		&streamsService{srv: s},

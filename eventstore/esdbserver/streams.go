@@ -12,9 +12,11 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/chronicle-go/chronicle/eventstore"
@@ -45,7 +47,9 @@ func (s *streamsService) methods() []supportedMethod {
 // events arrive, so an oversized append is refused before it is buffered.
 // A wrong expected revision is answered in-band, as EventStoreDB does.
 func (s *streamsService) Append(call streams.Streams_AppendServer) error {
-	stream, events, err := s.receiveAppend(call)
+	held := &heldBytes{sem: s.srv.inFlight}
+	defer held.release()
+	stream, events, err := s.receiveAppend(call, held)
 	if err != nil {
 		// Clients send every message before they read the answer; the Go
 		// client reports a call that ended while it was still sending as a
@@ -73,7 +77,7 @@ type appendTarget struct {
 
 // receiveAppend authenticates an append and receives its options and
 // events, checking them as they arrive.
-func (s *streamsService) receiveAppend(call streams.Streams_AppendServer) (appendTarget, []eventstore.EventData, error) {
+func (s *streamsService) receiveAppend(call streams.Streams_AppendServer, held *heldBytes) (appendTarget, []eventstore.EventData, error) {
 	if err := s.srv.authenticate(call.Context()); err != nil {
 		return appendTarget{}, nil, err
 	}
@@ -116,7 +120,38 @@ func (s *streamsService) receiveAppend(call streams.Streams_AppendServer) (appen
 				trailerException, exceptionMaxAppendSize,
 				trailerMaxAppendSize, strconv.Itoa(s.srv.opts.maxAppendSize))
 		}
+		if err := held.take(call.Context(), size); err != nil {
+			return appendTarget{}, nil, err
+		}
 		events = append(events, ev)
+	}
+}
+
+// heldBytes is what one append holds of the server's in-flight budget.
+type heldBytes struct {
+	sem *semaphore.Weighted
+	n   int64
+}
+
+// take adds n bytes: it waits for them while the append holds nothing, and
+// fails with ResourceExhausted when it holds some and the budget is spent
+// (two appends waiting for each other's bytes would never finish).
+func (h *heldBytes) take(ctx context.Context, n int) error {
+	if h.n == 0 {
+		if err := h.sem.Acquire(ctx, int64(n)); err != nil {
+			return status.FromContextError(err).Err()
+		}
+	} else if !h.sem.TryAcquire(int64(n)) {
+		return newError(codes.ResourceExhausted, "esdbserver: too many bytes of appends in flight; retry the append")
+	}
+	h.n += int64(n)
+	return nil
+}
+
+func (h *heldBytes) release() {
+	if h.n > 0 {
+		h.sem.Release(h.n)
+		h.n = 0
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/internal/feed"
+	"github.com/chronicle-go/chronicle/internal/recentids"
 )
 
 func init() {
@@ -30,12 +31,17 @@ type Store struct {
 	mu      sync.RWMutex
 	log     []eventstore.RecordedEvent // $all; the event at index i has position i+1
 	streams map[string]*stream
+	recent  *recentids.Window[string] // idempotency window, as sqlite's
 	closed  bool
 }
 
+// DefaultRecentIDs is how many recent event IDs a Store remembers for
+// idempotent re-appends with Any or StreamExists, as the sqlite store does
+// by default.
+const DefaultRecentIDs = 1 << 16
+
 type stream struct {
-	revs       []int // log index of each revision; dense from 0
-	ids        map[uuid.UUID]uint64
+	revs       []int                     // log index of each revision; dense from 0
 	meta       eventstore.StreamMetadata // parsed latest event of $$<name>
 	tombstoned bool
 }
@@ -49,9 +55,17 @@ type Option func(*Store)
 // testkit uses it for fake clocks and $maxAge tests.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithRecentIDs sets how many recently written event IDs the store
+// remembers for idempotent re-appends with Any or StreamExists (default
+// DefaultRecentIDs; 0 remembers none; negative counts as 0), the same rule
+// as sqlite.WithRecentIDs, documented in the package doc.
+func WithRecentIDs(n int) Option {
+	return func(s *Store) { s.recent = recentids.New[string](max(n, 0)) }
+}
+
 // New returns an empty Store.
 func New(opts ...Option) *Store {
-	s := &Store{now: time.Now, hub: feed.NewHub(), streams: make(map[string]*stream)}
+	s := &Store{now: time.Now, hub: feed.NewHub(), streams: make(map[string]*stream), recent: recentids.New[string](DefaultRecentIDs)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -72,8 +86,9 @@ func (s *Store) state(st *stream) eventstore.StreamState {
 
 // lookup is the eventstore.EventLookup of one stream; s.mu is held.
 type lookup struct {
-	s  *Store
-	st *stream
+	s    *Store
+	name string
+	st   *stream
 }
 
 func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error) {
@@ -85,11 +100,11 @@ func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error
 }
 
 func (l lookup) RevisionOf(id uuid.UUID) (uint64, bool, error) {
-	if l.st == nil {
+	e, ok := l.s.recent.Get(id)
+	if !ok || e.Stream != l.name {
 		return 0, false, nil
 	}
-	rev, ok := l.st.ids[id]
-	return rev, ok, nil
+	return e.Rev, true, nil
 }
 
 // Append implements eventstore.Store.
@@ -115,7 +130,7 @@ func (s *Store) append(ctx context.Context, name string, expected eventstore.Exp
 		return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: name}
 	}
 	st := s.streams[name]
-	plan, err := eventstore.DecideAppend(name, expected, s.state(st), evs, lookup{s, st})
+	plan, err := eventstore.DecideAppend(name, expected, s.state(st), evs, lookup{s, name, st})
 	if err != nil || !plan.Write {
 		return plan.Result, err
 	}
@@ -134,7 +149,7 @@ func (s *Store) append(ctx context.Context, name string, expected eventstore.Exp
 	}
 	res := plan.Result
 	res.Position = s.log[len(s.log)-1].Position
-	s.hub.Publish(s.log[start:len(s.log):len(s.log)])
+	s.publish(start)
 	return res, nil
 }
 
@@ -153,7 +168,7 @@ func (s *Store) metadataOfTombstoned(name string) bool {
 func (s *Store) ensure(name string) *stream {
 	st := s.streams[name]
 	if st == nil {
-		st = &stream{ids: make(map[uuid.UUID]uint64)}
+		st = &stream{}
 		s.streams[name] = st
 	}
 	return st
@@ -175,7 +190,7 @@ func (s *Store) record(name string, st *stream, e *eventstore.EventData, rev uin
 	})
 	if rev != eventstore.TombstoneRevision {
 		st.revs = append(st.revs, len(s.log)-1)
-		st.ids[e.ID] = rev
+		s.recent.Add(recentids.Entry[string]{ID: e.ID, Stream: name, Rev: rev})
 	}
 	if of, ok := eventstore.IsMetadataStream(name); ok {
 		var meta eventstore.StreamMetadata
@@ -194,6 +209,24 @@ func (s *Store) writeMetadata(name string, meta eventstore.StreamMetadata, now t
 	ms := s.ensure(mname)
 	s.record(mname, ms, &ev, uint64(len(ms.revs)), now)
 	return nil
+}
+
+// publish hands the events from log index start on to live subscribers, as
+// copies: a subscriber that modifies an event's Data must not change the
+// store. s.mu is held.
+func (s *Store) publish(start int) {
+	batch := make([]eventstore.RecordedEvent, len(s.log)-start)
+	for i := range batch {
+		batch[i] = copyOut(&s.log[start+i])
+	}
+	s.hub.Publish(batch)
+}
+
+// copyOut returns e with its own Data and Metadata, as a read hands it out.
+func copyOut(e *eventstore.RecordedEvent) eventstore.RecordedEvent {
+	c := *e
+	c.Data, c.Metadata = clone(e.Data), clone(e.Metadata)
+	return c
 }
 
 func clone(b []byte) []byte {
@@ -281,7 +314,7 @@ func (s *Store) remove(ctx context.Context, op, name string, expected eventstore
 			return eventstore.DeleteResult{}, err
 		}
 	}
-	s.hub.Publish(s.log[start:len(s.log):len(s.log)])
+	s.publish(start)
 	return eventstore.DeleteResult{Position: s.log[len(s.log)-1].Position}, nil
 }
 
@@ -294,8 +327,16 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.Rea
 		}
 		back := opts.Direction == eventstore.Backwards
 		var next uint64 // next revision to look at
+		// The read ends at the stream's state when it started, as SQLite's
+		// snapshot reads do: events appended meanwhile are not read.
 		s.mu.RLock()
 		first, last, err := s.visibleRange(name)
+		var meta eventstore.StreamMetadata
+		var st *stream
+		if err == nil {
+			st = s.streams[name]
+			meta = s.metaOf(name, st)
+		}
 		s.mu.RUnlock()
 		if err != nil {
 			yield(eventstore.RecordedEvent{}, err)
@@ -316,18 +357,15 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.Rea
 		default:
 			next = first
 		}
+		now := s.now()
 		s.paged(ctx, opts.MaxCount, yield, func(buf []eventstore.RecordedEvent, room int) ([]eventstore.RecordedEvent, bool) {
-			st := s.streams[name]
-			now := s.now()
-			last := uint64(len(st.revs) - 1)
-			meta := s.metaOf(name, st)
 			for len(buf) < room {
-				if (!back && next > last) || (back && next < meta.FirstVisible(last)) || next == ^uint64(0) {
+				if (!back && next > last) || (back && next < first) || next == ^uint64(0) {
 					return buf, false
 				}
-				e := s.log[st.revs[next]]
+				e := &s.log[st.revs[next]]
 				if meta.Visible(next, last, e.Created, now) {
-					buf = append(buf, e)
+					buf = append(buf, copyOut(e))
 				}
 				if back {
 					next--
@@ -433,11 +471,11 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 		s.paged(ctx, opts.MaxCount, yield, func(buf []eventstore.RecordedEvent, room int) ([]eventstore.RecordedEvent, bool) {
 			// Bound the work done under the lock when the filter is selective.
 			for scanned := 0; scanned < 8*readChunk && len(buf) < room; scanned++ {
-				if next < 0 || next >= len(s.log) {
+				if next < 0 || next >= n { // a forwards read ends where $all ended when it started
 					return buf, false
 				}
 				if e := &s.log[next]; m.MatchEvent(e) {
-					buf = append(buf, *e)
+					buf = append(buf, copyOut(e))
 				}
 				if back {
 					next--

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/recentids"
 )
 
 // head is what the store keeps about a stream in the streams table.
@@ -51,7 +52,7 @@ type batch struct {
 	heads      map[string]*head
 	rows       []eventstore.RecordedEvent // in position order; published after the commit
 	rowStreams []int64                    // streams.id of each row
-	ids        []recentEntry              // event IDs written, for the recent-ID cache
+	ids        []recentEntry              // event IDs written, for the recent-ID window
 	idIndex    map[uuid.UUID]recentEntry  // the same, for lookups within the batch
 	nextPos    uint64
 	nextStream int64
@@ -220,7 +221,7 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 			continue
 		}
 		h.pend = append(h.pend, int32(len(b.rows)-1))
-		ent := recentEntry{id: e.ID, stream: h.id, rev: rev}
+		ent := recentEntry{ID: e.ID, Stream: h.id, Rev: rev}
 		b.ids = append(b.ids, ent)
 		if b.idIndex == nil {
 			b.idIndex = make(map[uuid.UUID]recentEntry)
@@ -319,62 +320,17 @@ func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error
 func (l lookup) RevisionOf(id uuid.UUID) (uint64, bool, error) {
 	e, ok := l.b.idIndex[id]
 	if !ok {
-		e, ok = l.b.w.recent.get(id)
+		e, ok = l.b.w.recent.Get(id)
 	}
-	if !ok || e.stream != l.h.id {
+	if !ok || e.Stream != l.h.id {
 		return 0, false, nil
 	}
-	return e.rev, true, nil
+	return e.Rev, true, nil
 }
 
-// recentEntry says where an event ID was written.
-type recentEntry struct {
-	id     uuid.UUID
-	stream int64
-	rev    uint64
-}
-
-// recentIDs remembers the last max event IDs written, for idempotent
-// re-appends with Any and StreamExists (as EventStoreDB does). An index on
-// the ID column would cost every event a random B-tree insert (measured:
-// appends 2 to 3 times slower, a 13 times larger WAL).
-type recentIDs struct {
-	max  int
-	m    map[uuid.UUID]recentSlot
-	ring []uuid.UUID
-	next int
-}
-
-type recentSlot struct {
-	recentEntry
-	slot int
-}
-
-func newRecentIDs(max int) *recentIDs { return &recentIDs{max: max, m: make(map[uuid.UUID]recentSlot)} }
-
-func (c *recentIDs) reset() {
-	clear(c.m)
-	c.ring, c.next = c.ring[:0], 0
-}
-
-func (c *recentIDs) add(e recentEntry) {
-	if c.max == 0 {
-		return
-	}
-	if len(c.ring) < c.max {
-		c.ring = append(c.ring, e.id)
-		c.m[e.id] = recentSlot{e, len(c.ring) - 1}
-		return
-	}
-	if old, ok := c.m[c.ring[c.next]]; ok && old.slot == c.next {
-		delete(c.m, c.ring[c.next])
-	}
-	c.ring[c.next] = e.id
-	c.m[e.id] = recentSlot{e, c.next}
-	c.next = (c.next + 1) % c.max
-}
-
-func (c *recentIDs) get(id uuid.UUID) (recentEntry, bool) {
-	s, ok := c.m[id]
-	return s.recentEntry, ok
-}
+// recentEntry says where an event ID was written (Stream is streams.id).
+// The window of recent IDs (internal/recentids) serves idempotent
+// re-appends with Any and StreamExists, as EventStoreDB's cache does: an
+// index on the ID column would cost every event a random B-tree insert
+// (measured: appends 2 to 3 times slower, a 13 times larger WAL).
+type recentEntry = recentids.Entry[int64]

@@ -37,6 +37,40 @@
 // bounded cache of recent event IDs (WithRecentIDs), as in EventStoreDB;
 // those with an exact expected revision are checked against the database.
 //
+// # Durability, per platform
+//
+// "Durable" means the append's commit record was written to the
+// write-ahead log and the log was synced before Append returned:
+//
+//   - Linux, FreeBSD, illumos, NetBSD: fdatasync(2) of the log (the file's
+//     size is already on disk: Open reserves the log's blocks), which
+//     returns once the device reports the data written; a disk with a
+//     volatile write cache must honour flushes (most do; some consumer
+//     drives and virtual disks do not).
+//   - macOS: F_FULLFSYNC (PRAGMA fullfsync and checkpoint_fullfsync are on),
+//     which also flushes the drive's cache; a plain fsync there does not.
+//   - OpenBSD: fsync(2).
+//   - Windows: FlushFileBuffers.
+//
+// TestCommitsAreSynced checks the writer's settings and counts the syncs
+// of the log per commit through a VFS wrapper.
+//
+// # Failures
+//
+// A failure that certainly wrote nothing (the disk is full, a write fails
+// its check, SQLite refuses the transaction before its commit) fails that
+// batch; the store goes on. A full disk is a *DiskFullError, matched by
+// ErrDiskFull and syscall.ENOSPC. Any other failed commit may or may not
+// have reached the disk, and after a failed fsync Linux may drop the pages
+// it could not write while later syncs succeed. So the store fails stop:
+// the appends of that commit get eventstore.ErrUnknownOutcome, every other
+// waiting and later call (writes, reads, subscriptions) a *FailedError
+// (ErrFailed), until the Store is closed and opened again; Close then runs
+// no checkpoint of its own, and the reopened store holds exactly what is
+// on disk: every acknowledged append, all or nothing of the failed one, no
+// gap. TestIOFaults injects failed writes, a torn commit, a failed commit
+// record, a failed sync and a full disk through a VFS wrapper.
+//
 // # Reads and subscriptions
 //
 // Reads run on a pool of read-only connections (WAL snapshots) and never

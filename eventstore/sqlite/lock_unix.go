@@ -26,3 +26,13 @@ func lockFile(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// syncDir makes the entries of directory dir (a new file's name) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

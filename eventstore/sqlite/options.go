@@ -16,6 +16,7 @@ type options struct {
 	cachedHeads     int
 	pollInterval    time.Duration
 	now             func() time.Time
+	vfs             string // SQLite VFS to open the file through; "": the default
 }
 
 func defaultOptions() options {

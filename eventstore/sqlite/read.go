@@ -297,6 +297,9 @@ func (s *Store) usable(ctx context.Context) error {
 	if s.closed.Load() {
 		return eventstore.ErrClosed
 	}
+	if f := s.failed.Load(); f != nil {
+		return f
+	}
 	return nil
 }
 

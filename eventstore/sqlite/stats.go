@@ -47,6 +47,8 @@ type Stats struct {
 	Checkpoints   int    // background checkpoints run
 	CheckpointErr error  // the last background checkpoint's error
 	Position      eventstore.Position
+	// Err is the *FailedError of a store that failed (see ErrFailed), or nil.
+	Err error
 }
 
 // Stats returns the store's counters; Position is that of the last event
@@ -62,6 +64,9 @@ func (s *Store) Stats() Stats {
 	}
 	if s.ckpt != nil {
 		st.Checkpoints, st.CheckpointErr = s.ckpt.stats()
+	}
+	if f := s.failed.Load(); f != nil {
+		st.Err = f
 	}
 	return st
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	msqlite "modernc.org/sqlite"
 
@@ -38,6 +39,7 @@ type Store struct {
 	interned map[string]string
 
 	closed    atomic.Bool
+	failed    atomic.Pointer[FailedError] // set once, by fail
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -80,13 +82,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // dsn returns the driver's connection string for the store's file.
-func (s *Store) dsn(params ...string) string {
-	u := url.URL{Path: filepath.ToSlash(s.path)}
+func (s *Store) dsn(params ...string) string { return s.dsnFor(s.path, params...) }
+
+// dsnFor returns the driver's connection string for the file at path.
+func (s *Store) dsnFor(path string, params ...string) string {
+	u := url.URL{Path: filepath.ToSlash(path)}
+	if s.opts.vfs != "" {
+		params = append(params, "vfs="+url.QueryEscape(s.opts.vfs))
+	}
 	return "file:" + u.EscapedPath() + "?" + strings.Join(params, "&")
 }
 
 func (s *Store) openWriter(ctx context.Context) error {
-	created, err := createFile(s.path)
+	created, err := s.create(ctx)
 	if err != nil {
 		return err
 	}
@@ -100,6 +108,8 @@ func (s *Store) openWriter(ctx context.Context) error {
 		"_pragma=busy_timeout(10000)",
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
+		"_pragma=fullfsync(1)", // macOS: F_FULLFSYNC, see the package doc
+		"_pragma=checkpoint_fullfsync(1)",
 		"_pragma=wal_autocheckpoint(0)",
 		"_pragma=journal_size_limit(67108864)",
 		"_pragma=temp_store(MEMORY)",
@@ -177,7 +187,10 @@ func reserveLog(path string, checkpointPages int) error {
 	}
 	zeros := make([]byte, 1<<20)
 	for off := fi.Size(); off < want; off += int64(len(zeros)) {
-		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), want-off)], off); err != nil {
+		if _, err := writeAt(f, zeros[:min(int64(len(zeros)), want-off)], off); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return &DiskFullError{Op: "reserve the write-ahead log " + path, Need: want - fi.Size(), Err: err}
+			}
 			return fmt.Errorf("sqlite: reserve log: %w", err)
 		}
 	}
@@ -187,32 +200,106 @@ func reserveLog(path string, checkpointPages int) error {
 	return nil
 }
 
-// createFile creates the database file with mode 0600 if it does not exist.
-func createFile(path string) (created bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case errors.Is(err, fs.ErrExist):
+// writeAt is (*os.File).WriteAt; tests replace it to fill the disk.
+var writeAt = (*os.File).WriteAt
+
+// createHook runs between the steps of creating a store; tests make it
+// fail to stand for a crash at that point.
+var createHook = func(step string) error { return nil }
+
+// create makes a new store at s.path atomically, if there is none: the
+// schema goes into a temporary file beside it, which is synced and then
+// linked to s.path, so that a crash leaves either no store or a complete
+// empty one, never a file other processes cannot open. It reports whether
+// it created the file.
+func (s *Store) create(ctx context.Context) (created bool, err error) {
+	switch _, err := os.Lstat(s.path); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("sqlite: create %s: %w", s.path, err)
+	}
+	bad := func(err error) (bool, error) { return false, fmt.Errorf("sqlite: create %s: %w", s.path, err) }
+	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".creating-*")
+	if err != nil {
+		return bad(err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // once linked, only the temporary name goes
+	err = f.Chmod(0o600) // whatever the umask
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return bad(err)
+	}
+	if err := initFile(ctx, s.dsnFor(tmp, "_pragma=journal_mode(WAL)")); err != nil {
+		return bad(err)
+	}
+	if err := syncFile(tmp); err != nil {
+		return bad(err)
+	}
+	if err := createHook("schema written"); err != nil {
+		return bad(err)
+	}
+	switch err := os.Link(tmp, s.path); {
+	case errors.Is(err, fs.ErrExist): // another process created it meanwhile
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("sqlite: create %s: %w", path, err)
+		return bad(err)
 	}
-	defer f.Close()
-	if err := f.Chmod(0o600); err != nil { // whatever the umask
-		return true, fmt.Errorf("sqlite: create %s: %w", path, err)
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return true, fmt.Errorf("sqlite: create %s: sync directory: %w", s.path, err)
 	}
 	return true, nil
 }
 
+// initFile writes the schema into the empty database file dsn names.
+func initFile(ctx context.Context, dsn string) error {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return migrate(ctx, c)
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
 func (s *Store) openReader(ctx context.Context) error {
-	if _, err := os.Stat(s.path); err != nil {
+	fi, err := os.Stat(s.path)
+	if err != nil {
 		return fmt.Errorf("sqlite: open %s read-only: %w", s.path, err)
+	}
+	unfinished := func(what string) error {
+		return fmt.Errorf("%w: %s %s: a writer was probably interrupted while creating it (versions before atomic creation could leave that); open it once for writing to finish creating it, or delete it", ErrNotStore, s.path, what)
+	}
+	if fi.Size() == 0 {
+		return unfinished("is empty")
 	}
 	if err := s.openReads(ctx); err != nil {
 		return err
 	}
 	app, version, err := header(ctx, s.rdb)
-	if err != nil {
+	switch {
+	case resultCode(err) == codeReadOnly: // a hot journal a reader cannot roll back
+		return unfinished("needs recovery")
+	case err != nil:
 		return err
+	case app == 0 && version == 0:
+		return unfinished("has no Chronicle header")
 	}
 	if err := checkHeader(app, version); err != nil {
 		return err
@@ -286,6 +373,26 @@ func (s *Store) release() {
 	}
 }
 
+// fail makes the store fail-stop after an I/O error (see ErrFailed) and
+// returns the error every later call gets; the first cause stays.
+func (s *Store) fail(cause error) *FailedError {
+	f := &FailedError{Err: cause}
+	if !s.failed.CompareAndSwap(nil, f) {
+		return s.failed.Load()
+	}
+	s.hub.CloseWith(f)
+	return f
+}
+
+// stoppedErr is the error of a write that found the commit loop stopped:
+// the store's failure, or ErrClosed.
+func (s *Store) stoppedErr() error {
+	if f := s.failed.Load(); f != nil {
+		return f
+	}
+	return eventstore.ErrClosed
+}
+
 // sqlErr turns an error from the driver into the store's: ErrClosed once
 // the store is closed, the context's error when it ended, else wrapped.
 func (s *Store) sqlErr(ctx context.Context, op string, err error) error {
@@ -294,6 +401,8 @@ func (s *Store) sqlErr(ctx context.Context, op string, err error) error {
 		return eventstore.ErrClosed
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case s.failed.Load() != nil:
+		return s.failed.Load()
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/recentids"
 )
 
 // Limits of one group commit.
@@ -66,7 +67,7 @@ type writer struct {
 	nextPos    uint64 // position of the next event
 	nextStream int64  // id of the next new stream
 	heads      map[string]*head
-	recent     *recentIDs
+	recent     *recentids.Window[int64]
 	walPages   int // pages written since the checkpointer was last kicked
 
 	committed atomic.Uint64 // position of the last committed event
@@ -85,7 +86,7 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn) (*writer, error) {
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		heads:    make(map[string]*head),
-		recent:   newRecentIDs(s.opts.recentIDs),
+		recent:   recentids.New[int64](s.opts.recentIDs),
 	}
 	if err := w.stmts.prepare(ctx, conn); err != nil {
 		return nil, err
@@ -111,12 +112,12 @@ func (w *writer) load(ctx context.Context) error {
 	w.nextPos, w.nextStream = uint64(pos)+1, stream+1
 	w.committed.Store(uint64(pos))
 	clear(w.heads)
-	w.recent.reset()
-	if w.recent.max == 0 {
+	w.recent.Reset()
+	if w.recent.Max() == 0 {
 		return nil
 	}
 	rows, err := w.conn.QueryContext(ctx, `SELECT id, stream, rev FROM events WHERE rev < ? ORDER BY pos DESC LIMIT ?`,
-		int64(eventstore.TombstoneRevision), w.recent.max)
+		int64(eventstore.TombstoneRevision), w.recent.Max())
 	if err != nil {
 		return fmt.Errorf("sqlite: load: %w", err)
 	}
@@ -125,17 +126,17 @@ func (w *writer) load(ctx context.Context) error {
 	for rows.Next() {
 		var id []byte
 		var e recentEntry
-		if err := rows.Scan(&id, &e.stream, &e.rev); err != nil {
+		if err := rows.Scan(&id, &e.Stream, &e.Rev); err != nil {
 			return fmt.Errorf("sqlite: load: %w", err)
 		}
-		copy(e.id[:], id)
+		copy(e.ID[:], id)
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: load: %w", err)
 	}
 	for i := len(entries) - 1; i >= 0; i-- { // oldest first
-		w.recent.add(entries[i])
+		w.recent.Add(entries[i])
 	}
 	return nil
 }
@@ -148,11 +149,16 @@ func (w *writer) submit(ctx context.Context, r *request) (eventstore.AppendResul
 	if w.s.closed.Load() {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
+	if f := w.s.failed.Load(); f != nil {
+		return eventstore.AppendResult{}, f
+	}
 	r.done = make(chan response, 1)
 	select {
 	case w.queue <- r:
 	case <-w.stopping:
 		return eventstore.AppendResult{}, eventstore.ErrClosed
+	case <-w.stopped: // the store failed
+		return eventstore.AppendResult{}, w.s.stoppedErr()
 	case <-ctx.Done():
 		return eventstore.AppendResult{}, ctx.Err()
 	}
@@ -169,7 +175,7 @@ func (w *writer) submit(ctx context.Context, r *request) (eventstore.AppendResul
 		case res := <-r.done:
 			return res.res, res.err
 		default:
-			return eventstore.AppendResult{}, eventstore.ErrClosed
+			return eventstore.AppendResult{}, w.s.stoppedErr()
 		}
 	}
 }
@@ -183,14 +189,14 @@ func (w *writer) loop() {
 		var first *request
 		select { // stopping first: once Close was called, queued requests are not started
 		case <-w.stopping:
-			w.failQueued()
+			w.failQueued(eventstore.ErrClosed)
 			return
 		default:
 		}
 		select {
 		case first = <-w.queue:
 		case <-w.stopping:
-			w.failQueued()
+			w.failQueued(eventstore.ErrClosed)
 			return
 		}
 		batch = append(batch[:0], first)
@@ -209,6 +215,11 @@ func (w *writer) loop() {
 		w.commit(batch)
 		w.inCommit.Store(0)
 		clear(batch)
+		if f := w.s.failed.Load(); f != nil {
+			// Fail-stop: nothing more is written until a reopen.
+			w.failQueued(f)
+			return
+		}
 		if w.wantTail.Swap(false) {
 			// Copy the few frames committed since the checkpointer's
 			// pass, so that the next commit restarts the log. PASSIVE
@@ -218,13 +229,13 @@ func (w *writer) loop() {
 	}
 }
 
-// failQueued answers every request still queued with ErrClosed.
-func (w *writer) failQueued() {
+// failQueued answers every request still queued with err.
+func (w *writer) failQueued(err error) {
 	for {
 		select {
 		case r := <-w.queue:
 			if r.state.CompareAndSwap(stateQueued, stateTaken) {
-				r.done <- response{err: eventstore.ErrClosed}
+				r.done <- response{err: err}
 			}
 		default:
 			return
@@ -245,8 +256,10 @@ func (w *writer) stop() {
 func (w *writer) close() {
 	ctx := context.Background()
 	w.stmts.close()
-	_, _ = w.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
-	_, _ = w.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	if w.s.failed.Load() == nil { // a failed store writes nothing more
+		_, _ = w.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
+		_, _ = w.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	w.conn.Close()
 }
 
@@ -255,10 +268,19 @@ func (w *writer) close() {
 // check fails alone and writes nothing), then all planned rows are written
 // and committed in one transaction, then the committed events are published
 // and every caller answered.
+//
+// A failure before COMMIT wrote nothing: the batch fails, the store reloads
+// its state and goes on. A COMMIT that fails for want of space wrote no
+// valid commit record either (the log's frames are checksummed and the
+// last one is written last). Any other failed COMMIT may or may not be on
+// disk, and after a failed fsync the kernel may have dropped the pages it
+// could not write while reporting later syncs as successful: the store
+// fails (fail-stop, see ErrFailed) and its appends get ErrUnknownOutcome.
 func (w *writer) commit(reqs []*request) {
 	ctx := context.Background()
 	b := newBatch(w)
 	var err error
+	committing := false
 	if _, err = w.stmts.begin.ExecContext(ctx); err == nil {
 		for _, r := range reqs {
 			if !r.state.CompareAndSwap(stateQueued, stateTaken) {
@@ -273,10 +295,14 @@ func (w *writer) commit(reqs []*request) {
 			err = b.flush(ctx)
 		}
 		if err == nil {
+			committing = true
 			_, err = w.stmts.commit.ExecContext(ctx)
 		}
 		if err != nil {
-			_, _ = w.conn.ExecContext(ctx, `ROLLBACK`)
+			// After a failed COMMIT SQLite may have rolled back already.
+			if _, rerr := w.conn.ExecContext(ctx, `ROLLBACK`); rerr != nil && resultCode(rerr) != codeError {
+				w.s.fail(fmt.Errorf("rollback after %w: %w", err, rerr))
+			}
 		}
 	} else {
 		for _, r := range reqs {
@@ -285,20 +311,34 @@ func (w *writer) commit(reqs []*request) {
 			}
 		}
 	}
-	if err != nil {
-		err = fmt.Errorf("sqlite: commit: %w", err)
+	switch {
+	case err != nil && committing && resultCode(err) != codeFull:
+		f := w.s.fail(fmt.Errorf("commit: %w", err))
+		unknown := fmt.Errorf("sqlite: commit: %w: %w", eventstore.ErrUnknownOutcome, f)
+		for _, r := range b.taken {
+			if r.res.err == nil {
+				r.res = response{err: unknown}
+			}
+		}
+	case err != nil:
+		if resultCode(err) == codeFull {
+			err = &DiskFullError{Op: "commit", Err: err}
+		} else {
+			err = fmt.Errorf("sqlite: commit: %w", err)
+		}
+		if f := w.s.failed.Load(); f != nil {
+			err = f
+		} else if lerr := w.load(ctx); lerr != nil {
+			// The transaction failed; what the database holds is the
+			// truth, and it cannot be read.
+			err = w.s.fail(fmt.Errorf("reload after a failed commit: %w", lerr))
+		}
 		for _, r := range b.taken {
 			if r.res.err == nil {
 				r.res = response{err: err}
 			}
 		}
-		// The transaction failed; what the database holds is the truth.
-		if lerr := w.load(ctx); lerr != nil {
-			for _, r := range b.taken {
-				r.res.err = fmt.Errorf("%w (and reloading failed: %v)", err, lerr)
-			}
-		}
-	} else if len(b.rows) > 0 {
+	case len(b.rows) > 0:
 		w.adopt(b)
 		// One published batch per request, as if each had committed
 		// alone: a subscriber's queue bound counts appends, whatever the
@@ -330,7 +370,7 @@ func (w *writer) adopt(b *batch) {
 		w.heads[name] = h
 	}
 	for _, e := range b.ids {
-		w.recent.add(e)
+		w.recent.Add(e)
 	}
 	w.committed.Store(b.nextPos - 1)
 	w.commits.Add(1)

@@ -65,15 +65,12 @@ func (s *suite) testCheckpoints(t *testing.T) {
 
 // checkCatchUpCheckpoints reads a filtered subscription up to its CaughtUp
 // and checks its checkpoints against the examined events (all of $all after
-// the start point): the k-th is at the (k×interval)-th examined event, and
-// the last one, right before CaughtUp, at the last examined event (when the
-// count is a multiple of the interval, the two may be one checkpoint).
+// the start point) by EventStoreDB's rule, stated below.
 func (e *env) checkCatchUpCheckpoints(sub *subscription, examined []eventstore.RecordedEvent, interval int) {
 	e.t.Helper()
 	var (
 		delivered   []eventstore.RecordedEvent
 		checkpoints []eventstore.Position
-		last        eventstore.MessageKind
 	)
 	for {
 		m := sub.recv()
@@ -91,7 +88,6 @@ func (e *env) checkCatchUpCheckpoints(sub *subscription, examined []eventstore.R
 		case eventstore.MessageCheckpoint:
 			checkpoints = append(checkpoints, m.Position)
 		}
-		last = m.Kind
 	}
 	var matches []eventstore.RecordedEvent
 	for _, ev := range examined {
@@ -101,22 +97,25 @@ func (e *env) checkCatchUpCheckpoints(sub *subscription, examined []eventstore.R
 	}
 	samePositions(e.t, "filtered catch-up", delivered, matches)
 
-	var want []eventstore.Position
-	for k := interval; k <= len(examined); k += interval {
-		want = append(want, examined[k-1].Position)
-	}
+	// EventStoreDB's rule: while searching, the server sends a checkpoint
+	// after a number of examined events that the interval (times its
+	// search window) bounds, never past what it examined, so that a
+	// filtered consumer can advance. It does not promise one at exactly
+	// every interval, nor one right before CaughtUp (this package's
+	// backends do both); the suite checks only the rule.
 	end := examined[len(examined)-1].Position
-	if len(examined)%interval != 0 || len(checkpoints) == len(want)+1 {
-		want = append(want, end)
+	for i, c := range checkpoints {
+		if c.Compare(end) > 0 {
+			e.t.Fatalf("checkpoint %v is past the last examined event %v", c, end)
+		}
+		if i > 0 && c.Compare(checkpoints[i-1]) < 0 {
+			e.t.Fatalf("checkpoints go backwards: %v after %v", c, checkpoints[i-1])
+		}
 	}
-	if fmt.Sprint(checkpoints) != fmt.Sprint(want) {
-		e.t.Fatalf("catch-up over %d events with interval %d: checkpoints at %v, want %v (one per interval, at the last event examined, and one before CaughtUp)",
-			len(examined), interval, checkpoints, want)
+	if len(examined) >= interval && len(checkpoints) == 0 {
+		e.t.Fatalf("catch-up over %d events with interval %d sent no checkpoint", len(examined), interval)
 	}
-	if last != eventstore.MessageCheckpoint {
-		e.t.Fatalf("the message before CaughtUp is a %v, want a checkpoint", last)
-	}
-	if sub.caughtUpAt != end {
-		e.t.Fatalf("CaughtUp position %v, want the last examined event %v", sub.caughtUpAt, end)
+	if sub.caughtUpAt.Compare(end) > 0 {
+		e.t.Fatalf("CaughtUp position %v is past the last examined event %v", sub.caughtUpAt, end)
 	}
 }

@@ -34,6 +34,8 @@ func (s *suite) testInvalid(t *testing.T) {
 	dup := newEvent("Dup")
 	badJSON := newEvent("BadJSON")
 	badJSON.Data = []byte(`{"unterminated":`)
+	notUTF8 := newEvent("NotUTF8") // JSON text is UTF-8 (RFC 8259, section 8.1)
+	notUTF8.Data = []byte("{\"a\":\"\xff\"}")
 	defaultJSON := newEvent("BadJSON")
 	defaultJSON.ContentType = ""
 	defaultJSON.Data = []byte("plain text")
@@ -62,10 +64,21 @@ func (s *suite) testInvalid(t *testing.T) {
 		{"Append/AllStreamName", eventstore.ErrReservedStreamName, -1, appendTo(eventstore.AllStream, newEvent("A"))},
 		{"Append/StreamNameTooLong", eventstore.ErrStreamNameTooLong, -1, appendTo(long, newEvent("A"))},
 		{"Append/StreamNameNotUTF8", eventstore.ErrInvalidStreamName, -1, appendTo("order-\xff", newEvent("A"))},
+		{"Append/StreamNameNewline", eventstore.ErrInvalidStreamName, -1, appendTo("nl\nname", newEvent("A"))},
+		{"Append/StreamNameCarriageReturn", eventstore.ErrInvalidStreamName, -1, appendTo("cr\rname", newEvent("A"))},
+		{"Append/StreamNameNUL", eventstore.ErrInvalidStreamName, -1, appendTo("nul\x00name", newEvent("A"))},
+		{"Append/StreamNameEscape", eventstore.ErrInvalidStreamName, -1, appendTo("esc\x1b[31m", newEvent("A"))},
+		{"Append/StreamNameDEL", eventstore.ErrInvalidStreamName, -1, appendTo("del\x7f", newEvent("A"))},
+		{"Append/StreamNameC1", eventstore.ErrInvalidStreamName, -1, appendTo("c1\u0085", newEvent("A"))},
+		{"Append/ExpectedRevisionOutOfRange", eventstore.ErrInvalidRevision, -1, func(e *env) error {
+			_, err := e.s.Append(e.ctx, "order-1", eventstore.Exact(1<<63), newEvent("A"))
+			return err
+		}},
 		{"Append/EmptyEventType", eventstore.ErrEmptyEventType, 0, appendTo("order-1", withType(""))},
 		{"Append/EventTypeNotUTF8", eventstore.ErrInvalidEventTypeUTF, 0, appendTo("order-1", withType("Bad\xff"))},
 		{"Append/DuplicateIDs", eventstore.ErrDuplicateEventID, 2, appendTo("order-1", dup, newEvent("A"), dup)},
 		{"Append/InvalidJSON", eventstore.ErrInvalidJSON, 0, appendTo("order-1", badJSON)},
+		{"Append/JSONNotUTF8", eventstore.ErrInvalidJSON, 0, appendTo("order-1", notUTF8)},
 		{"Append/InvalidJSONDefaultContentType", eventstore.ErrInvalidJSON, 0, appendTo("order-1", defaultJSON)},
 		{"Append/UnknownContentType", eventstore.ErrInvalidContentType, 0, appendTo("order-1", badCT)},
 		{"Append/EventTooLarge", eventstore.ErrEventTooLarge, 0, func(e *env) error {
@@ -83,12 +96,23 @@ func (s *suite) testInvalid(t *testing.T) {
 		{"Delete/ReservedStreamName", eventstore.ErrReservedStreamName, -1, deleteOf("$order-1", false)},
 		{"Delete/MetadataStreamName", eventstore.ErrReservedStreamName, -1, deleteOf("$$order-1", false)},
 		{"Delete/StreamNameTooLong", eventstore.ErrStreamNameTooLong, -1, deleteOf(long, false)},
+		{"Delete/StreamNameNewline", eventstore.ErrInvalidStreamName, -1, deleteOf("nl\nname", false)},
+		{"Delete/ExpectedRevisionOutOfRange", eventstore.ErrInvalidRevision, -1, func(e *env) error {
+			_, err := e.s.Delete(e.ctx, "order-1", eventstore.Exact(1<<63))
+			return err
+		}},
 		{"Tombstone/EmptyStreamName", eventstore.ErrEmptyStreamName, -1, deleteOf("", true)},
+		{"Tombstone/StreamNameNewline", eventstore.ErrInvalidStreamName, -1, deleteOf("nl\nname", true)},
+		{"Tombstone/ExpectedRevisionOutOfRange", eventstore.ErrInvalidRevision, -1, func(e *env) error {
+			_, err := e.s.Tombstone(e.ctx, "order-1", eventstore.Exact(1<<64-1))
+			return err
+		}},
 		{"Tombstone/ReservedStreamName", eventstore.ErrReservedStreamName, -1, deleteOf("$order-1", true)},
 		{"Tombstone/AllStreamName", eventstore.ErrReservedStreamName, -1, deleteOf(eventstore.AllStream, true)},
 		{"Tombstone/StreamNameTooLong", eventstore.ErrStreamNameTooLong, -1, deleteOf(long, true)},
 
 		{"ReadStream/EmptyStreamName", eventstore.ErrEmptyStreamName, -1, readOf("", eventstore.ReadOptions{})},
+		{"ReadStream/StreamNameNewline", eventstore.ErrInvalidStreamName, -1, readOf("nl\nname", eventstore.ReadOptions{})},
 		{"ReadStream/StreamNameTooLong", eventstore.ErrStreamNameTooLong, -1, readOf(long, eventstore.ReadOptions{})},
 		{"ReadStream/FromPosition", eventstore.ErrInvalidStartPoint, -1, readOf("order-1", eventstore.ReadOptions{From: eventstore.FromPosition(eventstore.Position{Commit: 1, Prepare: 1})})},
 		{"ReadStream/UnknownDirection", eventstore.ErrInvalidReadOptions, -1, readOf("order-1", eventstore.ReadOptions{Direction: 9})},
@@ -121,6 +145,11 @@ func (s *suite) testInvalid(t *testing.T) {
 			return err
 		}},
 		{"SetStreamMetadata/EmptyStreamName", eventstore.ErrEmptyStreamName, -1, setMetadataOf("", eventstore.StreamMetadata{MaxCount: 1})},
+		{"SetStreamMetadata/StreamNameNewline", eventstore.ErrInvalidStreamName, -1, setMetadataOf("nl\nname", eventstore.StreamMetadata{MaxCount: 1})},
+		{"SetStreamMetadata/ExpectedRevisionOutOfRange", eventstore.ErrInvalidRevision, -1, func(e *env) error {
+			_, err := e.s.SetStreamMetadata(e.ctx, "order-1", eventstore.Exact(1<<63), eventstore.StreamMetadata{MaxCount: 1})
+			return err
+		}},
 		{"SetStreamMetadata/MetadataStream", eventstore.ErrReservedStreamName, -1, setMetadataOf("$$order-1", eventstore.StreamMetadata{MaxCount: 1})},
 		{"SetStreamMetadata/InvalidACL", eventstore.ErrInvalidMetadata, -1, setMetadataOf("order-1", eventstore.StreamMetadata{ACL: json.RawMessage(`{"$r":`)})},
 		{"SetStreamMetadata/InvalidCustomValue", eventstore.ErrInvalidMetadata, -1, setMetadataOf("order-1", eventstore.StreamMetadata{Custom: map[string]json.RawMessage{"k": json.RawMessage(`nope`)}})},

@@ -26,6 +26,17 @@ type Features struct {
 	// allowed but not required: EventStoreDB itself never sends it.
 	FallsBehind bool
 
+	// SnapshotReads declares that a read ends at the events there were when
+	// it started (memory and sqlite do); without it a read may also yield
+	// events appended while it runs (EventStoreDB documents neither).
+	SnapshotReads bool
+
+	// IdempotencyWindow is how many of the most recently written events'
+	// IDs make a re-append with Any or StreamExists idempotent (memory and
+	// sqlite: WithRecentIDs). The suite then checks the rule at the edge of
+	// the window; 0 skips those checks, with a reason.
+	IdempotencyWindow int
+
 	// Timeout bounds each subtest: every wait of the suite (a subscription
 	// message, a $maxAge expiry, a concurrent run) ends in failure after it.
 	// 0 means DefaultTimeout. Raise it for remote backends on slow machines;
@@ -67,6 +78,8 @@ func Run(t *testing.T, f Features, newStore func(t *testing.T) eventstore.Store)
 	t.Run("Append", s.testAppend)
 	t.Run("ExpectedRevision", s.testExpectedRevision)
 	t.Run("Idempotency", s.testIdempotency)
+	t.Run("IdempotencyWindow", s.testIdempotencyWindow)
+	t.Run("Isolation", s.testIsolation)
 	t.Run("ReadStream", s.testReadStream)
 	t.Run("ReadAll", s.testReadAll)
 	t.Run("Iterators", s.testIterators)

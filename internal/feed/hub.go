@@ -26,6 +26,7 @@ type Hub struct {
 	all      map[*listener]struct{}            // $all subscribers
 	byStream map[string]map[*listener]struct{} // stream subscribers, by stream
 	closed   bool
+	err      error // what subscriptions end with once closed
 }
 
 // NewHub returns an empty Hub.
@@ -90,10 +91,17 @@ func (h *Hub) send(l *listener, b []eventstore.RecordedEvent) {
 
 // Close ends every subscription with eventstore.ErrClosed. Later
 // subscriptions end at once with ErrClosed.
-func (h *Hub) Close() {
+func (h *Hub) Close() { h.CloseWith(eventstore.ErrClosed) }
+
+// CloseWith ends every subscription with err, and later subscriptions at
+// once; a hub closes once, and the first error stays.
+func (h *Hub) CloseWith(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.closed = true
+	if h.closed {
+		return
+	}
+	h.closed, h.err = true, err
 	for l := range h.all {
 		h.drop(l, false)
 	}
@@ -102,6 +110,16 @@ func (h *Hub) Close() {
 			h.drop(l, false)
 		}
 	}
+}
+
+// closeErr returns what a subscription ends with when the hub closed.
+func (h *Hub) closeErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		return eventstore.ErrClosed
+	}
+	return h.err
 }
 
 // set returns the map l is registered in; h.mu is held.

@@ -1,0 +1,81 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/sqlite"
+)
+
+// TestCreationIsAtomic: a store is created in a temporary file and linked
+// into place only when complete, so an Open that stops before the end
+// leaves no file at the store's path, and a reader finds no store rather
+// than a broken one.
+func TestCreationIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "new.db")
+	crash := errors.New("crash")
+	restore := sqlite.FailCreation("schema written", crash)
+	if _, err := sqlite.Open(ctx, path); !errors.Is(err, crash) {
+		t.Fatalf("open with creation failing: %v", err)
+	}
+	restore()
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a creation that did not finish left %s: %v", path, err)
+	}
+	if _, err := sqlite.Open(ctx, path, sqlite.ReadOnly()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read-only open after an unfinished creation: %v, want not-exist", err)
+	}
+	s := openAt(t, path)
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	r := openAt(t, path, sqlite.ReadOnly())
+	wantGapFree(t, r, 1)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".creating-") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+// TestReadOnlyUnfinishedStore: files that an interrupted creation by an
+// earlier version could leave (empty, or an SQLite database without the
+// store's header) are refused by a reader with an error that says what
+// happened and what to do; a writer finishes them.
+func TestReadOnlyUnfinishedStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	headerless := filepath.Join(dir, "headerless.db")
+	db, err := sql.Open("sqlite", "file:"+headerless)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`VACUUM`); err != nil { // writes the database header, nothing else
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, path := range []string{empty, headerless} {
+		_, err := sqlite.Open(ctx, path, sqlite.ReadOnly())
+		if !errors.Is(err, sqlite.ErrNotStore) || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "open it once for writing") {
+			t.Fatalf("read-only open of %s: %v, want ErrNotStore that says what happened and what to do", filepath.Base(path), err)
+		}
+		w := openAt(t, path)
+		mustAppend(t, w, "a", eventstore.NoStream, event("E"))
+		wantGapFree(t, openAt(t, path, sqlite.ReadOnly()), 1)
+	}
+}
