@@ -1,0 +1,209 @@
+package saga
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/internal/clock"
+)
+
+// Retry tries the failed compensation of a saga that needs attention again
+// (recording a SagaRetryRequested event), and runs the saga on.
+func (e *Engine[In]) Retry(ctx context.Context, id string) (State, error) {
+	st, err := e.attention(ctx, id)
+	if err != nil {
+		return State{}, err
+	}
+	if _, err := e.append(ctx, id, eventstore.Exact(st.Revision), EventRetryRequested, record{}); err != nil {
+		return *st, err
+	}
+	return e.drive(ctx, id)
+}
+
+// SkipStep counts the failed compensation of step, in a saga that needs
+// attention, as done by hand (recording a SagaStepSkipped event), and runs
+// the saga on to compensate the steps before it.
+func (e *Engine[In]) SkipStep(ctx context.Context, id, step string) (State, error) {
+	st, err := e.attention(ctx, id)
+	if err != nil {
+		return State{}, err
+	}
+	ss, err := st.step(step)
+	if err != nil || ss.Status != StepCompensationFailed {
+		return *st, fmt.Errorf("%w: %s %s: step %q has no failed compensation", ErrNotNeedsAttention, e.def.name, id, step)
+	}
+	if _, err := e.append(ctx, id, eventstore.Exact(st.Revision), EventStepSkipped, record{Step: step}); err != nil {
+		return *st, err
+	}
+	return e.drive(ctx, id)
+}
+
+func (e *Engine[In]) attention(ctx context.Context, id string) (*State, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	st, err := e.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st.Status != NeedsAttention {
+		return st, fmt.Errorf("%w: %s %s is %s", ErrNotNeedsAttention, e.def.name, id, st.Status)
+	}
+	return st, nil
+}
+
+// Unfinished returns the IDs of the definition's sagas that have neither
+// ended nor stopped in NeedsAttention, in the order they were started.
+func (e *Engine[In]) Unfinished(ctx context.Context) ([]string, error) {
+	prefix := StreamPrefix(e.def.name)
+	open := make(map[string]bool)
+	var order []string
+	for ev, err := range e.store.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.StreamPrefixFilter(prefix)}) {
+		if err != nil {
+			return nil, fmt.Errorf("saga %s: scan: %w", e.def.name, err)
+		}
+		id := strings.TrimPrefix(ev.Stream, prefix)
+		switch ev.Type {
+		case EventStarted:
+			if !open[id] {
+				order = append(order, id)
+			}
+			open[id] = true
+		case EventCompleted, EventCompensated, EventNeedsAttention:
+			open[id] = false
+		case EventRetryRequested, EventStepSkipped:
+			open[id] = true
+		}
+	}
+	ids := order[:0]
+	for _, id := range order {
+		if open[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ResumeAll resumes every unfinished saga of the definition, one after the
+// other, and returns how many it drove to an end or to NeedsAttention.
+// Sagas another engine holds (ErrLeased) are left to it; other errors are
+// joined.
+func (e *Engine[In]) ResumeAll(ctx context.Context) (int, error) {
+	ids, err := e.Unfinished(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		st, err := e.drive(ctx, id)
+		switch {
+		case err == nil && (st.Status.Done() || st.Status == NeedsAttention):
+			n++
+		case errors.Is(err, ErrLeased):
+		case err != nil:
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// Run resumes the unfinished sagas at once and then every interval, until
+// ctx ends (it then returns nil): so the sagas of an engine that crashed are
+// taken over once their leases expire. Errors are logged.
+func (e *Engine[In]) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("%w: interval %v", ErrInvalidDefinition, interval)
+	}
+	for {
+		if _, err := e.ResumeAll(ctx); err != nil && ctx.Err() == nil {
+			e.logger.Error("saga: resume", "saga", e.def.name, "error", err)
+		}
+		if err := clock.Sleep(ctx, e.clock, interval); err != nil {
+			return nil
+		}
+	}
+}
+
+// List returns the state of every saga in store (of every workflow) that
+// keep says to keep (nil keeps all), for tools that have no Definition.
+func List(ctx context.Context, store eventstore.Store, keep func(*State) bool) ([]State, error) {
+	var out []State
+	streams := make(map[string]bool)
+	var order []string
+	for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.StreamPrefixFilter(eventstore.FrameworkStream("saga", ""))}) {
+		if err != nil {
+			return nil, fmt.Errorf("saga: list: %w", err)
+		}
+		if ev.Type == EventStarted && !streams[ev.Stream] {
+			streams[ev.Stream] = true
+			order = append(order, ev.Stream)
+		}
+	}
+	for _, stream := range order {
+		st, err := Read(ctx, store, stream)
+		if err != nil {
+			return nil, err
+		}
+		if keep == nil || keep(st) {
+			out = append(out, *st)
+		}
+	}
+	return out, nil
+}
+
+// Read folds the saga stream stream.
+func Read(ctx context.Context, store eventstore.Store, stream string) (*State, error) {
+	var events []eventstore.RecordedEvent
+	for ev, err := range store.ReadStream(ctx, stream, eventstore.ReadOptions{}) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownSaga, stream)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("saga: read %s: %w", stream, err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownSaga, stream)
+	}
+	return fold(events)
+}
+
+// Timeline is one transition of a saga, for tools: what happened, to which
+// step, when.
+type Timeline struct {
+	Revision uint64
+	Time     time.Time
+	Type     string
+	Step     string
+	Attempt  int
+	Error    string
+}
+
+// History returns the transitions of the saga stream stream in order.
+func History(ctx context.Context, store eventstore.Store, stream string) ([]Timeline, error) {
+	var out []Timeline
+	for ev, err := range store.ReadStream(ctx, stream, eventstore.ReadOptions{}) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownSaga, stream)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var r record
+		if err := json.Unmarshal(ev.Data, &r); err != nil {
+			return nil, fmt.Errorf("%w: %s@%d: %v", ErrMalformed, stream, ev.Revision, err)
+		}
+		out = append(out, Timeline{Revision: ev.Revision, Time: ev.Created, Type: ev.Type, Step: r.Step, Attempt: r.Attempt, Error: r.Error})
+	}
+	return out, nil
+}
