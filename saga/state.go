@@ -69,7 +69,7 @@ type State struct {
 	// InputMetadata its metadata (schema version, correlation, trace).
 	InputType     string
 	InputMetadata json.RawMessage
-	Steps     []StepState
+	Steps         []StepState
 	// Error is the failure that made the saga compensate or stop.
 	Error string
 	// Revision is the revision of the last event of the saga's stream.
