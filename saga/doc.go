@@ -59,7 +59,30 @@
 // chronicle.saga.ended (by status) and chronicle.saga.step.duration; logs
 // through WithLogger. Only the OpenTelemetry API is used.
 //
-// Not yet here (see the project's issue on sagas): process managers started
-// by domain events, deadlines, the `chronicle saga` commands, the testkit
-// fixture and the bench key.
+// # Process managers
+//
+// A Process is an event-driven saga: domain events start and advance its
+// instances, one per correlation key (taken from the event, or its
+// $correlationId), each with a state kept in its own stream
+// "chronicle-process-<name>-<key>". A Manager feeds it through a
+// projection.Runner (its checkpoints in the store), so there is one
+// subscription loop in Chronicle, not two. Each input is recorded in the
+// instance's stream before its handler runs (the stream is the instance's
+// inbox and outbox): a redelivered event that was handled is ignored, and
+// one whose handler did not finish is handled again. Handlers send commands
+// through an aggregate.Repository with the context they are given, so the
+// events those commands append carry the handled event as their cause, its
+// correlation ID and its trace; Context.Emit appends events (compensating
+// ones, notifications) with IDs derived from the input, so a handler run
+// again writes nothing twice.
+//
+// # Deadlines
+//
+// A process handler schedules a deadline with Context.Schedule and cancels
+// it with Context.Cancel; both are recorded with the handled input, so
+// deadlines are durable: a manager arms a timer for every pending deadline
+// when it starts (and every WithRescan interval, for deadlines other
+// managers left), and when one comes it is recorded as reached and handed to
+// the OnDeadline handler, fenced like any input. Time comes from an
+// injectable clock (WithProcessClock), so tests move it by hand.
 package saga
