@@ -1,0 +1,319 @@
+package checkpointtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chronicle-go/chronicle/projection"
+)
+
+// A RebuildTarget is a Target that keeps read models (Preparer) and builds
+// new versions beside the live one (Rebuilder), as the SQL targets do.
+type RebuildTarget[Tx any] interface {
+	projection.Target[Tx]
+	projection.Preparer[Tx]
+	projection.Rebuilder
+}
+
+// RebuildOps tells RunRebuild how to reach a target's read models.
+type RebuildOps[Tx any] struct {
+	// Create creates table (one text column) in tx, naming it without a
+	// schema or database: the target has put tx in the version's place.
+	Create func(ctx context.Context, tx Tx, table string) error
+	// Insert writes row into table, named the same way.
+	Insert func(ctx context.Context, tx Tx, table, row string) error
+	// LiveRows reads table of projection's live version as a reader does
+	// (not through the target's transactions), sorted.
+	LiveRows func(ctx context.Context, t *testing.T, projection, table string) []string
+	// SetPartitions records the partition count of a version, and
+	// ErrPartitionCount is what it (and Load of a partition outside the
+	// count) fails with on a change. Nil skips the partition checks.
+	SetPartitions     func(ctx context.Context, projection string, version, n int) error
+	ErrPartitionCount error
+}
+
+// RunRebuild checks a Preparer and Rebuilder: Prepare runs setup once per
+// version and checks the declared tables with nothing kept on failure,
+// each version writes in its own place, Promote switches readers in one
+// step and fences the older versions, and partition counts stay fixed.
+func RunRebuild[Tx any](t *testing.T, newTarget func(t *testing.T) RebuildTarget[Tx], ops RebuildOps[Tx]) {
+	create := func(tables ...string) (func(context.Context, Tx) error, *int) {
+		n := new(int)
+		return func(ctx context.Context, tx Tx) error {
+			*n++
+			for _, tb := range tables {
+				if err := ops.Create(ctx, tx, tb); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, n
+	}
+	insert := func(rows ...string) func(context.Context, Tx) error {
+		return func(ctx context.Context, tx Tx) error {
+			for _, r := range rows {
+				if err := ops.Insert(ctx, tx, "items", r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	t.Run("PrepareRunsSetupOncePerVersion", func(t *testing.T) {
+		tg := newTarget(t)
+		ctx := t.Context()
+		setup, n := create("items")
+		for _, v := range []int{1, 1, 2, 2, 1} {
+			if err := tg.Prepare(ctx, rkey("once", v), setup, []string{"items"}); err != nil {
+				t.Fatalf("Prepare v%d: %v", v, err)
+			}
+		}
+		if *n != 2 {
+			t.Fatalf("setup ran %d times for two versions prepared five times; want 2", *n)
+		}
+		if err := tg.Prepare(ctx, rkey("once", 3), nil, nil); err != nil {
+			t.Fatalf("Prepare without setup or tables: %v", err)
+		}
+	})
+	t.Run("PrepareMissingTableKeepsNothing", func(t *testing.T) {
+		tg := newTarget(t)
+		ctx := t.Context()
+		k := rkey("missing", 1)
+		setup, n := create("items")
+		err := tg.Prepare(ctx, k, setup, []string{"items", "totals"})
+		if !errors.Is(err, projection.ErrMissingTable) || !strings.Contains(err.Error(), "totals") {
+			t.Fatalf("Prepare with an undeclared table = %v; want ErrMissingTable naming totals", err)
+		}
+		boom := errors.New("boom")
+		if err := tg.Prepare(ctx, k, func(context.Context, Tx) error { return boom }, nil); !errors.Is(err, boom) {
+			t.Fatalf("Prepare with a failing setup = %v; want its error", err)
+		}
+		// Neither failure was recorded: setup runs again, and its tables
+		// are created afresh (a kept "items" would make Create fail).
+		setup, n = create("items", "totals")
+		if err := tg.Prepare(ctx, k, setup, []string{"items", "totals"}); err != nil || *n != 1 {
+			t.Fatalf("Prepare after failed ones = %v (setup ran %d times); want nil, once", err, *n)
+		}
+	})
+	t.Run("PromoteSwitchesReaders", func(t *testing.T) {
+		tg := newTarget(t)
+		ctx := t.Context()
+		const p = "rebuild_switch"
+		if v, err := tg.Live(ctx, p); err != nil || v != 0 {
+			t.Fatalf("Live before any promotion = %d, %v; want 0", v, err)
+		}
+		setup, _ := create("items")
+		v1, v2 := rkey("switch", 1), rkey("switch", 2)
+		must(t, tg.Prepare(ctx, v1, setup, []string{"items"}))
+		must(t, tg.Update(ctx, v1, projection.Checkpoint{}, at(1), insert("v1-a")))
+		must(t, tg.Promote(ctx, p, 1))
+		must(t, tg.Update(ctx, v1, at(1), at(2), insert("v1-b")))
+		want(t, ops.LiveRows(ctx, t, p, "items"), "v1-a", "v1-b")
+
+		// v2 builds beside v1, which keeps serving.
+		must(t, tg.Prepare(ctx, v2, setup, []string{"items"}))
+		must(t, tg.Update(ctx, v2, projection.Checkpoint{}, at(2), insert("v2-a", "v2-b")))
+		want(t, ops.LiveRows(ctx, t, p, "items"), "v1-a", "v1-b")
+		if v, _ := tg.Live(ctx, p); v != 1 {
+			t.Fatalf("Live while v2 builds = %d; want 1", v)
+		}
+		must(t, tg.Promote(ctx, p, 2))
+		want(t, ops.LiveRows(ctx, t, p, "items"), "v2-a", "v2-b")
+		if v, _ := tg.Live(ctx, p); v != 2 {
+			t.Fatalf("Live after Promote(2) = %d; want 2", v)
+		}
+
+		// v1 is fenced: its checkpoint is gone, its next write fails, and a
+		// v1 runner starting afresh cannot write either.
+		if cp, err := tg.Load(ctx, v1); err != nil || !cp.IsZero() {
+			t.Errorf("v1's checkpoint after Promote(2) = %v, %v; want none", cp, err)
+		}
+		for _, prev := range []projection.Checkpoint{at(2), {}} {
+			err := tg.Update(ctx, v1, prev, at(3), insert("v1-late"))
+			if !errors.Is(err, projection.ErrFenced) && !errors.Is(err, projection.ErrRetired) {
+				t.Errorf("v1 Update from %v after Promote(2) = %v; want ErrFenced or ErrRetired", prev, err)
+			}
+		}
+		if cp, _ := tg.Load(ctx, v1); !cp.IsZero() {
+			t.Errorf("a retired v1 Update stored checkpoint %v", cp)
+		}
+		if err := tg.Promote(ctx, p, 1); !errors.Is(err, projection.ErrRetired) {
+			t.Errorf("Promote(1) after Promote(2) = %v; want ErrRetired", err)
+		}
+		if err := tg.Prepare(ctx, v1, setup, nil); !errors.Is(err, projection.ErrRetired) {
+			t.Errorf("Prepare(v1) after Promote(2) = %v; want ErrRetired", err)
+		}
+		must(t, tg.Promote(ctx, p, 2)) // again: nothing happens
+		must(t, tg.Update(ctx, v2, at(2), at(4), insert("v2-c")))
+		want(t, ops.LiveRows(ctx, t, p, "items"), "v2-a", "v2-b", "v2-c")
+		if cp, _ := tg.Load(ctx, v2); cp != at(4) {
+			t.Errorf("v2's checkpoint = %v; want %v", cp, at(4))
+		}
+
+		// A third version replaces the second the same way, and a version
+		// skipped over (prepared, never promoted) is retired with it.
+		v3, v4 := rkey("switch", 3), rkey("switch", 4)
+		must(t, tg.Prepare(ctx, v3, setup, []string{"items"}))
+		must(t, tg.Prepare(ctx, v4, setup, []string{"items"}))
+		must(t, tg.Update(ctx, v4, projection.Checkpoint{}, at(4), insert("v4-a")))
+		must(t, tg.Update(ctx, v3, projection.Checkpoint{}, at(4), insert("v3-a")))
+		must(t, tg.Promote(ctx, p, 4))
+		want(t, ops.LiveRows(ctx, t, p, "items"), "v4-a")
+		if err := tg.Update(ctx, v3, at(4), at(5), insert("v3-b")); !errors.Is(err, projection.ErrFenced) && !errors.Is(err, projection.ErrRetired) {
+			t.Errorf("v3 Update after Promote(4) = %v; want ErrFenced or ErrRetired", err)
+		}
+	})
+	t.Run("FirstPromotionOfAFreshVersion", func(t *testing.T) {
+		// The Runner promotes version 1 at its start, before any event.
+		tg := newTarget(t)
+		ctx := t.Context()
+		const p = "rebuild_fresh"
+		setup, _ := create("items")
+		must(t, tg.Prepare(ctx, rkey("fresh", 1), setup, []string{"items"}))
+		must(t, tg.Promote(ctx, p, 1))
+		want(t, ops.LiveRows(ctx, t, p, "items"))
+		must(t, tg.Prepare(ctx, rkey("fresh", 1), setup, []string{"items"}))
+		must(t, tg.Update(ctx, rkey("fresh", 1), projection.Checkpoint{}, at(1), insert("a")))
+		want(t, ops.LiveRows(ctx, t, p, "items"), "a")
+	})
+	t.Run("InvalidInputsKeepNothing", func(t *testing.T) {
+		tg := newTarget(t)
+		ctx := t.Context()
+		for _, err := range []error{
+			tg.Promote(ctx, "", 1),
+			tg.Promote(ctx, "rebuild_invalid", 0),
+			tg.Prepare(ctx, projection.Key{Projection: "rebuild_invalid"}, nil, nil),
+			tg.Prepare(ctx, projection.Key{Version: 1}, nil, nil),
+		} {
+			if !errors.Is(err, projection.ErrInvalidCheckpoint) {
+				t.Errorf("invalid input: %v; want ErrInvalidCheckpoint", err)
+			}
+		}
+		if v, err := tg.Live(ctx, "rebuild_invalid"); err != nil || v != 0 {
+			t.Errorf("Live after refused inputs = %d, %v; want 0", v, err)
+		}
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		setup, n := create("items")
+		if err := tg.Prepare(canceled, rkey("invalid", 1), setup, nil); !errors.Is(err, context.Canceled) || *n != 0 {
+			t.Errorf("Prepare with a canceled context = %v (setup ran %d times); want context.Canceled", err, *n)
+		}
+		if err := tg.Promote(canceled, "rebuild_invalid", 1); !errors.Is(err, context.Canceled) {
+			t.Errorf("Promote with a canceled context = %v; want context.Canceled", err)
+		}
+		if v, _ := tg.Live(ctx, "rebuild_invalid"); v != 0 {
+			t.Errorf("a canceled Promote made version %d live", v)
+		}
+	})
+	t.Run("PromoteDuringUpdates", func(t *testing.T) {
+		tg := newTarget(t)
+		ctx := t.Context()
+		const p, parts, writes = "rebuild_concurrent", 4, 25
+		setup, _ := create("items")
+		must(t, tg.Prepare(ctx, rkey("concurrent", 1), setup, []string{"items"}))
+		must(t, tg.Promote(ctx, p, 1))
+		must(t, tg.Prepare(ctx, rkey("concurrent", 2), setup, []string{"items"}))
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			written []string // v2 rows whose Update succeeded
+		)
+		run := func(version, part int) {
+			defer wg.Done()
+			k := projection.Key{Projection: p, Version: version, Partition: part}
+			prev := projection.Checkpoint{}
+			for i := range writes {
+				row := fmt.Sprintf("v%d-p%d-%02d", version, part, i)
+				err := tg.Update(ctx, k, prev, at(uint64(i+1)), insert(row))
+				switch {
+				case err == nil && version == 2:
+					mu.Lock()
+					written = append(written, row)
+					mu.Unlock()
+				case err == nil:
+				case version == 1 && (errors.Is(err, projection.ErrFenced) || errors.Is(err, projection.ErrRetired)):
+					return // retired: the runner stops
+				default:
+					t.Errorf("%v: Update %d: %v", k, i, err)
+					return
+				}
+				prev = at(uint64(i + 1))
+			}
+		}
+		for part := range parts {
+			wg.Add(2)
+			go run(1, part)
+			go run(2, part)
+		}
+		wg.Go(func() {
+			if err := tg.Promote(ctx, p, 2); err != nil {
+				t.Errorf("Promote(2) during updates: %v", err)
+			}
+		})
+		wg.Wait()
+		slices.Sort(written)
+		want(t, ops.LiveRows(ctx, t, p, "items"), written...)
+		if len(written) != parts*writes {
+			t.Errorf("%d of v2's %d updates succeeded; the promoted version must not be fenced", len(written), parts*writes)
+		}
+	})
+	if ops.SetPartitions == nil {
+		return
+	}
+	t.Run("PartitionCountIsFixed", func(t *testing.T) {
+		tg := newTarget(t)
+		ctx := t.Context()
+		const p = "rebuild_parts"
+		must(t, ops.SetPartitions(ctx, p, 1, 4))
+		must(t, ops.SetPartitions(ctx, p, 1, 4))
+		must(t, ops.SetPartitions(ctx, p, 2, 2)) // another version may differ
+		for _, n := range []int{1, 3, 5} {
+			if err := ops.SetPartitions(ctx, p, 1, n); !errors.Is(err, ops.ErrPartitionCount) {
+				t.Errorf("SetPartitions(%d) of a version run with 4 = %v; want %v", n, err, ops.ErrPartitionCount)
+			}
+		}
+		for part := range 5 {
+			if _, err := tg.Load(ctx, projection.Key{Projection: p, Version: 1, Partition: part}); err != nil {
+				t.Errorf("Load of partition %d of 4: %v", part, err)
+			}
+		}
+		if _, err := tg.Load(ctx, projection.Key{Projection: p, Version: 1, Partition: 5}); !errors.Is(err, ops.ErrPartitionCount) {
+			t.Errorf("Load of partition 5 of 4 = %v; want %v", err, ops.ErrPartitionCount)
+		}
+		if err := ops.SetPartitions(ctx, p, 1, 0); !errors.Is(err, projection.ErrInvalidCheckpoint) {
+			t.Errorf("SetPartitions(0) = %v; want ErrInvalidCheckpoint", err)
+		}
+		// Checkpoints written before any count was recorded count too.
+		k := projection.Key{Projection: p, Version: 3, Partition: 3}
+		must(t, tg.Save(ctx, k, projection.Checkpoint{}, at(1)))
+		for _, n := range []int{1, 2} {
+			if err := ops.SetPartitions(ctx, p, 3, n); !errors.Is(err, ops.ErrPartitionCount) {
+				t.Errorf("SetPartitions(%d) with partition 3 stored = %v; want %v", n, err, ops.ErrPartitionCount)
+			}
+		}
+		must(t, ops.SetPartitions(ctx, p, 3, 3))
+	})
+}
+
+func rkey(name string, version int) projection.Key {
+	return projection.Key{Projection: "rebuild_" + name, Version: version}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func want(t *testing.T, got []string, rows ...string) {
+	t.Helper()
+	if !slices.Equal(got, rows) && !(len(got) == 0 && len(rows) == 0) {
+		t.Fatalf("live rows = %q; want %q", got, rows)
+	}
+}
