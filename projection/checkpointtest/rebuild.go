@@ -2,14 +2,25 @@ package checkpointtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/chronicle-go/chronicle/eventstore"
+	essqlite "github.com/chronicle-go/chronicle/eventstore/sqlite"
 	"github.com/chronicle-go/chronicle/projection"
+	"github.com/chronicle-go/chronicle/schema"
 )
 
 // A RebuildTarget is a Target that keeps read models (Preparer) and builds
@@ -315,5 +326,276 @@ func want(t *testing.T, got []string, rows ...string) {
 	t.Helper()
 	if !slices.Equal(got, rows) && !(len(got) == 0 && len(rows) == 0) {
 		t.Fatalf("live rows = %q; want %q", got, rows)
+	}
+}
+
+// KillOps tells RunKill and KillChild how to use a SQL target in a child
+// process that is killed at random moments.
+type KillOps[Tx any] struct {
+	// Open opens the target from arg (what RunKill was given: a directory,
+	// names of schemas, …), in the child and in the parent.
+	Open func(ctx context.Context, arg string) (projection.Target[Tx], func(), error)
+	// Setup creates two tables: applied (event_id, stream, amount) with no
+	// unique constraint, so that an event applied twice shows as two rows,
+	// and counters (stream primary key, n, total).
+	Setup func(ctx context.Context, tx Tx) error
+	// Apply records one event: a row in applied, and n+1, total+amount in
+	// its stream's counter.
+	Apply func(ctx context.Context, tx Tx, eventID, stream string, amount int) error
+	// Read reads the live version of projection as a reader would: how many
+	// rows of applied each event ID has, and each stream's counter.
+	Read func(ctx context.Context, t *testing.T, tg projection.Target[Tx], projection string) (applied map[string]int, counters map[string][2]int)
+}
+
+// KillDeposited is the event of the kill test.
+type KillDeposited struct {
+	Amount int `json:"amount"`
+}
+
+// KillNoted is an event the kill test's projections do not handle.
+type KillNoted struct {
+	Text string `json:"text"`
+}
+
+const killEnv = "CHRONICLE_KILL_CHILD"
+
+// killConfig is what the parent tells the child: where the store and the
+// target are, and whether to run until killed or until the store's head.
+type killConfig struct {
+	Store  string              `json:"store"`
+	Target string              `json:"target"`
+	Finish eventstore.Position `json:"finish"` // non-zero: stop there and exit
+}
+
+// killProjections are the projections the child runs: one unpartitioned,
+// one in four partitions (each partition commits its own checkpoint).
+var killProjections = []struct {
+	name    string
+	workers int
+}{{"kill_single", 1}, {"kill_parts", 4}}
+
+func killRegistry() *schema.Registry {
+	reg := schema.NewRegistry()
+	schema.MustRegister[KillDeposited](reg, "KillDeposited", 1)
+	schema.MustRegister[KillNoted](reg, "KillNoted", 1)
+	return reg
+}
+
+// RunKill proves exactly-once across crashes: it appends events to a
+// SQLite event store while a child process (the test binary again, running
+// the test that calls KillChild) projects them into the target, SIGKILLs
+// the child at random moments cycles times, restarts it, and finally lets
+// it catch up and checks that each projection's read model is the fold of
+// the events — every event applied once, none twice, none missing. arg is
+// handed to ops.Open in the child.
+// It skips with -short.
+func RunKill[Tx any](t *testing.T, cycles int, arg string, ops KillOps[Tx]) {
+	if testing.Short() {
+		t.Skip("short: the kill test runs child processes")
+	}
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "events.db")
+	store, err := essqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	reg := killRegistry()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	appendSome := func(n int) eventstore.Position {
+		var last eventstore.Position
+		for range n {
+			var ev any = KillDeposited{Amount: 1 + rng.IntN(100)}
+			if rng.IntN(10) == 0 {
+				ev = KillNoted{Text: "not handled"}
+			}
+			data, err := reg.EncodeAll(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := store.Append(ctx, fmt.Sprintf("acct-%d", rng.IntN(12)), eventstore.Any, data...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = res.Position
+		}
+		return last
+	}
+	appendSome(300)
+	tg, closeTarget, err := ops.Open(ctx, arg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeTarget()
+	for cycle := range cycles {
+		child := startKillChild(t, killConfig{Store: path, Target: arg})
+		// Appends go on while the child runs, so that it is killed in
+		// catch-up and live alike; the kill lands 30–700 ms in.
+		delay := time.Duration(30+rng.IntN(670)) * time.Millisecond
+		deadline := time.Now().Add(delay)
+		for time.Now().Before(deadline) {
+			appendSome(1 + rng.IntN(5))
+			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		}
+		if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("cycle %d: kill: %v", cycle, err)
+		}
+		_ = child.Wait()
+		var at []string
+		for _, p := range killProjections {
+			cp, err := tg.Load(ctx, projection.Key{Projection: p.name, Version: 1})
+			if err != nil {
+				t.Fatalf("cycle %d: %s: %v", cycle, p.name, err)
+			}
+			at = append(at, fmt.Sprintf("%s at %v", p.name, cp))
+		}
+		t.Logf("cycle %d: killed after %v; %s", cycle, delay, strings.Join(at, ", "))
+	}
+	last := appendSome(20)
+	child := startKillChild(t, killConfig{Store: path, Target: arg, Finish: last})
+	done := make(chan error, 1)
+	go func() { done <- child.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("final child: %v", err)
+		}
+	case <-time.After(3 * time.Minute):
+		_ = child.Process.Kill()
+		t.Fatal("the final child did not catch up within 3 minutes")
+	}
+
+	// The fold of the events.
+	wantApplied := map[string]int{}
+	wantCounters := map[string][2]int{}
+	for rec, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{From: eventstore.Start}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Type != "KillDeposited" {
+			continue
+		}
+		ev, err := reg.Decode(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantApplied[rec.ID.String()] = 1
+		c := wantCounters[rec.Stream]
+		wantCounters[rec.Stream] = [2]int{c[0] + 1, c[1] + ev.Data.(KillDeposited).Amount}
+	}
+	for _, p := range killProjections {
+		applied, counters := ops.Read(ctx, t, tg, p.name)
+		var twice, missing, extra int
+		for id, n := range applied {
+			switch {
+			case wantApplied[id] == 0:
+				extra++
+			case n > 1:
+				twice++
+			}
+		}
+		for id := range wantApplied {
+			if applied[id] == 0 {
+				missing++
+			}
+		}
+		var wrong []string
+		streams := map[string]bool{}
+		for s := range counters {
+			streams[s] = true
+		}
+		for s := range wantCounters {
+			streams[s] = true
+		}
+		for s := range streams {
+			if counters[s] != wantCounters[s] {
+				wrong = append(wrong, fmt.Sprintf("%s %v (want %v)", s, counters[s], wantCounters[s]))
+			}
+		}
+		slices.Sort(wrong)
+		if twice+missing+extra > 0 || len(wrong) > 0 {
+			t.Errorf("%s after %d kills: of %d events, %d applied twice or more, %d missing, %d unknown; wrong counters [n total]: %s",
+				p.name, cycles, len(wantApplied), twice, missing, extra, strings.Join(wrong, ", "))
+		} else {
+			t.Logf("%s: %d events over %d streams applied exactly once across %d kills", p.name, len(wantApplied), len(wantCounters), cycles)
+		}
+	}
+}
+
+func startKillChild(t *testing.T, cfg killConfig) *exec.Cmd {
+	t.Helper()
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), killEnv+"="+string(js))
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if cfg.Finish.IsZero() {
+		cmd.Stderr = io.Discard // a killed child may be cut mid-line
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// KillChild is the child of RunKill: call it from a test named
+// TestKillChild. It skips unless RunKill started it.
+func KillChild[Tx any](t *testing.T, ops KillOps[Tx]) {
+	js := os.Getenv(killEnv)
+	if js == "" {
+		t.Skip("run by RunKill")
+	}
+	var cfg killConfig
+	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store, err := essqlite.Open(ctx, cfg.Store, essqlite.ReadOnly(), essqlite.WithPollInterval(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	tg, closeTarget, err := ops.Open(ctx, cfg.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeTarget()
+	reg := killRegistry()
+	var runners []*projection.Runner[Tx]
+	for _, kp := range killProjections {
+		p := projection.New[Tx](kp.name, projection.Category("acct"), reg).Setup(ops.Setup).Tables("applied", "counters")
+		projection.On(p, func(ctx context.Context, tx Tx, ev projection.Event[KillDeposited]) error {
+			return ops.Apply(ctx, tx, ev.Record.ID.String(), ev.Record.Stream, ev.Data.Amount)
+		})
+		r, err := projection.NewRunner(store, p, tg, projection.WithWorkers(kp.workers), projection.WithBatchSize(1+rand.IntN(16)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runners = append(runners, r)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(runners))
+	for i, r := range runners {
+		wg.Go(func() { errs[i] = r.Run(ctx) })
+	}
+	if !cfg.Finish.IsZero() {
+		for i, r := range runners {
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+			err := r.WaitFor(wctx, cfg.Finish)
+			wcancel()
+			if err != nil {
+				t.Errorf("%s: WaitFor(%v): %v (state %+v)", killProjections[i].name, cfg.Finish, err, r.State())
+			}
+		}
+		cancel()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s: Run: %v", killProjections[i].name, err)
+		}
 	}
 }
