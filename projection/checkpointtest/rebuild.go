@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
 	essqlite "github.com/chronicle-go/chronicle/eventstore/sqlite"
 	"github.com/chronicle-go/chronicle/projection"
 	"github.com/chronicle-go/chronicle/schema"
@@ -598,4 +599,107 @@ func KillChild[Tx any](t *testing.T, ops KillOps[Tx]) {
 			t.Errorf("%s: Run: %v", killProjections[i].name, err)
 		}
 	}
+}
+
+// RunRunnerRebuild runs the projection.Runner on a target end to end: a
+// first version is promoted at its start and serves; a second version
+// builds beside it from the start of the source, takes over once caught
+// up, and the first version's runner stops with projection.ErrRetired while
+// readers see the second version's model.
+func RunRunnerRebuild[Tx any](t *testing.T, newTarget func(t *testing.T) RebuildTarget[Tx], ops RebuildOps[Tx]) {
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	tg := newTarget(t)
+	store := memory.New()
+	defer store.Close()
+	reg := killRegistry()
+	const name = "runner_rebuild"
+	appendN := func(n int) eventstore.Position {
+		var last eventstore.Position
+		for i := range n {
+			data, err := reg.EncodeAll(ctx, KillDeposited{Amount: i + 1}, KillNoted{Text: "skipped"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := store.Append(ctx, fmt.Sprintf("acct-%d", i%3), eventstore.Any, data...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = res.Position
+		}
+		return last
+	}
+	// rows is what version's model must hold: a row per deposit so far.
+	rows := func(version int) []string {
+		var out []string
+		for rec, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{From: eventstore.Start}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Type == "KillDeposited" {
+				out = append(out, fmt.Sprintf("v%d %s@%d", version, rec.Stream, rec.Revision))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	define := func(version int) *projection.Projection[Tx] {
+		p := projection.New[Tx](name, projection.Category("acct"), reg).Version(version).
+			Setup(func(ctx context.Context, tx Tx) error { return ops.Create(ctx, tx, "items") }).Tables("items")
+		projection.On(p, func(ctx context.Context, tx Tx, ev projection.Event[KillDeposited]) error {
+			return ops.Insert(ctx, tx, "items", fmt.Sprintf("v%d %s@%d", version, ev.Record.Stream, ev.Record.Revision))
+		})
+		return p
+	}
+	run := func(version, workers int) (*projection.Runner[Tx], chan error) {
+		r, err := projection.NewRunner(store, define(version), tg, projection.WithWorkers(workers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		return r, done
+	}
+	wait := func(r *projection.Runner[Tx], p eventstore.Position) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := r.WaitFor(wctx, p); err != nil {
+			t.Fatalf("WaitFor(%v): %v (state %+v)", p, err, r.State())
+		}
+	}
+	timeout := time.After(time.Minute)
+
+	last := appendN(6)
+	r1, done1 := run(1, 1)
+	wait(r1, last)
+	want(t, ops.LiveRows(ctx, t, name, "items"), rows(1)...)
+
+	r2, done2 := run(2, 3)
+	defer func() {
+		stop()
+		<-done2
+	}()
+	last = appendN(9)
+	wait(r2, last)
+	for v, _ := tg.Live(ctx, name); v != 2; v, _ = tg.Live(ctx, name) {
+		select {
+		case <-timeout:
+			t.Fatalf("version 2 not promoted: state %+v", r2.State())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	want(t, ops.LiveRows(ctx, t, name, "items"), rows(2)...)
+	// The next event fences version 1's runner for good.
+	last = appendN(12)
+	select {
+	case err := <-done1:
+		if !errors.Is(err, projection.ErrRetired) {
+			t.Errorf("version 1's Run = %v; want ErrRetired", err)
+		}
+	case <-timeout:
+		t.Fatalf("version 1's runner still runs after version 2 took over: %+v", r1.State())
+	}
+	wait(r2, last)
+	want(t, ops.LiveRows(ctx, t, name, "items"), rows(2)...)
 }

@@ -50,11 +50,12 @@ func TestRebuildConformance(t *testing.T) {
 		e  *env
 		tg *postgres.Target
 	)
-	checkpointtest.RunRebuild(t, func(t *testing.T) checkpointtest.RebuildTarget[pgx.Tx] {
+	newTarget := func(t *testing.T) checkpointtest.RebuildTarget[pgx.Tx] {
 		e = newEnv(t)
 		tg = e.target(t)
 		return tg
-	}, checkpointtest.RebuildOps[pgx.Tx]{
+	}
+	ops := checkpointtest.RebuildOps[pgx.Tx]{
 		Create: func(ctx context.Context, tx pgx.Tx, table string) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE `+pgx.Identifier{table}.Sanitize()+` (name text)`)
 			return err
@@ -70,5 +71,7 @@ func TestRebuildConformance(t *testing.T) {
 			return tg.SetPartitions(ctx, name, version, n)
 		},
 		ErrPartitionCount: postgres.ErrPartitionCount,
-	})
+	}
+	checkpointtest.RunRebuild(t, newTarget, ops)
+	t.Run("Runner", func(t *testing.T) { checkpointtest.RunRunnerRebuild(t, newTarget, ops) })
 }

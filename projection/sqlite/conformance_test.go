@@ -91,10 +91,11 @@ func TestConformance(t *testing.T) {
 
 func TestRebuildConformance(t *testing.T) {
 	var tg *sqlite.Target
-	checkpointtest.RunRebuild(t, func(t *testing.T) checkpointtest.RebuildTarget[*sql.Tx] {
+	newTarget := func(t *testing.T) checkpointtest.RebuildTarget[*sql.Tx] {
 		tg = open(t, t.TempDir())
 		return tg
-	}, checkpointtest.RebuildOps[*sql.Tx]{
+	}
+	ops := checkpointtest.RebuildOps[*sql.Tx]{
 		Create: func(ctx context.Context, tx *sql.Tx, table string) error {
 			_, err := tx.ExecContext(ctx, `CREATE TABLE "`+table+`" (name TEXT)`)
 			return err
@@ -118,5 +119,7 @@ func TestRebuildConformance(t *testing.T) {
 			return tg.SetPartitions(ctx, name, version, n)
 		},
 		ErrPartitionCount: sqlite.ErrPartitionCount,
-	})
+	}
+	checkpointtest.RunRebuild(t, newTarget, ops)
+	t.Run("Runner", func(t *testing.T) { checkpointtest.RunRunnerRebuild(t, newTarget, ops) })
 }
