@@ -279,7 +279,8 @@ func (t *Target) Promote(ctx context.Context, name string, version int) error {
 	}
 	_, err = tx.Exec(ctx, `
 WITH d AS (DELETE FROM `+t.checkpoints+` WHERE projection = $1 AND version < $2),
-     r AS (UPDATE `+t.versions+` SET retired_at = now() WHERE projection = $1 AND version < $2 AND retired_at IS NULL)
+     r AS (UPDATE `+t.versions+` SET retired_at = now() WHERE projection = $1 AND version < $2 AND retired_at IS NULL),
+     v AS (INSERT INTO `+t.versions+` (projection, version) VALUES ($1, $2) ON CONFLICT DO NOTHING)
 UPDATE `+t.projections+` SET live = $2, promoted_at = now() WHERE projection = $1`, name, version)
 	if err != nil {
 		return fail(err)

@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/chronicle-go/chronicle/projection"
 )
@@ -21,7 +24,7 @@ type Status struct {
 // A VersionStatus describes one version of a projection.
 type VersionStatus struct {
 	Version    int
-	Schema     string // where its tables are: the live schema, its build schema, or its retired one
+	Schema     string // where its tables are: the live schema, its build schema, or its retired one; "" once dropped
 	Partitions int    // the partition count recorded by SetPartitions; 0 when unknown
 	Created    time.Time
 	Prepared   time.Time // when setup ran; zero if it did not
@@ -128,6 +131,29 @@ ORDER BY n.projection, n.version, c.partition`)
 	}
 	if err := rows.Err(); err != nil {
 		return fail(err)
+	}
+	// Retired schemas are dropped at the promotion after the one that
+	// retired them: blank the names that are gone.
+	var names []string
+	for _, s := range out {
+		for _, v := range s.Versions {
+			names = append(names, v.Schema)
+		}
+	}
+	rows, err = t.pool.Query(ctx, `SELECT n FROM unnest($1::text[]) AS n WHERE n NOT IN (SELECT nspname FROM pg_catalog.pg_namespace)`, names)
+	if err != nil {
+		return fail(err)
+	}
+	gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fail(err)
+	}
+	for i := range out {
+		for j := range out[i].Versions {
+			if slices.Contains(gone, out[i].Versions[j].Schema) {
+				out[i].Versions[j].Schema = ""
+			}
+		}
 	}
 	return out, nil
 }

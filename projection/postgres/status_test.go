@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestStatuses(t *testing.T) {
 	p := e.prefix
 	want := []postgres.Status{
 		{Projection: "audit", Schema: p + "audit", Versions: []postgres.VersionStatus{
-			{Version: 1, Schema: p + "audit_v1", Started: projection.AtRevision(4),
+			{Version: 1, Schema: "", Started: projection.AtRevision(4), // never prepared: no schema
 				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: projection.AtRevision(4)}}},
 		}},
 		{Projection: "orders", Schema: p + "orders", Live: 1, Versions: []postgres.VersionStatus{
@@ -69,6 +70,16 @@ func TestStatuses(t *testing.T) {
 	if o.Live != 2 || o.Versions[0].Schema != p+"orders_v1_retired" || o.Versions[0].Retired.IsZero() ||
 		len(o.Versions[0].Checkpoints) != 0 || o.Versions[1].Schema != p+"orders" {
 		t.Errorf("after Promote(2), orders = %+v", o)
+	}
+	must(tg.Promote(ctx, "orders", 3))
+	got, err = tg.Statuses(ctx)
+	must(err)
+	var schemas []string
+	for _, v := range got[1].Versions {
+		schemas = append(schemas, v.Schema)
+	}
+	if want := []string{"", p + "orders_v2_retired", p + "orders"}; !slices.Equal(schemas, want) {
+		t.Errorf("after Promote(3), schemas of versions = %q; want %q", schemas, want)
 	}
 }
 

@@ -211,7 +211,9 @@ func (t *Target) open(ctx context.Context, pl place, create bool) (*file, error)
 			return nil, err
 		}
 		if live > pl.version {
-			return nil, fmt.Errorf("%w: %s version %d: version %d is live", projection.ErrRetired, pl.projection, pl.version, live)
+			// Matches ErrFenced too, so that a runner stops rather than
+			// retries.
+			return nil, fmt.Errorf("%w: %s version %d: version %d is live (%w)", projection.ErrRetired, pl.projection, pl.version, live, projection.ErrFenced)
 		}
 	}
 	w, r, err := openFile(ctx, path, versionTables)
