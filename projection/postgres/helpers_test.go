@@ -24,7 +24,7 @@ type env struct {
 	prefix  string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	url := os.Getenv(urlEnv)
 	if url == "" {
@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // target returns a Target on the env's names.
-func (e *env) target(t *testing.T, opts ...postgres.Option) *postgres.Target {
+func (e *env) target(t testing.TB, opts ...postgres.Option) *postgres.Target {
 	t.Helper()
 	tg, err := postgres.New(t.Context(), e.pool, append([]postgres.Option{postgres.WithSchema(e.control), postgres.WithSchemaPrefix(e.prefix)}, opts...)...)
 	if err != nil {

@@ -212,6 +212,13 @@ func TestBrokenControlTables(t *testing.T) {
 	if _, err := tg.Statuses(ctx); !errors.Is(err, projection.ErrCheckpointMismatch) {
 		t.Errorf("Statuses with a row of unknown kind = %v; want ErrCheckpointMismatch", err)
 	}
+	// A negative position (written by something else).
+	if _, err := e.pool.Exec(ctx, `UPDATE `+pgx.Identifier{e.control, "checkpoints"}.Sanitize()+` SET kind = 1, commit_pos = -1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Load(ctx, k); !errors.Is(err, projection.ErrCheckpointMismatch) {
+		t.Errorf("Load of a negative position = %v; want ErrCheckpointMismatch", err)
+	}
 	// Control tables dropped under a running target: every call fails
 	// with the database's error, none panics.
 	if _, err := e.pool.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{e.control}.Sanitize()+` CASCADE`); err != nil {
@@ -255,4 +262,39 @@ func TestCanceledContexts(t *testing.T) {
 
 func at(commit uint64) projection.Checkpoint {
 	return projection.At(eventstore.Position{Commit: commit, Prepare: commit})
+}
+
+func TestNewCannotCreateControlTables(t *testing.T) {
+	e := newEnv(t)
+	// "pg_" names are reserved: the server refuses the schema.
+	_, err := postgres.New(t.Context(), e.pool, postgres.WithSchema("pg_chronicle_"+e.prefix))
+	if err == nil || !strings.Contains(err.Error(), "create control tables") {
+		t.Fatalf("New with a reserved schema name = %v; want the server's refusal", err)
+	}
+}
+
+func TestPromoteOntoAForeignSchemaChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	tg := e.target(t)
+	ctx := t.Context()
+	k := projection.Key{Projection: "squatted", Version: 1}
+	if err := tg.Prepare(ctx, k, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Something else created the schema the live version must take.
+	if _, err := e.pool.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{tg.Schema("squatted")}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Promote(ctx, "squatted", 1); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("Promote onto a foreign schema = %v; want the server's error", err)
+	}
+	if v, err := tg.Live(ctx, "squatted"); err != nil || v != 0 {
+		t.Errorf("after a failed Promote, Live = %d, %v; want 0", v, err)
+	}
+	if got := e.schemas(t); fmt.Sprint(got) != "[squatted squatted_v1]" {
+		t.Errorf("after a failed Promote, schemas = %v; want both untouched", got)
+	}
+	if err := tg.SetPartitions(ctx, "", 1, 2); !errors.Is(err, projection.ErrInvalidCheckpoint) {
+		t.Errorf("SetPartitions without a name = %v; want ErrInvalidCheckpoint", err)
+	}
 }

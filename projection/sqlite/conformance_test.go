@@ -12,15 +12,15 @@ import (
 	"github.com/chronicle-go/chronicle/projection/sqlite"
 )
 
-func open(t *testing.T, dir string) *sqlite.Target {
-	t.Helper()
+func open(tb testing.TB, dir string) *sqlite.Target {
+	tb.Helper()
 	tg, err := sqlite.Open(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := tg.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+			tb.Errorf("Close: %v", err)
 		}
 	})
 	return tg
