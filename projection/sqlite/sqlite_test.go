@@ -428,3 +428,43 @@ func TestBrokenFiles(t *testing.T) {
 		t.Error("Promote without a directory succeeded")
 	}
 }
+
+func TestBrokenControlFile(t *testing.T) {
+	dir := t.TempDir()
+	tg := open(t, dir)
+	ctx := t.Context()
+	must(t, tg.Save(ctx, projection.Key{Projection: "ctl", Version: 1}, projection.Checkpoint{}, at(1)))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.ControlFile)+"?_pragma=busy_timeout(10000)")
+	must(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `DROP TABLE projections`)
+	must(t, err)
+	errs := map[string]error{
+		"Promote": tg.Promote(ctx, "ctl", 1),
+		"Update of a new file": tg.Update(ctx, projection.Key{Projection: "ctl", Version: 2}, projection.Checkpoint{}, at(1),
+			func(context.Context, *sql.Tx) error { return nil }),
+	}
+	_, errs["Live"] = tg.Live(ctx, "ctl")
+	_, errs["Statuses"] = tg.Statuses(ctx)
+	for op, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "projections") {
+			t.Errorf("%s without the control table = %v; want the database's error", op, err)
+		}
+	}
+	if _, err := os.Stat(tg.Path("ctl", 2)); !os.IsNotExist(err) {
+		t.Error("a file was created while the live version could not be read")
+	}
+	// A setup that breaks the target's own tables fails, and nothing of it
+	// is kept.
+	k := projection.Key{Projection: "sabotage", Version: 1}
+	err = tg.Prepare(ctx, k, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DROP TABLE chronicle_version`)
+		return err
+	}, nil)
+	if err == nil {
+		t.Fatal("Prepare whose setup dropped chronicle_version succeeded")
+	}
+	if _, err := tg.Load(ctx, k); err != nil {
+		t.Errorf("after the failed Prepare, Load = %v; want the file intact", err)
+	}
+}
