@@ -1,0 +1,101 @@
+package postgres_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/chronicle-go/chronicle/projection"
+	"github.com/chronicle-go/chronicle/projection/postgres"
+)
+
+func TestStatuses(t *testing.T) {
+	e := newEnv(t)
+	tg := e.target(t)
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "orders": v1 live, v2 building in 2 partitions; "audit": written by
+	// Update alone, never prepared or promoted.
+	v1 := projection.Key{Projection: "orders", Version: 1}
+	v2 := projection.Key{Projection: "orders", Version: 2}
+	must(tg.Prepare(ctx, v1, nil, nil))
+	must(tg.Promote(ctx, "orders", 1))
+	must(tg.Save(ctx, v1, projection.Checkpoint{}, at(5)))
+	must(tg.Prepare(ctx, v2, nil, nil))
+	must(tg.SetPartitions(ctx, "orders", 2, 2))
+	must(tg.Save(ctx, v2, projection.Checkpoint{}, at(2)))
+	must(tg.Save(ctx, projection.Key{Projection: "orders", Version: 2, Partition: 2}, projection.Checkpoint{}, at(3)))
+	must(tg.Save(ctx, projection.Key{Projection: "audit", Version: 1}, projection.Checkpoint{}, projection.AtRevision(4)))
+
+	got, err := tg.Statuses(ctx)
+	must(err)
+	p := e.prefix
+	want := []postgres.Status{
+		{Projection: "audit", Schema: p + "audit", Versions: []postgres.VersionStatus{
+			{Version: 1, Schema: "", Started: projection.AtRevision(4), // never prepared: no schema
+				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: projection.AtRevision(4)}}},
+		}},
+		{Projection: "orders", Schema: p + "orders", Live: 1, Versions: []postgres.VersionStatus{
+			{Version: 1, Schema: p + "orders", Started: at(5),
+				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: at(5)}}},
+			{Version: 2, Schema: p + "orders_v2", Partitions: 2, Started: at(2),
+				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: at(2)}, {Partition: 2, Checkpoint: at(3)}}},
+		}},
+	}
+	opts := cmp.Options{cmpopts.IgnoreTypes(time.Time{})}
+	if diff := cmp.Diff(want, got, opts); diff != "" {
+		t.Errorf("Statuses (-want +got):\n%s", diff)
+	}
+	// Times: set where they happened, zero where they did not.
+	o := got[1]
+	if o.Promoted.IsZero() || o.Versions[0].Prepared.IsZero() || o.Versions[0].Created.IsZero() ||
+		o.Versions[1].Checkpoints[1].Updated.IsZero() || !o.Versions[1].Retired.IsZero() || !got[0].Versions[0].Prepared.IsZero() {
+		t.Errorf("times of orders = %+v", o)
+	}
+
+	must(tg.Promote(ctx, "orders", 2))
+	got, err = tg.Statuses(ctx)
+	must(err)
+	o = got[1]
+	if o.Live != 2 || o.Versions[0].Schema != p+"orders_v1_retired" || o.Versions[0].Retired.IsZero() ||
+		len(o.Versions[0].Checkpoints) != 0 || o.Versions[1].Schema != p+"orders" {
+		t.Errorf("after Promote(2), orders = %+v", o)
+	}
+	must(tg.Promote(ctx, "orders", 3))
+	got, err = tg.Statuses(ctx)
+	must(err)
+	var schemas []string
+	for _, v := range got[1].Versions {
+		schemas = append(schemas, v.Schema)
+	}
+	if want := []string{"", p + "orders_v2_retired", p + "orders"}; !slices.Equal(schemas, want) {
+		t.Errorf("after Promote(3), schemas of versions = %q; want %q", schemas, want)
+	}
+}
+
+func TestPartitionCountErrorMessages(t *testing.T) {
+	for _, c := range []struct {
+		err  *postgres.PartitionCountError
+		want string
+	}{
+		{&postgres.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Requested: 2}, `postgres: projection "p" version 2 runs with 4 partition(s), not 2; bump the version to change the count`},
+		{&postgres.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Partition: 7}, `postgres: projection "p" version 2 runs with 4 partition(s), which have no partition 7; bump the version to change the count`},
+	} {
+		if got := c.err.Error(); got != c.want {
+			t.Errorf("Error() = %q; want %q", got, c.want)
+		}
+		if !errors.Is(c.err, postgres.ErrPartitionCount) || !strings.HasPrefix(c.err.Error(), "postgres: ") {
+			t.Errorf("%v does not match ErrPartitionCount", c.err)
+		}
+	}
+}
