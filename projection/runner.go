@@ -94,7 +94,7 @@ func NewRunner[Tx any](store eventstore.Store, p *Projection[Tx], target Target[
 // retryable reports whether a handler failure is worth retrying: not a
 // fence, not a cancellation.
 func retryable(err error) bool {
-	return !errors.Is(err, ErrFenced) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return !errors.Is(err, ErrFenced) && !errors.Is(err, ErrRetired) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // Run runs the projection until ctx ends (it then finishes the events in
@@ -164,6 +164,11 @@ func (s *session[Tx]) prepare(ctx context.Context) error {
 	if prep, ok := r.target.(Preparer[Tx]); ok {
 		if err := prep.Prepare(ctx, key, r.p.setup, r.p.tables); err != nil {
 			return fmt.Errorf("projection %q: prepare: %w", r.p.name, err)
+		}
+	}
+	if pc, ok := r.target.(PartitionCounter); ok {
+		if err := pc.SetPartitions(ctx, r.p.name, r.p.version, r.o.workers); err != nil {
+			return fmt.Errorf("projection %q: %w", r.p.name, err)
 		}
 	}
 	live := true
@@ -272,7 +277,7 @@ func (s *session[Tx]) loop(ctx, work context.Context) error {
 
 // fatal reports whether resubscribing cannot help.
 func fatal(err error) bool {
-	for _, target := range []error{ErrStopped, ErrFenced, ErrRetired, ErrInvalidProjection, ErrCheckpointMismatch,
+	for _, target := range []error{ErrStopped, ErrFenced, ErrRetired, ErrInvalidProjection, ErrCheckpointMismatch, ErrPartitionCount,
 		eventstore.ErrClosed, eventstore.ErrStreamDeleted, eventstore.ErrInvalidArgument} {
 		if errors.Is(err, target) {
 			return true

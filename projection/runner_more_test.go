@@ -411,3 +411,17 @@ func TestStopFinishesBatchInHand(t *testing.T) {
 		t.Errorf("balance = %d with checkpoint %v; want the batch in hand committed with its checkpoint", got, cp)
 	}
 }
+
+func TestPartitionCountErrorMessages(t *testing.T) {
+	for _, c := range []struct {
+		err  *projection.PartitionCountError
+		want string
+	}{
+		{&projection.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Requested: 2}, `projection "p" version 2 runs with 4 partition(s), not 2; bump the version to change the count`},
+		{&projection.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Partition: 7}, `projection "p" version 2 runs with 4 partition(s), which have no partition 7; bump the version to change the count`},
+	} {
+		if got := c.err.Error(); got != c.want || !errors.Is(c.err, projection.ErrPartitionCount) {
+			t.Errorf("Error() = %q; want %q, matching ErrPartitionCount", got, c.want)
+		}
+	}
+}

@@ -149,3 +149,39 @@ func (d *Deferred) Flush(ctx context.Context, key Key) error {
 	d.mu.Unlock()
 	return nil
 }
+
+// ErrPartitionCount: a projection version is run with another number of
+// partitions than its checkpoints were written with. The error is a
+// *PartitionCountError.
+var ErrPartitionCount = errors.New("projection: partition count changed")
+
+// A PartitionCounter is a Target that records how many partitions each
+// projection version runs with, and refuses another count: a partition's
+// checkpoint only covers the keys that hash into it, so changing the count
+// of a version would break exactly-once. A Runner tells it its count
+// (WithWorkers) before it loads checkpoints.
+type PartitionCounter interface {
+	SetPartitions(ctx context.Context, projection string, version, n int) error
+}
+
+// A PartitionCountError reports the counts behind ErrPartitionCount. Run a
+// new version of the projection to change the count.
+type PartitionCountError struct {
+	Projection string
+	Version    int
+	Stored     int // partitions the version runs with
+	Requested  int // partitions asked for by SetPartitions; 0 for a Load
+	Partition  int // for a Load: the partition asked for, which Stored does not have
+}
+
+func (e *PartitionCountError) Error() string {
+	if e.Requested == 0 {
+		return fmt.Sprintf("projection %q version %d runs with %d partition(s), which have no partition %d; bump the version to change the count",
+			e.Projection, e.Version, e.Stored, e.Partition)
+	}
+	return fmt.Sprintf("projection %q version %d runs with %d partition(s), not %d; bump the version to change the count",
+		e.Projection, e.Version, e.Stored, e.Requested)
+}
+
+// Is makes errors.Is(err, ErrPartitionCount) true.
+func (e *PartitionCountError) Is(target error) bool { return target == ErrPartitionCount }

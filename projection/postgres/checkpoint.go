@@ -31,7 +31,7 @@ LEFT JOIN `+t.checkpoints+` AS c ON c.projection = $1 AND c.version = $2 AND c.p
 		return projection.Checkpoint{}, fmt.Errorf("postgres: load checkpoint %v: %w", key, ctxErr(ctx, err))
 	}
 	if parts != nil && !hasPartition(*parts, key.Partition) {
-		return projection.Checkpoint{}, &PartitionCountError{Projection: key.Projection, Version: key.Version, Stored: *parts, Partition: key.Partition}
+		return projection.Checkpoint{}, &projection.PartitionCountError{Projection: key.Projection, Version: key.Version, Stored: *parts, Partition: key.Partition}
 	}
 	if kind == nil {
 		return projection.Checkpoint{}, nil

@@ -70,7 +70,7 @@ func TestRebuildConformance(t *testing.T) {
 		SetPartitions: func(ctx context.Context, name string, version, n int) error {
 			return tg.SetPartitions(ctx, name, version, n)
 		},
-		ErrPartitionCount: postgres.ErrPartitionCount,
+		ErrPartitionCount: projection.ErrPartitionCount,
 	}
 	checkpointtest.RunRebuild(t, newTarget, ops)
 	t.Run("Runner", func(t *testing.T) { checkpointtest.RunRunnerRebuild(t, newTarget, ops) })

@@ -178,11 +178,11 @@ SELECT (SELECT partitions FROM `+t.versions+` WHERE projection = $1 AND version 
 	}
 	switch {
 	case stored != nil && *stored != n:
-		return &PartitionCountError{Projection: name, Version: version, Stored: *stored, Requested: n}
+		return &projection.PartitionCountError{Projection: name, Version: version, Stored: *stored, Requested: n}
 	case stored != nil:
 		return nil
 	case !hasPartition(n, maxPart):
-		return &PartitionCountError{Projection: name, Version: version, Stored: maxPart, Requested: n}
+		return &projection.PartitionCountError{Projection: name, Version: version, Stored: maxPart, Requested: n}
 	}
 	_, err = tx.Exec(ctx, `
 INSERT INTO `+t.versions+` (projection, version, partitions) VALUES ($1, $2, $3)

@@ -1,9 +1,7 @@
 package postgres_test
 
 import (
-	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -80,22 +78,5 @@ func TestStatuses(t *testing.T) {
 	}
 	if want := []string{"", p + "orders_v2_retired", p + "orders"}; !slices.Equal(schemas, want) {
 		t.Errorf("after Promote(3), schemas of versions = %q; want %q", schemas, want)
-	}
-}
-
-func TestPartitionCountErrorMessages(t *testing.T) {
-	for _, c := range []struct {
-		err  *postgres.PartitionCountError
-		want string
-	}{
-		{&postgres.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Requested: 2}, `postgres: projection "p" version 2 runs with 4 partition(s), not 2; bump the version to change the count`},
-		{&postgres.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Partition: 7}, `postgres: projection "p" version 2 runs with 4 partition(s), which have no partition 7; bump the version to change the count`},
-	} {
-		if got := c.err.Error(); got != c.want {
-			t.Errorf("Error() = %q; want %q", got, c.want)
-		}
-		if !errors.Is(c.err, postgres.ErrPartitionCount) || !strings.HasPrefix(c.err.Error(), "postgres: ") {
-			t.Errorf("%v does not match ErrPartitionCount", c.err)
-		}
 	}
 }

@@ -32,7 +32,7 @@ FROM chronicle_version AS v LEFT JOIN chronicle_checkpoints AS c ON c.partition 
 		return projection.Checkpoint{}, fmt.Errorf("sqlite: load checkpoint %v: %w", key, err)
 	}
 	if parts.Valid && !hasPartition(int(parts.Int64), key.Partition) {
-		return projection.Checkpoint{}, &PartitionCountError{Projection: key.Projection, Version: key.Version, Stored: int(parts.Int64), Partition: key.Partition}
+		return projection.Checkpoint{}, &projection.PartitionCountError{Projection: key.Projection, Version: key.Version, Stored: int(parts.Int64), Partition: key.Partition}
 	}
 	if !kind.Valid {
 		return projection.Checkpoint{}, nil

@@ -113,11 +113,11 @@ func (t *Target) SetPartitions(ctx context.Context, name string, version, n int)
 	}
 	switch {
 	case stored.Valid && int(stored.Int64) != n:
-		return &PartitionCountError{Projection: name, Version: version, Stored: int(stored.Int64), Requested: n}
+		return &projection.PartitionCountError{Projection: name, Version: version, Stored: int(stored.Int64), Requested: n}
 	case stored.Valid:
 		return nil
 	case !hasPartition(n, maxPart):
-		return &PartitionCountError{Projection: name, Version: version, Stored: maxPart, Requested: n}
+		return &projection.PartitionCountError{Projection: name, Version: version, Stored: maxPart, Requested: n}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE chronicle_version SET partitions = ?`, n); err != nil {
 		return fail(err)

@@ -358,23 +358,6 @@ func TestStatuses(t *testing.T) {
 	}
 }
 
-func TestPartitionCountErrorMessages(t *testing.T) {
-	for _, c := range []struct {
-		err  *sqlite.PartitionCountError
-		want string
-	}{
-		{&sqlite.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Requested: 2}, `sqlite: projection "p" version 2 runs with 4 partition(s), not 2; bump the version to change the count`},
-		{&sqlite.PartitionCountError{Projection: "p", Version: 2, Stored: 4, Partition: 7}, `sqlite: projection "p" version 2 runs with 4 partition(s), which have no partition 7; bump the version to change the count`},
-	} {
-		if got := c.err.Error(); got != c.want {
-			t.Errorf("Error() = %q; want %q", got, c.want)
-		}
-		if !errors.Is(c.err, sqlite.ErrPartitionCount) {
-			t.Errorf("%v does not match ErrPartitionCount", c.err)
-		}
-	}
-}
-
 func TestBrokenFiles(t *testing.T) {
 	dir := t.TempDir()
 	tg := open(t, dir)
