@@ -41,7 +41,10 @@ exits with status 1 when an event is invalid.`,
 				return err
 			}
 			defer store.Close()
-			reg := schema.NewRegistry(schema.WithSchemaStream(schemaStream))
+			reg, err := schema.NewRegistry(schema.WithSchemaStream(schemaStream))
+			if err != nil {
+				return fmt.Errorf("validate: %w", err)
+			}
 			if err := reg.Load(cmd.Context(), store); err != nil {
 				return fmt.Errorf("validate: load schemas: %w", err)
 			}

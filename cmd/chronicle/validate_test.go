@@ -16,7 +16,7 @@ type customerRegistered struct {
 func TestValidate(t *testing.T) {
 	url, s := newStore(t, "src")
 	ctx := t.Context()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[customerRegistered](reg, "CustomerRegistered", 1)
 	if err := reg.Publish(ctx, s); err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateErrors(t *testing.T) {
 	url, s := newStore(t, "src")
-	appendEvents(t, s, "chronicle-schemas", event(schema.SchemaEventType, `{"type":""}`))
+	appendEvents(t, s, "chronicle-schemas", event(schema.PublishedEventType, `{"type":""}`))
 	wantError(t, "give a STREAM or --all", "validate", "--store", url)
 	wantError(t, "validate: load schemas: schema: malformed event", "validate", "--all", "--store", url)
 	wantError(t, `stream "nope" not found`, "validate", "nope", "--store", url, "--schema-stream", "other")
