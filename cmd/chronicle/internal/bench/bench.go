@@ -221,12 +221,19 @@ func (r *runner) cleanup() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, stream := range slices.Sorted(maps.Keys(r.streams)) {
-		if _, err := r.s.Delete(ctx, stream, eventstore.Any); err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+		if _, err := r.s.Delete(ctx, stream, eventstore.Any); err != nil && !neverWritten(err) {
 			return fmt.Errorf("bench: delete %q: %w", stream, err)
 		}
 		delete(r.streams, stream)
 	}
 	return nil
+}
+
+// neverWritten reports whether a Delete failed because the stream does not
+// exist: a writer that ran out of time before its first append leaves none.
+func neverWritten(err error) bool {
+	var wev *eventstore.WrongExpectedVersionError
+	return errors.Is(err, eventstore.ErrStreamNotFound) || errors.As(err, &wev) && wev.Actual.IsNoStream()
 }
 
 // checkEmpty returns ErrNotEmpty if s holds any event.
