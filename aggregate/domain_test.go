@@ -92,7 +92,7 @@ func registerAccountEvents(r *schema.Registry) error {
 
 func newRegistry(t testing.TB, opts ...schema.Option) *schema.Registry {
 	t.Helper()
-	r := schema.NewRegistry(opts...)
+	r := schema.MustNewRegistry(opts...)
 	if err := registerAccountEvents(r); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 // registry with the event types, and a repository of accounts (see
 // accountType and evolve).
 func exampleRepository(opts ...aggregate.Option) *aggregate.Repository[Account] {
-	registry := schema.NewRegistry()
+	registry := schema.MustNewRegistry()
 	if err := registerAccountEvents(registry); err != nil {
 		panic(err)
 	}

@@ -33,8 +33,8 @@ func (l loaded[S]) expected() eventstore.ExpectedRevision {
 	return eventstore.Exact(l.rev)
 }
 
-func (l loaded[S]) aggregate(id string) Aggregate[S] {
-	return Aggregate[S]{ID: id, State: l.state, Revision: l.expected()}
+func (l loaded[S]) aggregate(id string) Root[S] {
+	return Root[S]{ID: id, State: l.state, Revision: l.expected()}
 }
 
 // load rebuilds an aggregate up to revision upTo (head for all of it),

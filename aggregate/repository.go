@@ -26,8 +26,9 @@ const instrumentationName = "github.com/chronicle-go/chronicle/aggregate"
 // conflict, on fresh state), so it must not have side effects.
 type Decision[S any] func(state S) ([]any, error)
 
-// An Aggregate is an aggregate's state as loaded.
-type Aggregate[S any] struct {
+// A Root is an aggregate (its root, in domain-driven design's terms) as
+// loaded: its ID, its state and the revision that state is at.
+type Root[S any] struct {
 	ID    string
 	State S
 	// Revision is Exact(revision of the last event applied), or NoStream
@@ -36,14 +37,14 @@ type Aggregate[S any] struct {
 }
 
 // Exists reports whether the aggregate has at least one event.
-func (a Aggregate[S]) Exists() bool { return !a.Revision.IsNoStream() }
+func (a Root[S]) Exists() bool { return !a.Revision.IsNoStream() }
 
 // A Result is the outcome of a command: the aggregate after it, and what was
 // appended.
 type Result[S any] struct {
-	// Aggregate holds the state after the new events and the stream's new
+	// Root holds the state after the new events and the stream's new
 	// revision (unchanged when the decision returned no events).
-	Aggregate[S]
+	Root[S]
 	// Position is the position of the last event appended; zero when
 	// nothing was appended.
 	Position eventstore.Position
@@ -121,13 +122,13 @@ func (r *Repository[S]) Type() Type[S] { return r.typ }
 // Errors: *NotFoundError (no events; the Aggregate then holds the initial
 // state), ErrInvalidID, the registry's decoding errors (ErrUnknownType,
 // ErrUpcast, … of package schema) and the store's.
-func (r *Repository[S]) Load(ctx context.Context, id string) (Aggregate[S], error) {
+func (r *Repository[S]) Load(ctx context.Context, id string) (Root[S], error) {
 	l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
 	if err != nil {
-		return Aggregate[S]{ID: id}, err
+		return Root[S]{ID: id}, err
 	}
 	if !l.exists {
-		return Aggregate[S]{ID: id, State: l.state, Revision: eventstore.NoStream}, &NotFoundError{Stream: r.typ.Stream(id)}
+		return Root[S]{ID: id, State: l.state, Revision: eventstore.NoStream}, &NotFoundError{Stream: r.typ.Stream(id)}
 	}
 	return l.aggregate(id), nil
 }
@@ -213,7 +214,7 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 	defer span.End()
 	start := r.opts.clock.Now()
 
-	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
+	res := Result[S]{Root: Root[S]{ID: id, Revision: eventstore.NoStream}}
 	err := cmdErr
 	if err == nil {
 		res, err = r.attempt(cmd.context(ctx), m, cmd, id, decide, span)
@@ -249,7 +250,7 @@ func (r *Repository[S]) command(ctx context.Context, m mode, id string, decide D
 
 func (r *Repository[S]) attempt(ctx context.Context, m mode, cmd command, id string, decide Decision[S], span trace.Span) (Result[S], error) {
 	stream := r.typ.Stream(id)
-	res := Result[S]{Aggregate: Aggregate[S]{ID: id, Revision: eventstore.NoStream}}
+	res := Result[S]{Root: Root[S]{ID: id, Revision: eventstore.NoStream}}
 	if err := r.checkID(id); err != nil {
 		return res, err
 	}
@@ -266,7 +267,7 @@ func (r *Repository[S]) attempt(ctx context.Context, m mode, cmd command, id str
 		if err != nil {
 			return res, err
 		}
-		res.Aggregate = l.aggregate(id)
+		res.Root = l.aggregate(id)
 		switch {
 		case m == modeCreate && l.exists:
 			return res, &AlreadyExistsError{Stream: stream, Revision: l.rev}
@@ -385,7 +386,7 @@ func (r *Repository[S]) applyAppended(ctx context.Context, l loaded[S], res Resu
 	}
 	res.Events = events
 	l.rev, l.exists, l.lastID = last, true, events[len(events)-1].Record.ID
-	res.Aggregate = l.aggregate(res.ID)
+	res.Root = l.aggregate(res.ID)
 	res.Position = ar.Position
 	if r.opts.snapshotEvery > 0 && int64(last)-l.snapRev >= int64(r.opts.snapshotEvery) {
 		r.snapshot(ctx, res.ID, l, events[len(events)-1].Metadata)

@@ -447,6 +447,35 @@ func TestConflictBackoffEndsWithTheContext(t *testing.T) {
 	}
 }
 
+// The wait between attempts is on the repository's clock: a fake clock
+// holds the retry until the test advances it.
+func TestConflictBackoffUsesTheClock(t *testing.T) {
+	clock := testkit.NewClock(time.Time{})
+	e := newEnv(t, aggregate.WithClock(clock), aggregate.WithConflictBackoff(time.Second, time.Second))
+	mustDo(e.repo.Create(context.Background(), "1", open("ada")))
+	var seen []int
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.repo.Update(context.Background(), "1", competingDecision(t, e.store, e.reg, 1, &seen))
+		done <- err
+	}()
+	if err := clock.WaitPending(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the command returned %v before the clock moved", err)
+	default:
+	}
+	clock.Advance(time.Second) // the delay is in [0, 1s)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 {
+		t.Errorf("decision ran %d times, want 2", len(seen))
+	}
+}
+
 func TestConflictBackoffOption(t *testing.T) {
 	for _, tt := range []struct{ initial, max time.Duration }{{-1, time.Second}, {0, time.Second}, {time.Second, time.Millisecond}, {time.Second, 0}} {
 		_, err := aggregate.NewRepository(memory.New(), newRegistry(t), accountType, aggregate.WithConflictBackoff(tt.initial, tt.max))

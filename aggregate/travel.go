@@ -16,13 +16,13 @@ import (
 // rev: the newest usable snapshot not after rev (with WithSnapshotEvery) and
 // the events up to rev. A stream that does not reach rev is a
 // *NotFoundError.
-func (r *Repository[S]) LoadAt(ctx context.Context, id string, rev uint64) (Aggregate[S], error) {
+func (r *Repository[S]) LoadAt(ctx context.Context, id string, rev uint64) (Root[S], error) {
 	if rev == head {
-		return Aggregate[S]{ID: id, Revision: eventstore.NoStream}, &NotFoundError{Stream: r.typ.Stream(id), At: "revision " + strconv.FormatUint(rev, 10)}
+		return Root[S]{ID: id, Revision: eventstore.NoStream}, &NotFoundError{Stream: r.typ.Stream(id), At: "revision " + strconv.FormatUint(rev, 10)}
 	}
 	l, err := r.load(ctx, id, rev, r.opts.snapshotEvery > 0)
 	if err != nil {
-		return Aggregate[S]{ID: id, Revision: eventstore.NoStream}, err
+		return Root[S]{ID: id, Revision: eventstore.NoStream}, err
 	}
 	if !l.exists || l.rev != rev {
 		return l.aggregate(id), &NotFoundError{Stream: r.typ.Stream(id), At: "revision " + strconv.FormatUint(rev, 10)}
@@ -35,8 +35,8 @@ func (r *Repository[S]) LoadAt(ctx context.Context, id string, rev uint64) (Aggr
 // its decided-at metadata says (schema.Metadata.DecidedAt), or when the
 // store recorded it if it has none. Snapshots are not used. An aggregate
 // with no event at or before t is a *NotFoundError.
-func (r *Repository[S]) LoadAsOf(ctx context.Context, id string, t time.Time) (Aggregate[S], error) {
-	a := Aggregate[S]{ID: id, State: r.typ.initial(), Revision: eventstore.NoStream}
+func (r *Repository[S]) LoadAsOf(ctx context.Context, id string, t time.Time) (Root[S], error) {
+	a := Root[S]{ID: id, State: r.typ.initial(), Revision: eventstore.NoStream}
 	for step, err := range r.Replay(ctx, id) {
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {

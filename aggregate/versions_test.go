@@ -22,7 +22,7 @@ type legacyDeposit struct {
 
 func TestLoadDecodesEveryStoredVersion(t *testing.T) {
 	ctx := context.Background()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[Opened](reg, "AccountOpened", 1)
 	schema.MustRegister[legacyDeposit](reg, "MoneyDeposited", 1)
 	schema.MustRegister[Deposited](reg, "MoneyDeposited", 2, schema.UpcastFrom(func(data json.RawMessage) (json.RawMessage, error) {
@@ -95,7 +95,7 @@ func TestUnreadableEventsAppendNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := schema.NewRegistry()
+			reg := schema.MustNewRegistry()
 			schema.MustRegister[Opened](reg, "AccountOpened", 1)
 			schema.MustRegister[legacyDeposit](reg, "MoneyDeposited", 1)
 			schema.MustRegister[Deposited](reg, "MoneyDeposited", 2, schema.UpcastFrom(tt.up))
@@ -127,7 +127,7 @@ func TestUnreadableEventsAppendNothing(t *testing.T) {
 // registered later without an upcaster) is caught before the append too.
 func TestUnreadableAfterLateRegistration(t *testing.T) {
 	ctx := context.Background()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[Opened](reg, "AccountOpened", 1)
 	store := memory.New()
 	defer store.Close()
@@ -147,7 +147,7 @@ func TestUnreadableAfterLateRegistration(t *testing.T) {
 }
 
 func TestNewRepositoryChecksUpcasterChains(t *testing.T) {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[Opened](reg, "AccountOpened", 1)
 	schema.MustRegister[legacyDeposit](reg, "MoneyDeposited", 1)
 	schema.MustRegister[Deposited](reg, "MoneyDeposited", 2) // no upcaster from v1

@@ -74,7 +74,7 @@ func BenchmarkReadAll(b *testing.B) {
 // BenchmarkCatchUp catches a projection up over $all into an in-memory model.
 func BenchmarkCatchUp(b *testing.B) {
 	s := seedBench(b, benchEvents)
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[benchOrderPlaced](reg, "OrderPlaced", 1)
 	b.ResetTimer()
 	for b.Loop() {

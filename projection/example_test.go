@@ -23,7 +23,7 @@ func Example() {
 	ctx := context.Background()
 	store := memory.New()
 	defer store.Close()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[UserRegistered](reg, "UserRegistered", 1)
 
 	var mu sync.Mutex
@@ -70,7 +70,7 @@ func ExampleListParked() {
 	ctx := context.Background()
 	store := memory.New()
 	defer store.Close()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[UserRegistered](reg, "UserRegistered", 1)
 	broken := true
 	p := projection.New[projection.NoTx]("users", projection.Category("user"), reg)

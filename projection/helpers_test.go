@@ -36,7 +36,7 @@ type Noted struct {
 
 func newRegistry(t testing.TB) *schema.Registry {
 	t.Helper()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[Deposited](reg, "Deposited", 1)
 	schema.MustRegister[Withdrawn](reg, "Withdrawn", 1)
 	schema.MustRegister[Noted](reg, "Noted", 1)

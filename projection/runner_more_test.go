@@ -166,7 +166,7 @@ func TestTwoRunnersFenced(t *testing.T) {
 
 func TestDefinitionErrors(t *testing.T) {
 	reg := newRegistry(t)
-	other := schema.NewRegistry()
+	other := schema.MustNewRegistry()
 	type Unregistered struct{}
 	noop := func(context.Context, projection.Event[Deposited]) error { return nil }
 	cases := map[string]*projection.Projection[projection.NoTx]{
@@ -191,7 +191,7 @@ func TestDefinitionErrors(t *testing.T) {
 		"bad filter":    withNoop(projection.New[projection.NoTx]("a", projection.Filtered(eventstore.StreamRegexFilter("(")), reg), noop),
 		"version 0":     withNoop(projection.New[projection.NoTx]("a", projection.AllStreams(), reg).Version(0), noop),
 		"older version": func() *projection.Projection[projection.NoTx] {
-			r := schema.NewRegistry()
+			r := schema.MustNewRegistry()
 			schema.MustRegister[Noted](r, "Noted", 1)
 			schema.MustRegister[Deposited](r, "Noted", 2, schema.UpcastFrom(schema.Identity))
 			p := projection.New[projection.NoTx]("a", projection.AllStreams(), r)

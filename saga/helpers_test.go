@@ -28,7 +28,7 @@ type StockReserved struct {
 }
 
 func newRegistry() *schema.Registry {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[Order](reg, "OrderToFulfil", 1)
 	schema.MustRegister[StockReserved](reg, "StockReserved", 1)
 	return reg

@@ -148,7 +148,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	good := saga.New("s", saga.Step[Order]{Name: "a", Action: act})
-	if _, err := saga.NewEngine(store, schema.NewRegistry(), good); !errors.Is(err, saga.ErrInvalidDefinition) {
+	if _, err := saga.NewEngine(store, schema.MustNewRegistry(), good); !errors.Is(err, saga.ErrInvalidDefinition) {
 		t.Errorf("unregistered input type: %v", err)
 	}
 	if _, err := saga.NewEngine[Order](store, reg, nil); !errors.Is(err, saga.ErrInvalidDefinition) {

@@ -44,7 +44,7 @@ func benchEvent() benchOrder {
 }
 
 func benchmarkEncode(b *testing.B, opts ...schema.Option) {
-	reg := schema.NewRegistry(opts...)
+	reg := schema.MustNewRegistry(opts...)
 	schema.MustRegister[benchOrder](reg, "OrderPlaced", 1)
 	ctx := schema.WithCorrelation(context.Background(), "corr-1", "cause-1")
 	ev := benchEvent()
@@ -65,7 +65,7 @@ func BenchmarkEncodeNoValidate(b *testing.B) { benchmarkEncode(b, schema.Without
 
 // BenchmarkDecode decodes one current-version event (metadata included).
 func BenchmarkDecode(b *testing.B) {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[benchOrder](reg, "OrderPlaced", 1)
 	ctx := schema.WithCorrelation(context.Background(), "corr-1", "cause-1")
 	d, err := reg.Encode(ctx, benchEvent())

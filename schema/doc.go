@@ -18,7 +18,7 @@
 //		Referrer   string `json:"referrer,omitempty" jsonschema:"pattern=^[a-z]+$"`
 //	}
 //
-//	reg := schema.NewRegistry()
+//	reg, err := schema.MustNewRegistry()
 //	schema.MustRegister[CustomerRegistered](reg, "CustomerRegistered", 1)
 //
 // A property is required only when its jsonschema tag says "required" (a
@@ -96,11 +96,11 @@
 //
 // [Registry.Publish] appends every registered (type, version) not yet
 // published to the schema stream ([DefaultSchemaStream], a user stream,
-// since '$' names are reserved for the store) as a [SchemaEventType] event,
+// since '$' names are reserved for the store) as a [PublishedEventType] event,
 // so tools and other services can validate and render events without the Go
 // types. Run it at start-up: it also checks that the schema the code
 // generates for each published (type, version) is byte-for-byte the
-// published one, and otherwise fails with a [*SchemaChangedError] saying to
+// published one, and otherwise fails with a [*ChangedError] saying to
 // bump the version and register an upcaster. A tool without the Go types
 // calls [Registry.Load] to add the published schemas (or [Registry.AddSchema]
 // for one) and then validates with [Registry.Validate]. [Registry.Export]

@@ -49,7 +49,7 @@ func TestEncodeIDsComeFromTheIDSource(t *testing.T) {
 		t.Errorf("correlation %q, causation %q; want the event's own ID and none", md.CorrelationID, md.CausationID)
 	}
 	// The default source gives random, distinct IDs.
-	d := schema.NewRegistry()
+	d := schema.MustNewRegistry()
 	schema.MustRegister[CustomerRegistered](d, "CustomerRegistered", 1)
 	x, y := mustEncode(t, d, context.Background(), goodCus), mustEncode(t, d, context.Background(), goodCus)
 	if x.ID == y.ID || x.ID.Version() != 4 {

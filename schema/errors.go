@@ -23,15 +23,17 @@ var (
 	// policy; the event should be ignored. The error also matches
 	// ErrUnknownType or ErrUnknownVersion.
 	ErrSkipped = errors.New("schema: event skipped")
-	// ErrSchemaChanged: a schema published for a (type, version) differs from
-	// the one the code generates. The error is a *SchemaChangedError.
-	ErrSchemaChanged = errors.New("schema: schema changed without a new version")
+	// ErrChanged: a schema published for a (type, version) differs from
+	// the one the code generates. The error is a *ChangedError.
+	ErrChanged = errors.New("schema: schema changed without a new version")
 	// ErrUpcast: an upcaster is missing, failed, or produced data that is not
 	// valid for the version it upcasts to. The error is an *UpcastError.
 	ErrUpcast = errors.New("schema: upcast failed")
 	// ErrInvalidRegistration: Register or RegisterUpcaster was called with a
 	// bad name, version or type, or registered something twice.
 	ErrInvalidRegistration = errors.New("schema: invalid registration")
+	// ErrInvalidOption: NewRegistry was given an Option it cannot use.
+	ErrInvalidOption = errors.New("schema: invalid option")
 	// ErrMalformed: an event's data or metadata, or a published schema
 	// event, is not the JSON it must be.
 	ErrMalformed = errors.New("schema: malformed event")
@@ -131,11 +133,11 @@ func (e *UnknownVersionError) Is(target error) bool {
 	return target == ErrUnknownVersion || (e.Skipped && target == ErrSkipped)
 }
 
-// A SchemaChangedError reports that the JSON Schema the code generates for
+// A ChangedError reports that the JSON Schema the code generates for
 // Type at Version differs from the one published to the schema stream. A
 // published schema is a contract: change the Go type under a new version.
-// It matches ErrSchemaChanged.
-type SchemaChangedError struct {
+// It matches ErrChanged.
+type ChangedError struct {
 	Type    string
 	Version int
 	// Published and Current are the two schemas, canonical JSON.
@@ -145,7 +147,7 @@ type SchemaChangedError struct {
 	Differences []string
 }
 
-func (e *SchemaChangedError) Error() string {
+func (e *ChangedError) Error() string {
 	msg := fmt.Sprintf("schema: %s v%d: the schema in code differs from the published one", e.Type, e.Version)
 	if len(e.Differences) > 0 {
 		msg += " (" + strings.Join(e.Differences, ", ") + ")"
@@ -153,7 +155,7 @@ func (e *SchemaChangedError) Error() string {
 	return msg + fmt.Sprintf("; bump the version (register the changed type as v%d) and register an upcaster from v%d", e.Version+1, e.Version)
 }
 
-func (e *SchemaChangedError) Is(target error) bool { return target == ErrSchemaChanged }
+func (e *ChangedError) Is(target error) bool { return target == ErrChanged }
 
 // An UpcastError reports a failed upcast of an event of Type from From to
 // To. It matches ErrUpcast and unwraps to the cause (the upcaster's error, a

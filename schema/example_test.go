@@ -25,7 +25,7 @@ type UserRegistered struct {
 // Register a type, encode an event, append it, read it back and decode it.
 func Example() {
 	ctx := context.Background()
-	reg := schema.NewRegistry(
+	reg := schema.MustNewRegistry(
 		schema.WithClock(testkit.NewClock(time.Date(2025, 5, 1, 9, 30, 0, 0, time.UTC))),
 		schema.WithIDs(func() uuid.UUID { return uuid.MustParse("0196a1b2-0000-7000-8000-000000000001") }),
 	)
@@ -68,7 +68,7 @@ func Example() {
 // An invalid event is rejected before it reaches a store, with every
 // violation named by its JSON pointer and rule.
 func ExampleValidationError() {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[UserRegistered](reg, "UserRegistered", 1)
 
 	_, err := reg.Encode(context.Background(), UserRegistered{Email: "not-an-email", Plan: "gold", Seats: 500})
@@ -105,7 +105,7 @@ type Price struct {
 // A v1 event stored long ago is decoded as the current v2 through an
 // upcaster.
 func ExampleRegistry_RegisterUpcaster() {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[ItemAddedV1](reg, "ItemAdded", 1)
 	schema.MustRegister[ItemAddedV2](reg, "ItemAdded", 2)
 	err := reg.RegisterUpcaster("ItemAdded", 1, func(data json.RawMessage) (json.RawMessage, error) {
@@ -138,14 +138,14 @@ func ExampleRegistry_Publish() {
 	store := memory.New()
 	defer store.Close()
 
-	v1 := schema.NewRegistry()
+	v1 := schema.MustNewRegistry()
 	schema.MustRegister[ItemAddedV1](v1, "ItemAdded", 1)
 	fmt.Println(v1.Publish(ctx, store))
 
-	changed := schema.NewRegistry()
+	changed := schema.MustNewRegistry()
 	schema.MustRegister[ItemAddedV2](changed, "ItemAdded", 1) // should have been v2
 	err := changed.Publish(ctx, store)
-	fmt.Println(errors.Is(err, schema.ErrSchemaChanged))
+	fmt.Println(errors.Is(err, schema.ErrChanged))
 	fmt.Println(err)
 	// Output:
 	// <nil>

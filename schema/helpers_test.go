@@ -80,7 +80,7 @@ func seqIDs() func() uuid.UUID {
 func newRegistry(t testing.TB, opts ...schema.Option) *schema.Registry {
 	t.Helper()
 	opts = append([]schema.Option{schema.WithClock(testkit.NewClock(t0)), schema.WithIDs(seqIDs())}, opts...)
-	r := schema.NewRegistry(opts...)
+	r := schema.MustNewRegistry(opts...)
 	if err := schema.Register[CustomerRegistered](r, "CustomerRegistered", 1); err != nil {
 		t.Fatal(err)
 	}

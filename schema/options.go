@@ -1,8 +1,11 @@
 package schema
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 
+	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/internal/clock"
 )
 
@@ -32,8 +35,9 @@ func (p UnknownPolicy) String() string {
 // starting with '$' are reserved for the store, so it is a user stream.
 const DefaultSchemaStream = "chronicle-schemas"
 
-// An Option configures a Registry.
-type Option func(*config)
+// An Option configures a Registry. NewRegistry fails with ErrInvalidOption
+// when an option is given a value it cannot use.
+type Option func(*config) error
 
 type config struct {
 	clock    Clock
@@ -64,10 +68,12 @@ type Clock = clock.Clock
 // WithClock sets the clock that stamps the decided-at time of encoded
 // events (default: the system clock). Tests pass a testkit.Clock.
 func WithClock(c Clock) Option {
-	return func(cfg *config) {
-		if c != nil {
-			cfg.clock = c
+	return func(cfg *config) error {
+		if c == nil {
+			return fmt.Errorf("%w: WithClock(nil)", ErrInvalidOption)
 		}
+		cfg.clock = c
+		return nil
 	}
 }
 
@@ -75,38 +81,50 @@ func WithClock(c Clock) Option {
 // version 4 UUIDs). Tests pass a deterministic sequence. The function must be
 // safe for concurrent use if Encode is called concurrently.
 func WithIDs(next func() uuid.UUID) Option {
-	return func(c *config) {
-		if next != nil {
-			c.ids = next
+	return func(c *config) error {
+		if next == nil {
+			return fmt.Errorf("%w: WithIDs(nil)", ErrInvalidOption)
 		}
+		c.ids = next
+		return nil
 	}
 }
 
 // WithUnknown sets the policy for unknown types and versions on Decode
 // (default Fail).
 func WithUnknown(p UnknownPolicy) Option {
-	return func(c *config) { c.unknown = p }
+	return func(c *config) error {
+		if p != Fail && p != Skip {
+			return fmt.Errorf("%w: WithUnknown(%d): unknown policy", ErrInvalidOption, p)
+		}
+		c.unknown = p
+		return nil
+	}
 }
 
 // WithoutValidation makes Encode skip JSON Schema validation, for trusted
 // paths that encode values the program built itself (and for measuring what
 // validation costs). Validate and the check of upcast output still validate.
 func WithoutValidation() Option {
-	return func(c *config) { c.validate = false }
+	return func(c *config) error { c.validate = false; return nil }
 }
 
 // WithSchemaStream sets the stream Publish uses (default
-// DefaultSchemaStream). It must not start with '$'.
+// DefaultSchemaStream). It must be a valid stream name not starting with
+// '$'.
 func WithSchemaStream(stream string) Option {
-	return func(c *config) {
-		if stream != "" {
-			c.stream = stream
+	return func(c *config) error {
+		if err := eventstore.ValidateStreamName("append", stream, false); err != nil {
+			return fmt.Errorf("%w: WithSchemaStream(%q): %v", ErrInvalidOption, stream, err)
 		}
+		c.stream = stream
+		return nil
 	}
 }
 
-// A RegisterOption configures one registration.
-type RegisterOption func(*registration)
+// A RegisterOption configures one registration; Register fails with
+// ErrInvalidRegistration when one is given a value it cannot use.
+type RegisterOption func(*registration) error
 
 type registration struct {
 	description string
@@ -115,11 +133,17 @@ type registration struct {
 
 // WithDescription sets the description of the generated JSON Schema.
 func WithDescription(text string) RegisterOption {
-	return func(r *registration) { r.description = text }
+	return func(r *registration) error { r.description = text; return nil }
 }
 
 // UpcastFrom registers fn as the upcaster from the previous version to the
 // one being registered; it is RegisterUpcaster(eventType, version-1, fn).
 func UpcastFrom(fn Upcaster) RegisterOption {
-	return func(r *registration) { r.upcaster = fn }
+	return func(r *registration) error {
+		if fn == nil {
+			return registrationError("UpcastFrom(nil)")
+		}
+		r.upcaster = fn
+		return nil
+	}
 }

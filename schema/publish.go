@@ -18,7 +18,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 )
 
-// SchemaEventType is the type of the events Publish appends to the schema
+// PublishedEventType is the type of the events Publish appends to the schema
 // stream, one per (type, version). Their data is a JSON object
 //
 //	{"type": "OrderPlaced", "version": 2, "schema": {…JSON Schema…}}
@@ -26,7 +26,7 @@ import (
 // and their metadata is the usual Metadata with schemaVersion "1" (the
 // version of this format). Their IDs derive from the content, so the same
 // schema always has the same event ID.
-const SchemaEventType = "SchemaPublished"
+const PublishedEventType = "SchemaPublished"
 
 // publishAttempts bounds how often Publish re-reads the schema stream after
 // losing a race with another publisher.
@@ -35,8 +35,8 @@ const publishAttempts = 10
 // idNamespace is the UUID namespace of schema event IDs.
 var idNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/chronicle-go/chronicle/schema"))
 
-// PublishedSchema is the data of a SchemaEventType event.
-type PublishedSchema struct {
+// Published is the data of a PublishedEventType event.
+type Published struct {
 	Type    string          `json:"type"`
 	Version int             `json:"version"`
 	Schema  json.RawMessage `json:"schema"`
@@ -49,11 +49,11 @@ type schemaKey struct {
 
 // Publish makes the registry's schemas events: it appends every registered
 // (type, version) not yet in the schema stream (see WithSchemaStream) as a
-// SchemaEventType event, in one atomic append. Call it at start-up.
+// PublishedEventType event, in one atomic append. Call it at start-up.
 //
 // First it checks the published ones: a (type, version) whose published
 // schema differs from the one the code generates is an error, a
-// *SchemaChangedError (ErrSchemaChanged) for each, joined, and then nothing
+// *ChangedError (ErrChanged) for each, joined, and then nothing
 // is appended. A published schema is a contract other services and tools
 // validate with; change a Go type under a new version with an upcaster.
 //
@@ -82,7 +82,7 @@ func (r *Registry) Publish(ctx context.Context, s eventstore.Store) error {
 				continue
 			}
 			if !bytes.Equal(p.Schema, info.Schema) {
-				changed = append(changed, &SchemaChangedError{
+				changed = append(changed, &ChangedError{
 					Type: info.Type, Version: info.Version,
 					Published: p.Schema, Current: info.Schema,
 					Differences: differences(p.Schema, info.Schema),
@@ -108,7 +108,7 @@ func (r *Registry) Publish(ctx context.Context, s eventstore.Store) error {
 }
 
 func (r *Registry) schemaEvent(ctx context.Context, info Info) (eventstore.EventData, error) {
-	data, err := json.Marshal(PublishedSchema{Type: info.Type, Version: info.Version, Schema: info.Schema})
+	data, err := json.Marshal(Published{Type: info.Type, Version: info.Version, Schema: info.Schema})
 	if err != nil {
 		return eventstore.EventData{}, fmt.Errorf("schema: publish %s v%d: %w", info.Type, info.Version, err)
 	}
@@ -117,14 +117,14 @@ func (r *Registry) schemaEvent(ctx context.Context, info Info) (eventstore.Event
 	if err != nil {
 		return eventstore.EventData{}, fmt.Errorf("schema: publish %s v%d: %w", info.Type, info.Version, err)
 	}
-	return eventstore.EventData{ID: id, Type: SchemaEventType, ContentType: eventstore.ContentTypeJSON, Data: data, Metadata: md}, nil
+	return eventstore.EventData{ID: id, Type: PublishedEventType, ContentType: eventstore.ContentTypeJSON, Data: data, Metadata: md}, nil
 }
 
 // readPublished reads the schema stream: the first schema published for each
 // (type, version), with Schema in canonical form, and the expected revision
 // for appending to the stream. Events of other types are ignored.
-func (r *Registry) readPublished(ctx context.Context, s eventstore.Store) (map[schemaKey]PublishedSchema, eventstore.ExpectedRevision, error) {
-	out := make(map[schemaKey]PublishedSchema)
+func (r *Registry) readPublished(ctx context.Context, s eventstore.Store) (map[schemaKey]Published, eventstore.ExpectedRevision, error) {
+	out := make(map[schemaKey]Published)
 	next := eventstore.NoStream
 	for rec, err := range s.ReadStream(ctx, r.cfg.stream, eventstore.ReadOptions{}) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
@@ -134,10 +134,10 @@ func (r *Registry) readPublished(ctx context.Context, s eventstore.Store) (map[s
 			return nil, next, fmt.Errorf("schema: read %q: %w", r.cfg.stream, err)
 		}
 		next = eventstore.Exact(rec.Revision)
-		if rec.Type != SchemaEventType {
+		if rec.Type != PublishedEventType {
 			continue
 		}
-		var p PublishedSchema
+		var p Published
 		err := json.Unmarshal(rec.Data, &p)
 		if err == nil && (p.Type == "" || p.Version < 1 || len(p.Schema) == 0) {
 			err = errors.New("type, version or schema missing")

@@ -33,12 +33,12 @@ func TestPublish(t *testing.T) {
 	recs := testkit.Records(t, s, schema.DefaultSchemaStream)
 	var got []string
 	for _, rec := range recs {
-		var p schema.PublishedSchema
+		var p schema.Published
 		if err := json.Unmarshal(rec.Data, &p); err != nil {
 			t.Fatal(err)
 		}
 		want, _ := r.Schema(p.Type, p.Version)
-		if rec.Type != schema.SchemaEventType || !bytes.Equal(p.Schema, want) {
+		if rec.Type != schema.PublishedEventType || !bytes.Equal(p.Schema, want) {
 			t.Errorf("event %s %s v%d: schema %s, want %s", rec.Type, p.Type, p.Version, p.Schema, want)
 		}
 		var md schema.Metadata
@@ -82,15 +82,15 @@ func TestPublishDetectsChangedSchema(t *testing.T) {
 	}
 	// The next build changed CustomerRegistered and OrderPlaced v1 in place,
 	// and added a type.
-	next := schema.NewRegistry()
+	next := schema.MustNewRegistry()
 	schema.MustRegister[CustomerRegisteredChanged](next, "CustomerRegistered", 1)
 	schema.MustRegister[OrderPlacedV2](next, "OrderPlaced", 1)
 	schema.MustRegister[Cart](next, "Cart", 1)
 	err := next.Publish(ctx, s)
-	if !errors.Is(err, schema.ErrSchemaChanged) {
-		t.Fatalf("Publish = %v, want ErrSchemaChanged", err)
+	if !errors.Is(err, schema.ErrChanged) {
+		t.Fatalf("Publish = %v, want ErrChanged", err)
 	}
-	var sc *schema.SchemaChangedError
+	var sc *schema.ChangedError
 	if !errors.As(err, &sc) || sc.Type != "CustomerRegistered" || sc.Version != 1 || len(sc.Published) == 0 || len(sc.Current) == 0 {
 		t.Fatalf("first error %+v", sc)
 	}
@@ -113,11 +113,11 @@ func TestSchemaChangedDifferences(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	raw := func(doc string) eventstore.EventData {
-		return eventstore.EventData{Type: schema.SchemaEventType, Data: []byte(`{"type":"Other","version":1,"schema":` + doc + `}`)}
+		return eventstore.EventData{Type: schema.PublishedEventType, Data: []byte(`{"type":"Other","version":1,"schema":` + doc + `}`)}
 	}
 	// A published schema written by another tool, with the same content in
 	// another layout, is the same schema.
-	mine := schema.NewRegistry()
+	mine := schema.MustNewRegistry()
 	schema.MustRegister[other](mine, "Other", 1)
 	cur, _ := mine.Schema("Other", 1)
 	var indented bytes.Buffer
@@ -134,7 +134,7 @@ func TestSchemaChangedDifferences(t *testing.T) {
 	if _, err := s2.Append(ctx, schema.DefaultSchemaStream, eventstore.NoStream, raw(old)); err != nil {
 		t.Fatal(err)
 	}
-	var sc *schema.SchemaChangedError
+	var sc *schema.ChangedError
 	if err := mine.Publish(ctx, s2); !errors.As(err, &sc) {
 		t.Fatalf("Publish = %v", err)
 	}
@@ -153,10 +153,9 @@ func TestPublishRejects(t *testing.T) {
 		opts  []schema.Option
 		is    error
 	}{
-		{name: "malformed schema event", seed: []eventstore.EventData{{Type: schema.SchemaEventType, Data: []byte(`{"type":"X"}`)}}, is: schema.ErrMalformed},
-		{name: "schema event not JSON object", seed: []eventstore.EventData{{Type: schema.SchemaEventType, Data: []byte(`[]`)}}, is: schema.ErrMalformed},
-		{name: "schema not JSON", seed: []eventstore.EventData{{Type: schema.SchemaEventType, ContentType: eventstore.ContentTypeBinary, Data: []byte(`{"type":"X","version":1,"schema":{`)}}, is: schema.ErrMalformed},
-		{name: "reserved stream", opts: []schema.Option{schema.WithSchemaStream("$schemas")}, is: eventstore.ErrInvalidArgument},
+		{name: "malformed schema event", seed: []eventstore.EventData{{Type: schema.PublishedEventType, Data: []byte(`{"type":"X"}`)}}, is: schema.ErrMalformed},
+		{name: "schema event not JSON object", seed: []eventstore.EventData{{Type: schema.PublishedEventType, Data: []byte(`[]`)}}, is: schema.ErrMalformed},
+		{name: "schema not JSON", seed: []eventstore.EventData{{Type: schema.PublishedEventType, ContentType: eventstore.ContentTypeBinary, Data: []byte(`{"type":"X","version":1,"schema":{`)}}, is: schema.ErrMalformed},
 		{name: "closed store", store: func(t *testing.T) eventstore.Store { s := newStore(t); s.Close(); return s }, is: eventstore.ErrClosed},
 	}
 	for _, tt := range tests {
@@ -180,7 +179,7 @@ func TestPublishRejects(t *testing.T) {
 					t.Errorf("%d events in the schema stream, want the %d seeded", n, len(tt.seed))
 				}
 			}
-			if err := r.Load(ctx, s); !errors.Is(err, tt.is) && tt.name != "reserved stream" {
+			if err := r.Load(ctx, s); !errors.Is(err, tt.is) {
 				t.Errorf("Load = %v, want %v", err, tt.is)
 			}
 		})
@@ -212,7 +211,7 @@ func TestPublishConcurrently(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, rec := range testkit.Records(t, s, "schemas") {
-		var p schema.PublishedSchema
+		var p schema.Published
 		_ = json.Unmarshal(rec.Data, &p)
 		seen[p.Type+"/"+string(rune('0'+p.Version))]++
 	}
@@ -234,7 +233,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A tool without the Go types validates events by the published schemas.
-	tool := schema.NewRegistry()
+	tool := schema.MustNewRegistry()
 	schema.MustRegister[OrderPlacedV1](tool, "OrderPlaced", 1) // known already: kept
 	if err := tool.Load(ctx, s); err != nil {
 		t.Fatal(err)
@@ -253,13 +252,13 @@ func TestLoad(t *testing.T) {
 	if err := tool.Load(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := schema.NewRegistry(schema.WithSchemaStream("none")).Load(ctx, s); err != nil {
+	if err := schema.MustNewRegistry(schema.WithSchemaStream("none")).Load(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	// A published schema that does not compile is reported.
 	bad := newStore(t)
-	_, _ = bad.Append(ctx, schema.DefaultSchemaStream, eventstore.NoStream, eventstore.EventData{Type: schema.SchemaEventType, Data: []byte(`{"type":"X","version":1,"schema":{"type":1}}`)})
-	if err := schema.NewRegistry().Load(ctx, bad); !errors.Is(err, schema.ErrInvalidRegistration) {
+	_, _ = bad.Append(ctx, schema.DefaultSchemaStream, eventstore.NoStream, eventstore.EventData{Type: schema.PublishedEventType, Data: []byte(`{"type":"X","version":1,"schema":{"type":1}}`)})
+	if err := schema.MustNewRegistry().Load(ctx, bad); !errors.Is(err, schema.ErrInvalidRegistration) {
 		t.Errorf("Load of a bad schema = %v", err)
 	}
 }

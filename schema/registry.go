@@ -53,15 +53,31 @@ type Upcaster func(data json.RawMessage) (json.RawMessage, error)
 // documentation): the old data is valid data of the new version as it is.
 func Identity(data json.RawMessage) (json.RawMessage, error) { return data, nil }
 
-// NewRegistry returns an empty Registry.
-func NewRegistry(opts ...Option) *Registry {
+// NewRegistry returns an empty Registry. It fails with ErrInvalidOption
+// when an option is nil or given a value it cannot use.
+func NewRegistry(opts ...Option) (*Registry, error) {
 	r := &Registry{
 		cfg:   defaultConfig(),
 		types: make(map[string]*family),
 		byGo:  make(map[reflect.Type]*entry),
 	}
 	for _, o := range opts {
-		o(&r.cfg)
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := o(&r.cfg); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// MustNewRegistry is NewRegistry that panics on error, for package-level
+// setup and tests.
+func MustNewRegistry(opts ...Option) *Registry {
+	r, err := NewRegistry(opts...)
+	if err != nil {
+		panic(err)
 	}
 	return r
 }
@@ -91,7 +107,12 @@ func MustRegister[T any](r *Registry, eventType string, version int, opts ...Reg
 func (r *Registry) register(t reflect.Type, name string, version int, opts []RegisterOption) error {
 	var reg registration
 	for _, o := range opts {
-		o(&reg)
+		if o == nil {
+			return registrationError("register %s v%d: nil RegisterOption", quote(name), version)
+		}
+		if err := o(&reg); err != nil {
+			return err
+		}
 	}
 	if err := checkKey("register", name, version); err != nil {
 		return err

@@ -93,7 +93,7 @@ func TestMustRegisterPanics(t *testing.T) {
 			t.Fatal("MustRegister with version 0 did not panic")
 		}
 	}()
-	schema.MustRegister[other](schema.NewRegistry(), "Other", 0)
+	schema.MustRegister[other](schema.MustNewRegistry(), "Other", 0)
 }
 
 func TestTypeOfAndCurrent(t *testing.T) {
@@ -137,7 +137,7 @@ func TestSchemaIsCanonicalAndDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := schema.NewRegistry()
+	b := schema.MustNewRegistry()
 	schema.MustRegister[reordered](b, "CustomerRegistered", 1)
 	c, _ := b.Schema("CustomerRegistered", 1)
 	if string(a) != string(c) {
@@ -156,7 +156,7 @@ func TestSchemaIsCanonicalAndDeterministic(t *testing.T) {
 }
 
 func TestRegisterWithDescription(t *testing.T) {
-	r := schema.NewRegistry()
+	r := schema.MustNewRegistry()
 	schema.MustRegister[other](r, "Other", 1, schema.WithDescription("An <other> event & more"))
 	s, _ := r.Schema("Other", 1)
 	if !strings.Contains(string(s), `"description":"An <other> event & more"`) {
@@ -294,7 +294,7 @@ func TestCheckUpcasterChains(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := schema.NewRegistry()
+			r := schema.MustNewRegistry()
 			tt.setup(r)
 			err := r.Check()
 			if tt.want == "" {
@@ -307,5 +307,36 @@ func TestCheckUpcasterChains(t *testing.T) {
 				t.Fatalf("Check = %v, want ErrInvalidRegistration ending in %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestNewRegistryRejectsBadOptions(t *testing.T) {
+	for name, opt := range map[string]schema.Option{
+		"nil option":      nil,
+		"nil clock":       schema.WithClock(nil),
+		"nil IDs":         schema.WithIDs(nil),
+		"unknown policy":  schema.WithUnknown(9),
+		"reserved stream": schema.WithSchemaStream("$schemas"),
+		"empty stream":    schema.WithSchemaStream(""),
+	} {
+		r, err := schema.NewRegistry(opt)
+		if !errors.Is(err, schema.ErrInvalidOption) || r != nil || !strings.HasPrefix(err.Error(), "schema: ") {
+			t.Errorf("%s: NewRegistry = %v, %v; want ErrInvalidOption", name, r, err)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustNewRegistry with a bad option did not panic")
+		}
+	}()
+	schema.MustNewRegistry(schema.WithIDs(nil))
+}
+
+func TestRegisterRejectsBadOptions(t *testing.T) {
+	r := schema.MustNewRegistry()
+	for name, opt := range map[string]schema.RegisterOption{"nil option": nil, "nil upcaster": schema.UpcastFrom(nil)} {
+		if err := schema.Register[OrderPlacedV2](r, "OrderPlaced", 2, opt); !errors.Is(err, schema.ErrInvalidRegistration) {
+			t.Errorf("%s: Register = %v, want ErrInvalidRegistration", name, err)
+		}
 	}
 }

@@ -86,7 +86,7 @@ func TestViolationString(t *testing.T) {
 func TestValidateSchemaOnlyKeywords(t *testing.T) {
 	// A hand-written schema with keywords generated schemas do not use is
 	// still validated in full.
-	r := schema.NewRegistry()
+	r := schema.MustNewRegistry()
 	doc := `{"type":"object","properties":{"kind":{"const":"x"},"n":{"anyOf":[{"type":"integer"},{"type":"null"}]},
 		"s":{"type":"array","uniqueItems":true},"f":false},"patternProperties":{"^x-":{"type":"string"}},"additionalProperties":false}`
 	if err := r.AddSchema("Hand", 1, []byte(doc)); err != nil {
@@ -104,7 +104,7 @@ func TestValidateSchemaOnlyKeywords(t *testing.T) {
 // A schema with both const and enum needs a value that satisfies both: they
 // are an intersection, not a union (the removed fast path accepted "a").
 func TestValidateConstAndEnum(t *testing.T) {
-	r := schema.NewRegistry()
+	r := schema.MustNewRegistry()
 	doc := `{"type":"object","properties":{"k":{"const":"a","enum":["b"]},"m":{"const":"a","enum":["a","b"]}}}`
 	if err := r.AddSchema("Both", 1, []byte(doc)); err != nil {
 		t.Fatal(err)

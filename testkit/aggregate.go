@@ -111,7 +111,8 @@ func (f *Fixture[S]) WithCmpOptions(opts ...cmp.Option) *Fixture[S] {
 }
 
 // WithContext sets the context the decision runs in (the test's context
-// otherwise), e.g. one carrying schema.WithCorrelation.
+// otherwise), e.g. one carrying schema.WithCorrelation. The events'
+// decided-at time is the fixture clock's (WithClock), whatever ctx says.
 func (f *Fixture[S]) WithContext(ctx context.Context) *Fixture[S] {
 	c := f.clone()
 	c.ctx = ctx

@@ -31,7 +31,7 @@ type cartState struct {
 }
 
 func cartRegistry() *schema.Registry {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[CartCheckedOut](reg, "CartCheckedOut", 1)
 	schema.MustRegister[CartPaid](reg, "CartPaid", 1)
 	schema.MustRegister[CartExpired](reg, "CartExpired", 1)
@@ -113,7 +113,7 @@ type fulfilOrder struct {
 }
 
 func TestWorkflowFixture(t *testing.T) {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[fulfilOrder](reg, "FulfilOrder", 1)
 	boom := errors.New("boom")
 	step := func(name string, fail, failUndo bool) saga.Step[fulfilOrder] {

@@ -66,7 +66,7 @@ func reset(c Counter) ([]any, error) {
 }
 
 func newRegistry(opts ...schema.Option) *schema.Registry {
-	r := schema.NewRegistry(opts...)
+	r := schema.MustNewRegistry(opts...)
 	schema.MustRegister[Incremented](r, "Incremented", 1)
 	schema.MustRegister[Reset](r, "Reset", 1)
 	return r

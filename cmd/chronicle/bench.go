@@ -10,7 +10,7 @@ import (
 )
 
 func newBenchCmd() *cobra.Command {
-	var asJSON, quick bool
+	var asJSON, quick, force bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a store: fsync, appends, reads, subscriptions, size",
@@ -20,7 +20,10 @@ and 1 000 000 events of $all, the SQLite engine's own scan speed (SQLite stores
 only), live-subscription latency and the bytes each event takes on disk.
 
 Without --store it uses a new SQLite file in a temporary directory, removed
-afterwards. With --store it writes streams named bench-<run>-… into that store.`,
+afterwards. With --store it refuses a store that already holds events unless
+--force; it writes streams named bench-<run>-… into the store and deletes them
+afterwards (a soft delete: they read as not found; their space is reclaimed
+when the store compacts or scavenges).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sizes := bench.Full
@@ -28,20 +31,19 @@ afterwards. With --store it writes streams named bench-<run>-… into that store
 				sizes = bench.Quick
 			}
 			store, _ := cmd.Flags().GetString("store")
-			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr()})
+			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res) // one object, one line
 			}
 			_, err = fmt.Fprint(cmd.OutOrStdout(), res.Table())
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (one line) instead of a table")
+	cmd.Flags().BoolVar(&force, "force", false, "with --store: write into a store that already holds events")
 	cmd.Flags().BoolVar(&quick, "quick", false, "smaller sizes: ends within a minute on two cores")
 	return cmd
 }

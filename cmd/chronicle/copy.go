@@ -42,15 +42,16 @@ type copier struct {
 
 	start                     time.Time
 	events, metadata, skipped int
-	prog                      progress
+	meter                     *meter
 }
 
-func newCopier(dst eventstore.Store, progressOut io.Writer, label string) *copier {
+// newCopier returns a copier into dst that counts the events it writes on m.
+func newCopier(dst eventstore.Store, m *meter) *copier {
 	return &copier{
 		dst:   dst,
 		next:  make(map[string]eventstore.ExpectedRevision),
 		start: time.Now(),
-		prog:  progress{w: progressOut, label: label},
+		meter: m,
 	}
 }
 
@@ -111,7 +112,7 @@ func (c *copier) flush(ctx context.Context) error {
 	}
 	c.next[c.stream] = res.Next
 	c.events += len(c.batch)
-	c.prog.add(len(c.batch))
+	c.meter.add(len(c.batch))
 	clear(c.batch) // drop references to the events' bytes
 	c.batch, c.bytes = c.batch[:0], 0
 	return nil
@@ -139,9 +140,30 @@ func (c *copier) setMetadata(ctx context.Context, stream string, data []byte) er
 	return nil
 }
 
-// summary prints what the copier did.
-func (c *copier) summary(w io.Writer) {
-	c.prog.done()
+// copySummary is what a copier did, as import --json and replay --json
+// print it.
+type copySummary struct {
+	Events   int     `json:"events"`
+	Streams  int     `json:"streams"`
+	Metadata int     `json:"metadataSet"`
+	Skipped  int     `json:"skipped"`
+	Seconds  float64 `json:"seconds"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// summary prints what the copier did, as a sentence or (asJSON) one JSON
+// object; err is the command's error, if any.
+func (c *copier) summary(w io.Writer, asJSON bool, err error) {
+	c.meter.done()
+	d := time.Since(c.start).Round(time.Millisecond)
+	if asJSON {
+		s := copySummary{Events: c.events, Streams: len(c.next), Metadata: c.metadata, Skipped: c.skipped, Seconds: d.Seconds()}
+		if err != nil {
+			s.Error = err.Error()
+		}
+		_ = json.NewEncoder(w).Encode(s)
+		return
+	}
 	fmt.Fprintf(w, "%d events in %d streams, %d stream metadata set, %d system events skipped, in %s\n",
-		c.events, len(c.next), c.metadata, c.skipped, time.Since(c.start).Round(time.Millisecond))
+		c.events, len(c.next), c.metadata, c.skipped, d)
 }

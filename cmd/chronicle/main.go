@@ -1,17 +1,19 @@
 // Command chronicle is Chronicle's command-line tool: it works against any
 // store URL (memory:, sqlite://…, esdb://…).
 //
-//	chronicle read STREAM|'$all' [--backwards] [--count N] [filters] [--json]
-//	chronicle tail [STREAM] [filters] [--from-start] [--json]
-//	chronicle replay --to URL (STREAM | --all) [--from-position P] [--to-position P]
+//	chronicle read STREAM|'$all' [--backwards] [--count N] [filters] [--raw] [--json]
+//	chronicle tail [STREAM] [filters] [--from-start | --from-position P | --from R] [--raw] [--json]
+//	chronicle replay --to URL (STREAM | --all) [--from-position P] [--to-position P] [--json]
 //	chronicle export (STREAM | --all) > events.jsonl
-//	chronicle import [FILE] < events.jsonl
-//	chronicle validate (STREAM | --all)
-//	chronicle serve [--addr 127.0.0.1:2113] [--tls-cert F --tls-key F] [--user name:password]
-//	chronicle bench [--json] [--quick]
+//	chronicle import [FILE] < events.jsonl [--json]
+//	chronicle validate (STREAM | --all) [--json]
+//	chronicle serve [--addr 127.0.0.1:2113] [--tls-cert F --tls-key F] [--user name:password] [--json]
+//	chronicle bench [--json] [--quick] [--force]
 //
 // Every command takes --store URL; the empty URL is the embedded store in
-// ./chronicle.db.
+// ./chronicle.db. Every command takes --json: machine output on stdout, one
+// JSON object per line. Exit status: 0 success, 1 failure, 2 usage error,
+// 3 not found.
 package main
 
 import (
@@ -28,6 +30,9 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chronicle:", err)
-		os.Exit(1)
+		if exitCode(err) == exitUsage {
+			fmt.Fprintln(os.Stderr, "Run 'chronicle --help' or 'chronicle COMMAND --help' for usage.")
+		}
 	}
+	os.Exit(exitCode(err))
 }

@@ -15,10 +15,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/schema"
 )
 
 // This file holds the formatting shared by read, tail, export, import and
-// replay: the human table, the JSON Lines format and the progress line.
+// replay: the human table and the JSON Lines format.
 
 // jsonEvent is one line of the JSON Lines format of read --json, tail --json,
 // export and import. Data is JSON when the content type is JSON, a base64
@@ -37,6 +38,12 @@ type jsonEvent struct {
 	DataBase64     []byte          `json:"dataBase64,omitempty"`
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
 	MetadataBase64 []byte          `json:"metadataBase64,omitempty"`
+	// What read and tail add from the published schemas (not written by
+	// export; ignored by import).
+	SchemaVersion int             `json:"schemaVersion,omitempty"`
+	Schema        string          `json:"schema,omitempty"`
+	Violations    json.RawMessage `json:"violations,omitempty"`
+	SchemaError   string          `json:"schemaError,omitempty"`
 }
 
 // appendJSONLine appends e as one JSON object and a newline. JSON data and
@@ -145,6 +152,11 @@ func parseJSONLine(line []byte) (eventstore.RecordedEvent, error) {
 // A printer writes events to a command's output, as a table or as JSON
 // Lines. Call flush when done (tail flushes after every message).
 type printer struct {
+	// schemas, when set, are the published schemas events are checked
+	// against (read and tail without --raw); schemaStream is their stream.
+	schemas      *schema.Registry
+	schemaStream string
+
 	w      *bufio.Writer
 	json   bool // JSON Lines instead of a table
 	full   bool // do not truncate data in the table
@@ -160,10 +172,25 @@ func newPrinter(w io.Writer, asJSON, full, stream bool) *printer {
 // dataWidth is how many characters of data the table shows without --full.
 const dataWidth = 60
 
+// verdict returns what the published schemas say of e, or nil when there
+// are none, e is not JSON, or it is a system or framework event.
+func (p *printer) verdict(e *eventstore.RecordedEvent) *verdict {
+	if p.schemas == nil || !(e.IsJSON() || e.ContentType == "") ||
+		eventstore.IsSystemStream(e.Stream) || eventstore.IsSystemStream(e.Type) || frameworkStream(e.Stream, p.schemaStream) {
+		return nil
+	}
+	v := judge(p.schemas, e)
+	return &v
+}
+
 func (p *printer) event(e *eventstore.RecordedEvent) error {
 	p.buf = p.buf[:0]
+	v := p.verdict(e)
 	if p.json {
 		p.buf = appendJSONLine(p.buf, e)
+		if v != nil {
+			p.buf = appendVerdict(p.buf[:len(p.buf)-2], v) // before "}\n"
+		}
 		_, err := p.w.Write(p.buf)
 		return err
 	}
@@ -177,9 +204,43 @@ func (p *printer) event(e *eventstore.RecordedEvent) error {
 	if p.stream {
 		fmt.Fprintf(p.w, "%-24s ", e.Stream)
 	}
-	_, err := fmt.Fprintf(p.w, "%-8d %-20s %-24s %-24s %s\n", e.Revision, e.Position,
-		e.Created.UTC().Format("2006-01-02T15:04:05.000Z"), e.Type, p.data(e))
+	typ, note := e.Type, ""
+	if v != nil && v.status != "unknown" {
+		typ += " v" + strconv.Itoa(v.version)
+	}
+	if v != nil && v.status == "invalid" {
+		note = "  ✗ invalid"
+		if len(v.violations) > 0 {
+			note += ": " + v.violations[0].String()
+			if n := len(v.violations) - 1; n > 0 {
+				note += fmt.Sprintf(" (+%d more)", n)
+			}
+		} else if v.err != nil {
+			note += ": " + v.err.Error()
+		}
+	}
+	_, err := fmt.Fprintf(p.w, "%-8d %-20s %-24s %-24s %s%s\n", e.Revision, e.Position,
+		e.Created.UTC().Format("2006-01-02T15:04:05.000Z"), typ, p.data(e), note)
 	return err
+}
+
+// appendVerdict appends the schema fields of the JSON Lines format and
+// closes the object.
+func appendVerdict(b []byte, v *verdict) []byte {
+	b = append(b, `,"schemaVersion":`...)
+	b = strconv.AppendInt(b, int64(v.version), 10)
+	b = append(b, `,"schema":`...)
+	b = appendJSONString(b, v.status)
+	if len(v.violations) > 0 {
+		viols, _ := json.Marshal(v.jsonViolations()) // plain strings always marshal
+		b = append(b, `,"violations":`...)
+		b = append(b, viols...)
+	}
+	if v.err != nil {
+		b = append(b, `,"schemaError":`...)
+		b = appendJSONString(b, v.err.Error())
+	}
+	return append(b, "}\n"...)
 }
 
 // data renders an event's data for the table: compact JSON, or base64 for
@@ -214,31 +275,3 @@ func (p *printer) note(errOut io.Writer, msg string) error {
 }
 
 func (p *printer) flush() error { return p.w.Flush() }
-
-// progress is a counter line on stderr, rewritten at most every
-// progressEvery.
-type progress struct {
-	w     io.Writer
-	label string
-	n     int
-	last  time.Time
-	shown bool
-}
-
-const progressEvery = 250 * time.Millisecond
-
-func (p *progress) add(n int) {
-	p.n += n
-	if now := time.Now(); now.Sub(p.last) >= progressEvery {
-		p.last = now
-		p.shown = true
-		fmt.Fprintf(p.w, "\r%s: %d events", p.label, p.n)
-	}
-}
-
-// done ends the counter line, if one was shown.
-func (p *progress) done() {
-	if p.shown {
-		fmt.Fprintf(p.w, "\r%s: %d events\n", p.label, p.n)
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/schema"
 )
 
 func seedOrders(t *testing.T) (string, eventstore.Store) {
@@ -125,5 +126,53 @@ func TestReadErrors(t *testing.T) {
 		{`invalid argument "-1"`, []string{"read", "x", "--count", "-1"}},
 	} {
 		wantError(t, c.want, c.args...)
+	}
+}
+
+// read and tail show events through the schemas published in the store;
+// --raw shows them as stored; export never adds schema fields, and import
+// accepts read --json output.
+func TestReadThroughPublishedSchemas(t *testing.T) {
+	url, s, valid := publishedCustomers(t)
+	appendEvents(t, s, "customer-1", valid,
+		event("CustomerRegistered", `{"id":"","email":"nope"}`),
+		eventstore.EventData{Type: "CustomerRegistered", Data: []byte(`{}`), Metadata: []byte(`[1]`)},
+		event("Other", `{}`))
+
+	table := mustRun(t, "", "read", "customer-1", "--store", url)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 5 || !strings.Contains(lines[1], "CustomerRegistered v1") || strings.Contains(lines[1], "✗") ||
+		!strings.Contains(lines[2], "✗ invalid: /email: format:") || !strings.Contains(lines[2], "(+1 more)") ||
+		!strings.Contains(lines[3], "✗ invalid: schema: malformed event") ||
+		!strings.Contains(lines[4], "Other ") || strings.Contains(lines[4], "Other v1") {
+		t.Fatalf("table through schemas:\n%s", table)
+	}
+	raw := mustRun(t, "", "read", "customer-1", "--raw", "--store", url)
+	if strings.Contains(raw, " v1 ") || strings.Contains(raw, "✗") {
+		t.Fatalf("--raw table:\n%s", raw)
+	}
+
+	js := mustRun(t, "", "read", "customer-1", "--json", "--store", url)
+	got := parseLines(t, js)
+	if got[0]["schema"] != "valid" || got[0]["schemaVersion"] != float64(1) || got[1]["schema"] != "invalid" ||
+		got[1]["violations"].([]any)[0].(map[string]any)["pointer"] != "/email" || got[2]["schemaError"] == nil || got[3]["schema"] != "unknown" {
+		t.Fatalf("read --json through schemas:\n%s", js)
+	}
+	for _, out := range []string{mustRun(t, "", "read", "customer-1", "--json", "--raw", "--store", url), mustRun(t, "", "export", "customer-1", "--store", url)} {
+		if strings.Contains(out, `"schema"`) {
+			t.Fatalf("raw JSON Lines carry schema fields:\n%s", out)
+		}
+	}
+	dst, d := newStore(t, "dst")
+	mustRun(t, js, "import", "--store", dst)
+	if n := len(allEvents(t, d)); n != 4 {
+		t.Fatalf("import of read --json output wrote %d events", n)
+	}
+
+	// A schema stream that cannot be read: a warning, and events as stored.
+	appendEvents(t, s, "bad-schemas", event(schema.PublishedEventType, `{"type":""}`))
+	out, errOut, err := run(t, "", "read", "customer-1", "--schema-stream", "bad-schemas", "--store", url)
+	if err != nil || !strings.Contains(errOut, "published schemas not used") || strings.Contains(out, "✗") {
+		t.Fatalf("bad schema stream: %v\n%s\n%s", err, errOut, out)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -13,8 +12,9 @@ import (
 // into another store.
 func newReplayCmd() *cobra.Command {
 	var (
-		sel selection
-		to  string
+		sel    selection
+		to     string
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --to URL [STREAM | --all]",
@@ -25,7 +25,8 @@ it. Events keep their IDs, types, content types, data and metadata; each
 stream is appended with the source's revisions as expected revisions, so
 running the same replay again writes nothing new. Metadata streams
 ($$<stream>) are applied as stream metadata; other system streams and
-tombstones are skipped. Progress goes to stderr, a summary to stdout.`,
+tombstones are skipped. A progress bar goes to stderr when it is a terminal;
+a summary goes to stdout (one JSON object with --json).`,
 		Example: `  chronicle replay --store esdb://prod:2113 --to sqlite://debug.db order-42
   chronicle replay --store sqlite://prod.db --to sqlite://slice.db --all --from-position C:1000/P:1000 --to-position C:2000/P:2000`,
 		Args: cobra.MaximumNArgs(1),
@@ -34,7 +35,7 @@ tombstones are skipped. Progress goes to stderr, a summary to stdout.`,
 				return err
 			}
 			if to == "" {
-				return errors.New("replay: --to URL is required (the store to copy into)")
+				return usagef("replay: --to URL is required (the store to copy into)")
 			}
 			src, err := openStore(cmd, "replay")
 			if err != nil {
@@ -46,13 +47,14 @@ tombstones are skipped. Progress goes to stderr, a summary to stdout.`,
 				return fmt.Errorf("replay: open --to store: %w", err)
 			}
 			defer dst.Close()
-			c := newCopier(dst, cmd.ErrOrStderr(), "replay")
+			c := newCopier(dst, newMeter(cmd.ErrOrStderr(), "replay", sel.total(cmd.Context(), src), false))
 			err = replay(cmd, &sel, src, c)
-			c.summary(cmd.OutOrStdout())
+			c.summary(cmd.OutOrStdout(), asJSON, err)
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "URL of the store to copy into (required)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	sel.addAllFlag(cmd)
 	sel.addRangeFlags(cmd)
 	sel.addFilterFlags(cmd)

@@ -88,3 +88,24 @@ func TestReplayErrors(t *testing.T) {
 		t.Fatalf("failed replays wrote: %+v", got)
 	}
 }
+
+// replay --json and import --json print their summary as one JSON object.
+func TestCopySummaryJSON(t *testing.T) {
+	src, _ := seedOrders(t)
+	dst, _ := newStore(t, "dst")
+	lines := parseLines(t, mustRun(t, "", "replay", "order-1", "--json", "--store", src, "--to", dst))
+	if len(lines) != 1 || lines[0]["events"] != float64(3) || lines[0]["streams"] != float64(1) || lines[0]["error"] != nil {
+		t.Fatalf("replay --json: %v", lines)
+	}
+	exported := mustRun(t, "", "export", "order-1", "--json", "--store", src)
+	other, _ := newStore(t, "other")
+	lines = parseLines(t, mustRun(t, exported, "import", "--json", "--store", other))
+	if len(lines) != 1 || lines[0]["events"] != float64(3) {
+		t.Fatalf("import --json: %v", lines)
+	}
+	out, _, err := run(t, "{not json\n", "import", "--json", "--store", other)
+	lines = parseLines(t, out)
+	if err == nil || len(lines) != 1 || !strings.Contains(lines[0]["error"].(string), "line 1") {
+		t.Fatalf("import --json of a bad line: %v, %v", err, lines)
+	}
+}

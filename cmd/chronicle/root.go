@@ -27,5 +27,6 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newReadCmd(), newTailCmd(), newReplayCmd(), newExportCmd(), newImportCmd(), newValidateCmd(),
 	)
+	markUsageErrors(root)
 	return root
 }

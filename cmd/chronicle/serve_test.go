@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"strings"
 	"sync"
@@ -63,6 +64,11 @@ func startServe(t *testing.T, args ...string) (string, func() error, *lines) {
 				t.Cleanup(func() { _ = stop() })
 				return conn, stop, out
 			}
+			var started map[string]string // serve --json
+			if json.Unmarshal([]byte(line), &started) == nil && started["event"] == "serving" {
+				t.Cleanup(func() { _ = stop() })
+				return started["connectionString"], stop, out
+			}
 		case err := <-done:
 			cancel()
 			t.Fatalf("serve ended before printing a connection string: %v", err)
@@ -118,6 +124,23 @@ func TestServeCommand(t *testing.T) {
 		rest = append(rest, <-out.ch)
 	}
 	if !strings.Contains(strings.Join(rest, "\n"), "Stopped.") {
+		t.Errorf("output after stop: %q", rest)
+	}
+}
+
+func TestServeCommandJSON(t *testing.T) {
+	conn, stop, out := startServe(t, "--store", "memory:", "--addr", "127.0.0.1:0", "--json")
+	if !strings.HasPrefix(conn, "esdb://127.0.0.1:") {
+		t.Fatalf("connection string %q", conn)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for len(out.ch) > 0 {
+		rest = append(rest, <-out.ch)
+	}
+	if len(rest) != 1 || rest[0] != `{"event":"stopped"}` {
 		t.Errorf("output after stop: %q", rest)
 	}
 }

@@ -73,7 +73,7 @@ func (s *selection) addRangeFlags(cmd *cobra.Command) {
 func (s *selection) prepare(cmd *cobra.Command, args []string, fallback string) error {
 	s.op = cmd.Name()
 	s.changed = cmd.Flags().Changed
-	bad := func(format string, a ...any) error { return fmt.Errorf(s.op+": "+format, a...) }
+	bad := func(format string, a ...any) error { return usagef(s.op+": "+format, a...) }
 	switch {
 	case len(args) > 0 && s.all:
 		return bad("give a STREAM or --all, not both")
@@ -212,13 +212,17 @@ func (s *selection) read(ctx context.Context, st eventstore.Store) iter.Seq2[eve
 	}
 }
 
-// subscribe is read for live events: a subscription from the start or the
-// end (fromStart), events filtered as read filters them.
+// subscribe is read for live events: a subscription from the start
+// (fromStart), after --from-position or --from (exclusive), or from the
+// end; events filtered as read filters them.
 func (s *selection) subscribe(ctx context.Context, st eventstore.Store, fromStart bool) iter.Seq2[eventstore.Message, error] {
 	return func(yield func(eventstore.Message, error) bool) {
 		from := eventstore.End
-		if fromStart {
+		switch {
+		case fromStart:
 			from = eventstore.Start
+		case s.changed("from-position"), s.changed("from"):
+			from = s.start
 		}
 		var msgs iter.Seq2[eventstore.Message, error]
 		if s.isAll() {

@@ -13,23 +13,32 @@ import (
 // arrive, until SIGINT.
 func newTailCmd() *cobra.Command {
 	var (
-		sel                     selection
-		fromStart, asJSON, full bool
+		sel                          selection
+		fromStart, asJSON, full, raw bool
+		schemaStream                 string
 	)
 	cmd := &cobra.Command{
 		Use:   "tail [STREAM]",
 		Short: "Print a stream's or $all's events live, as they are appended",
 		Long: `tail subscribes to a stream, or to $all when no STREAM is given (optionally
 filtered), and prints events as they are appended, until Ctrl+C. It starts at
-the end unless --from-start; it prints "caught up" once the events that
-existed are printed (on stderr with --json, whose output holds only events).`,
+the end unless --from-start, or --from-position P ($all) / --from R (a stream)
+to resume after the last event a previous tail printed (exclusive: P or R
+itself is not printed again). It prints "caught up" once the events that
+existed are printed (on stderr with --json, whose output holds only events).
+Events are shown through the published schemas as read shows them, unless
+--raw.`,
 		Example: `  chronicle tail
   chronicle tail --type-prefix Order --json
-  chronicle tail order-42 --from-start`,
+  chronicle tail order-42 --from-start
+  chronicle tail --from-position C:1200/P:1200 --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := sel.prepare(cmd, args, eventstore.AllStream); err != nil {
 				return err
+			}
+			if fromStart && (sel.changed("from-position") || sel.changed("from")) {
+				return usagef("tail: give --from-start or a position to resume from, not both")
 			}
 			store, err := openStore(cmd, "tail")
 			if err != nil {
@@ -37,12 +46,18 @@ existed are printed (on stderr with --json, whose output holds only events).`,
 			}
 			defer store.Close()
 			p := newPrinter(cmd.OutOrStdout(), asJSON, full, sel.isAll())
+			if !raw {
+				p.schemas, p.schemaStream = loadSchemas(cmd.Context(), store, schemaStream, cmd.ErrOrStderr()), schemaStream
+			}
 			return tail(cmd.Context(), cmd, &sel, store, p, fromStart)
 		},
 	}
 	cmd.Flags().BoolVar(&fromStart, "from-start", false, "print the existing events first")
+	cmd.Flags().StringVar(&sel.fromPos, "from-position", "", "$all: resume after this position (C:commit/P:prepare, exclusive)")
+	cmd.Flags().Uint64Var(&sel.from, "from", 0, "stream: resume after this revision (exclusive)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON Lines instead of a table")
 	cmd.Flags().BoolVar(&full, "full", false, "print data in full in the table")
+	addSchemaFlags(cmd, &raw, &schemaStream)
 	sel.addFilterFlags(cmd)
 	return cmd
 }

@@ -88,6 +88,33 @@ func TestTailStreamJSON(t *testing.T) {
 	}
 }
 
+// tail resumes after the position (or revision) a previous tail printed.
+func TestTailResumes(t *testing.T) {
+	url, _ := seedOrders(t)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--from-position", "C:2/P:2"}, []string{"Blob", "CartOpened"}},
+		{[]string{"--from-position", "2"}, []string{"Blob", "CartOpened"}},
+		{[]string{"order-1", "--from", "0"}, []string{"ItemAdded", "Blob"}},
+	} {
+		out, errOut, stop := startTail(t, append(tt.args, "--json", "--store", url)...)
+		for _, want := range tt.want {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(next(t, out)), &e); err != nil || e["type"] != want {
+				t.Fatalf("tail %v: event %v (%v), want %s", tt.args, e, err, want)
+			}
+		}
+		if got := next(t, errOut); got != "caught up" {
+			t.Fatalf("tail %v: stderr %q", tt.args, got)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestTailErrors(t *testing.T) {
 	url, s := seedOrders(t)
 	if _, err := s.Tombstone(t.Context(), "order-1", eventstore.Any); err != nil {
@@ -98,4 +125,7 @@ func TestTailErrors(t *testing.T) {
 	wantError(t, "filter is not valid", "tail", "--regex", "(", "--store", url)
 	wantError(t, "accepts at most 1 arg", "tail", "a", "b", "--store", url)
 	wantError(t, "unknown driver", "tail", "--store", "nosuch:")
+	wantError(t, "not both", "tail", "--from-start", "--from-position", "1", "--store", url)
+	wantError(t, "--from is a stream revision", "tail", "--from", "1", "--store", url)
+	wantError(t, "--from-position applies to $all only", "tail", "order-1", "--from-position", "1", "--store", url)
 }

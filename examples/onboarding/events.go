@@ -109,7 +109,10 @@ func Register(r *schema.Registry) error {
 // schema.WithClock(testkit.NewClock(…)) and schema.WithIDs for repeatable
 // events.
 func NewRegistry(opts ...schema.Option) (*schema.Registry, error) {
-	r := schema.NewRegistry(opts...)
+	r, err := schema.NewRegistry(opts...)
+	if err != nil {
+		return nil, err
+	}
 	if err := Register(r); err != nil {
 		return nil, err
 	}

@@ -376,7 +376,7 @@ var killProjections = []struct {
 }{{"kill_single", 1}, {"kill_parts", 4}}
 
 func killRegistry() *schema.Registry {
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[KillDeposited](reg, "KillDeposited", 1)
 	schema.MustRegister[KillNoted](reg, "KillNoted", 1)
 	return reg

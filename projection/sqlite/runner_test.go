@@ -22,7 +22,7 @@ func TestRunnerRefusesOtherPartitionCount(t *testing.T) {
 	tg := open(t, t.TempDir())
 	store := memory.New()
 	defer store.Close()
-	reg := schema.NewRegistry()
+	reg := schema.MustNewRegistry()
 	schema.MustRegister[noted](reg, "Noted", 1)
 	data, _ := reg.Encode(t.Context(), noted{"x"})
 	res, err := store.Append(t.Context(), "notes-1", eventstore.Any, data)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,7 +44,15 @@ type Options struct {
 	Sizes Sizes
 	// Progress, when set, receives a line per phase.
 	Progress io.Writer
+	// Force lets Run write into a store given by URL that already holds
+	// events; without it such a store is refused with ErrNotEmpty, so that a
+	// benchmark never lands in a store someone uses by mistake.
+	Force bool
 }
+
+// ErrNotEmpty is the error of Run on a store that holds events, without
+// Options.Force.
+var ErrNotEmpty = errors.New("bench: the store is not empty")
 
 // Result is what a run measured. Rates are per second, latencies in
 // microseconds. RawScanEventsPerS and ReadAllVsRaw are 0 for stores that
@@ -104,7 +113,21 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			s.Close()
 		}
 	}()
-	r := &runner{ctx: ctx, s: s, sz: o.Sizes, out: o.Progress, prefix: "bench-" + uuid.NewString()[:8]}
+	if o.URL != "" && !o.Force {
+		if err := checkEmpty(ctx, s); err != nil {
+			return res, err
+		}
+	}
+	r := &runner{ctx: ctx, s: s, sz: o.Sizes, out: o.Progress, prefix: "bench-" + uuid.NewString()[:8], streams: map[string]bool{}}
+	if o.URL != "" {
+		// A store the caller named keeps nothing of the run: delete its
+		// streams, even when the run fails or is interrupted.
+		defer func() {
+			if cerr := r.cleanup(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
 	fs, isFile := s.(fileStore)
 	dir := os.TempDir()
 	if isFile {
@@ -149,6 +172,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		}
 	}
 	if isFile {
+		if o.URL != "" {
+			if err := r.cleanup(); err != nil {
+				return res, err
+			}
+		}
 		closed = true
 		if err := s.Close(); err != nil {
 			return res, fmt.Errorf("bench: close: %w", err)
@@ -173,6 +201,50 @@ type runner struct {
 	out    io.Writer
 	prefix string
 	total  atomic.Int64 // events in the store, as far as this run knows
+
+	mu      sync.Mutex
+	streams map[string]bool // written by this run, not yet deleted
+}
+
+// track notes a stream the run writes, for cleanup.
+func (r *runner) track(stream string) {
+	r.mu.Lock()
+	r.streams[stream] = true
+	r.mu.Unlock()
+}
+
+// cleanup deletes the streams the run wrote (soft delete: they read as not
+// found). It runs after a cancelled run too, with its own deadline.
+func (r *runner) cleanup() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), time.Minute)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, stream := range slices.Sorted(maps.Keys(r.streams)) {
+		if _, err := r.s.Delete(ctx, stream, eventstore.Any); err != nil && !neverWritten(err) {
+			return fmt.Errorf("bench: delete %q: %w", stream, err)
+		}
+		delete(r.streams, stream)
+	}
+	return nil
+}
+
+// neverWritten reports whether a Delete failed because the stream does not
+// exist: a writer that ran out of time before its first append leaves none.
+func neverWritten(err error) bool {
+	var wev *eventstore.WrongExpectedVersionError
+	return errors.Is(err, eventstore.ErrStreamNotFound) || errors.As(err, &wev) && wev.Actual.IsNoStream()
+}
+
+// checkEmpty returns ErrNotEmpty if s holds any event.
+func checkEmpty(ctx context.Context, s eventstore.Store) error {
+	for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{MaxCount: 1}) {
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		return fmt.Errorf("%w: it holds events; use --force to write bench-* streams into it anyway (they are deleted afterwards)", ErrNotEmpty)
+	}
+	return nil
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -245,6 +317,7 @@ func (r *runner) timed(name string, writers, perAppend int) (int, time.Duration,
 		go func() {
 			defer wg.Done()
 			stream := fmt.Sprintf("%s-%s-%d", r.prefix, name, w)
+			r.track(stream)
 			evs := make([]eventstore.EventData, perAppend)
 			var mine []time.Duration
 			defer func() { mu.Lock(); lat = append(lat, mine...); mu.Unlock() }()
@@ -303,6 +376,7 @@ func (r *runner) subscribe() (p50, p99 float64, err error) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	stream := r.prefix + "-sub"
+	r.track(stream)
 	got := make(chan time.Time, r.sz.Subscribed)
 	ready := make(chan struct{})
 	subErr := make(chan error, 1)
@@ -356,6 +430,7 @@ func (r *runner) subscribe() (p50, p99 float64, err error) {
 
 // seed appends n events to stream in appends of 1000.
 func (r *runner) seed(stream string, n int) error {
+	r.track(stream)
 	evs := make([]eventstore.EventData, 0, 1000)
 	for n > 0 {
 		evs = evs[:0]

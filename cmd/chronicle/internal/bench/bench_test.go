@@ -2,12 +2,16 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/chronicle-go/chronicle/cmd/chronicle/internal/bench"
+	"github.com/chronicle-go/chronicle/eventstore"
 	_ "github.com/chronicle-go/chronicle/eventstore/memory"
 	_ "github.com/chronicle-go/chronicle/eventstore/sqlite"
 )
@@ -66,5 +70,70 @@ func TestRunErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "locked.db")
 	if _, err := bench.Run(context.Background(), bench.Options{URL: "sqlite://" + path + "?mode=ro", Sizes: tiny}); err == nil {
 		t.Fatal("read-only store accepted")
+	}
+}
+
+// A store given by URL that holds events is refused without Force; with it,
+// the run writes there and deletes its streams afterwards.
+func TestRunRefusesANonEmptyStoreAndCleansUp(t *testing.T) {
+	ctx := context.Background()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "used.db")
+	s, err := eventstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "order-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "OrderPlaced", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	if _, err := bench.Run(ctx, bench.Options{URL: url, Sizes: tiny}); !errors.Is(err, bench.ErrNotEmpty) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("Run on a used store = %v, want ErrNotEmpty", err)
+	}
+	if _, err := bench.Run(ctx, bench.Options{URL: url, Sizes: tiny, Force: true}); err != nil {
+		t.Fatalf("Run with Force: %v", err)
+	}
+	s, err = eventstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	streams := map[string]bool{}
+	for e, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(e.Stream, "bench-") {
+			streams[e.Stream] = true
+		}
+	}
+	for stream := range streams {
+		for _, err := range s.ReadStream(ctx, stream, eventstore.ReadOptions{MaxCount: 1}) {
+			if !errors.Is(err, eventstore.ErrStreamNotFound) {
+				t.Fatalf("bench stream %q still readable after the run (err %v)", stream, err)
+			}
+			break
+		}
+	}
+	if len(streams) == 0 {
+		t.Fatal("the run wrote no bench streams")
+	}
+	for _, err := range s.ReadStream(ctx, "order-1", eventstore.ReadOptions{}) {
+		if err != nil {
+			t.Fatalf("the user's stream: %v", err)
+		}
+	}
+}
+
+// A run so short that some writers never append still cleans up: their
+// streams do not exist and need no delete.
+func TestRunCleansUpStreamsNeverWritten(t *testing.T) {
+	short := tiny
+	short.Append = time.Nanosecond
+	url := "sqlite://" + filepath.Join(t.TempDir(), "short.db")
+	for range 3 {
+		if _, err := bench.Run(context.Background(), bench.Options{URL: url, Sizes: short, Force: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
