@@ -57,6 +57,7 @@ func newCopier(dst eventstore.Store, m *meter) *copier {
 
 // add queues e, appending the pending batch first when e does not extend it.
 func (c *copier) add(ctx context.Context, e eventstore.RecordedEvent) error {
+	defer c.meter.event(&e)
 	if of, ok := eventstore.IsMetadataStream(e.Stream); ok {
 		if err := c.flush(ctx); err != nil {
 			return err
@@ -112,7 +113,6 @@ func (c *copier) flush(ctx context.Context) error {
 	}
 	c.next[c.stream] = res.Next
 	c.events += len(c.batch)
-	c.meter.add(len(c.batch))
 	clear(c.batch) // drop references to the events' bytes
 	c.batch, c.bytes = c.batch[:0], 0
 	return nil

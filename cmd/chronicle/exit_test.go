@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+
 	"bytes"
 	"errors"
+	"github.com/chronicle-go/chronicle/eventstore"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,5 +103,49 @@ func TestSelectionTotal(t *testing.T) {
 		if got := sel.total(t.Context(), store); got != tt.want {
 			t.Errorf("total of %v = %d, want %d", tt.args, got, tt.want)
 		}
+	}
+}
+
+// A $all read's bar counts positions up to the newest event, so it has a
+// total (and so a time left) too.
+func TestMeterAll(t *testing.T) {
+	url, _ := seedOrders(t)
+	store := sharedStore(url)
+	var head eventstore.Position
+	for e, err := range store.ReadAll(t.Context(), eventstore.ReadAllOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		head = e.Position
+	}
+	for _, args := range [][]string{{"$all"}, {"$all", "--from-position", "C:2/P:2"}} {
+		var sel selection
+		cmd := &cobra.Command{Use: "read"}
+		sel.addRangeFlags(cmd)
+		if err := cmd.ParseFlags(args[1:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := sel.prepare(cmd, args[:1], ""); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		m := sel.meterIf(t.Context(), store, &buf, "read", true)
+		if !m.positional {
+			t.Fatalf("%v: not a positional meter", args)
+		}
+		for e, err := range sel.read(t.Context(), store) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.event(&e)
+		}
+		m.done()
+		want := fmt.Sprintf("%d/%d", head.Commit-m.base, head.Commit-m.base)
+		if out := buf.String(); !strings.Contains(out, want) {
+			t.Errorf("%v: bar %q lacks %s", args, out, want)
+		}
+	}
+	if (&selection{stream: "x"}).meter(t.Context(), store, &bytes.Buffer{}, "read").bar != nil {
+		t.Error("a meter off a terminal has a bar")
 	}
 }

@@ -77,7 +77,7 @@ func printEvents(cmd *cobra.Command, sel *selection, p *printer, progress, schem
 	}
 	m := &meter{}
 	if progress != "" {
-		m = newMeter(cmd.ErrOrStderr(), progress, sel.total(cmd.Context(), store), false)
+		m = sel.meter(cmd.Context(), store, cmd.ErrOrStderr(), progress)
 	}
 	defer m.done()
 	for e, err := range sel.read(cmd.Context(), store) {
@@ -88,7 +88,7 @@ func printEvents(cmd *cobra.Command, sel *selection, p *printer, progress, schem
 		if err := p.event(&e); err != nil {
 			return err
 		}
-		m.add(1)
+		m.event(&e)
 	}
 	return p.flush()
 }

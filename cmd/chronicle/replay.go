@@ -47,7 +47,7 @@ a summary goes to stdout (one JSON object with --json).`,
 				return fmt.Errorf("replay: open --to store: %w", err)
 			}
 			defer dst.Close()
-			c := newCopier(dst, newMeter(cmd.ErrOrStderr(), "replay", sel.total(cmd.Context(), src), false))
+			c := newCopier(dst, sel.meter(cmd.Context(), src, cmd.ErrOrStderr(), "replay"))
 			err = replay(cmd, &sel, src, c)
 			c.summary(cmd.OutOrStdout(), asJSON, err)
 			return err

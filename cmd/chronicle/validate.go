@@ -106,13 +106,13 @@ func loadSchemas(ctx context.Context, st eventstore.Store, stream string, errOut
 }
 
 func (v *validation) run(cmd *cobra.Command, sel *selection, store eventstore.Store, reg *schema.Registry, out io.Writer) error {
-	m := newMeter(cmd.ErrOrStderr(), "validate", sel.total(cmd.Context(), store), false)
+	m := sel.meter(cmd.Context(), store, cmd.ErrOrStderr(), "validate")
 	for e, err := range sel.read(cmd.Context(), store) {
 		if err != nil {
 			m.done()
 			return err
 		}
-		m.add(1)
+		m.event(&e)
 		switch {
 		case eventstore.IsSystemStream(e.Stream) || eventstore.IsSystemStream(e.Type):
 			continue
