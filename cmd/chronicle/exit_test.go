@@ -1,16 +1,16 @@
 package main
 
 import (
-	"fmt"
-
 	"bytes"
 	"errors"
-	"github.com/chronicle-go/chronicle/eventstore"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chronicle-go/chronicle/eventstore"
 )
 
 func TestExitCodes(t *testing.T) {
