@@ -23,7 +23,7 @@ func TestCreationIsAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "new.db")
 	crash := errors.New("crash")
-	restore := sqlite.FailCreation("schema written", crash)
+	restore := sqlite.OnCreation("schema written", func() error { return crash })
 	if _, err := sqlite.Open(ctx, path); !errors.Is(err, crash) {
 		t.Fatalf("open with creation failing: %v", err)
 	}
@@ -77,5 +77,27 @@ func TestReadOnlyUnfinishedStore(t *testing.T) {
 		w := openAt(t, path)
 		mustAppend(t, w, "a", eventstore.NoStream, event("E"))
 		wantGapFree(t, openAt(t, path, sqlite.ReadOnly()), 1)
+	}
+}
+
+// TestCreationRace: when another process creates the store between this
+// Open's check and its link, Open uses that store and leaves it intact.
+func TestCreationRace(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.db")
+	o := openAt(t, other)
+	mustAppend(t, o, "theirs", eventstore.NoStream, event("E"))
+	o.Close()
+	data, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "raced.db")
+	restore := sqlite.OnCreation("schema written", func() error { return os.WriteFile(path, data, 0o600) })
+	defer restore()
+	s := openAt(t, path)
+	evs := readAll(t, s)
+	if len(evs) != 1 || evs[0].Stream != "theirs" {
+		t.Fatalf("the store created meanwhile holds %d events, want its one event", len(evs))
 	}
 }

@@ -69,7 +69,16 @@
 // no checkpoint of its own, and the reopened store holds exactly what is
 // on disk: every acknowledged append, all or nothing of the failed one, no
 // gap. TestIOFaults injects failed writes, a torn commit, a failed commit
-// record, a failed sync and a full disk through a VFS wrapper.
+// record, a failed sync and a full disk through a VFS wrapper. An I/O error
+// of a background checkpoint (copying the log into the database file and
+// syncing it) fails the store the same way.
+//
+// What the store cannot return to a caller it logs to the *slog.Logger of
+// WithLogger: other checkpoint errors (the next checkpoint retries), the
+// failure that stopped the store, errors while closing, and a read-only
+// store's failed polls for new events; after five failed polls in a row
+// its live subscriptions end with the error instead of waiting for events
+// they would never be sent.
 //
 // # Reads and subscriptions
 //

@@ -3,9 +3,12 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
@@ -74,5 +77,37 @@ func TestOpenErrors(t *testing.T) {
 	b, err := os.ReadFile(garbage)
 	if err != nil || string(b[:11]) != "this is not" {
 		t.Errorf("the file was changed: %q, %v", b, err)
+	}
+}
+
+// TestReadOnlyPollFailures: when a read-only store can no longer poll the
+// file for new events, its live subscriptions end with the error (and the
+// failures are logged) instead of waiting for events they would never get.
+func TestReadOnlyPollFailures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poll.db")
+	w := openAt(t, path)
+	mustAppend(t, w, "a", eventstore.NoStream, event("E"))
+	w.Close()
+	var logs syncBuffer
+	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(2*time.Millisecond),
+		sqlite.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	sub, stop := subscribeAll(t, r)
+	defer stop()
+	foreignExec(t, path, `ALTER TABLE events RENAME TO gone`)
+	err := <-sub
+	if err == nil || errors.Is(err, eventstore.ErrClosed) || !strings.Contains(err.Error(), "new events") {
+		t.Fatalf("subscription ended with %v, want the polling error", err)
+	}
+	if !strings.Contains(logs.String(), "polling for new events failed") {
+		t.Fatalf("the failures were not logged: %q", logs.String())
+	}
+}
+
+// TestNilLogger: WithLogger(nil) means silent, as no option does.
+func TestNilLogger(t *testing.T) {
+	s := open(t, sqlite.WithLogger(nil))
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -43,8 +43,9 @@ type listener struct {
 	// producer side, decremented by the consumer under hub.mu too.
 	queued int
 	// lagged: dropped because the queue was full; otherwise dropped because
-	// the hub closed. Written before done is closed.
+	// the hub closed, or failed it (err). Written before done is closed.
 	lagged bool
+	err    error
 }
 
 // Publish hands a committed batch, in position order and already visible to
@@ -112,14 +113,37 @@ func (h *Hub) CloseWith(err error) {
 	}
 }
 
-// closeErr returns what a subscription ends with when the hub closed.
-func (h *Hub) closeErr() error {
+// Fail ends every current subscription with err, as when the backend can
+// no longer tell them what was committed; later subscriptions start as
+// usual (and catch up by reading).
+func (h *Hub) Fail(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.err == nil {
-		return eventstore.ErrClosed
+	for l := range h.all {
+		l.err = err
+		h.drop(l, false)
 	}
-	return h.err
+	for _, ls := range h.byStream {
+		for l := range ls {
+			l.err = err
+			h.drop(l, false)
+		}
+	}
+}
+
+// endErr returns what l's subscription ends with once it was dropped
+// without lagging: the error it was failed with, or the hub's close error.
+func (l *listener) endErr() error {
+	h := l.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case l.err != nil:
+		return l.err
+	case h.err != nil:
+		return h.err
+	}
+	return eventstore.ErrClosed
 }
 
 // set returns the map l is registered in; h.mu is held.
