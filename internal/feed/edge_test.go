@@ -226,3 +226,29 @@ func TestHubFailAndCloseWith(t *testing.T) {
 		t.Fatalf("subscription after CloseWith: %v, want errBroken", err)
 	}
 }
+
+func TestQueueBoundedByBytes(t *testing.T) {
+	// Few, large events: far under the queue's event and batch bounds, but
+	// over its byte bound after a few appends (the first batch is taken by
+	// the blocked subscription): the subscriber falls behind, and loses
+	// nothing.
+	defer feed.SetMaxQueuedBytes(1 << 20)()
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToStream(ctx, "x-1", eventstore.SubscribeOptions{})
+	})
+	defer stop()
+	nextKind(t, next, eventstore.MessageCaughtUp)
+	const appends = 8
+	for range appends {
+		ev := eventstore.EventData{Type: "Big", ContentType: eventstore.ContentTypeBinary, Data: make([]byte, 300<<10)}
+		if _, err := s.Append(ctx, "x-1", eventstore.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !revisionsInOrder(t, next, 0, appends) {
+		t.Fatal("no FellBehind: the queue held more bytes than its bound")
+	}
+}

@@ -176,7 +176,7 @@ func (r *run) live(ctx context.Context, l *listener, c cursor, yield func(events
 			yield(eventstore.Message{}, l.endErr())
 			return c, false, false
 		case batch := <-l.ch:
-			l.taken(len(batch))
+			l.taken(batch)
 			for i := range batch {
 				e := &batch[i]
 				if !r.scope.after(e, c) {
