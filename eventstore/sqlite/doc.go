@@ -101,6 +101,20 @@
 // place, which the disk syncs faster than a growing file. Close checkpoints
 // and truncates the log.
 //
+// # Scavenge
+//
+// Deleted, tombstoned, truncated ($tb, $maxCount) and expired ($maxAge)
+// events stay in the file, hidden from reads, until Store.Scavenge (or
+// `chronicle scavenge`) removes them, online, in transactions of at most
+// 1 000 events, with SQLite's secure_delete on, and then checkpoints and
+// truncates the log: a deleted stream's data is then in neither file (a
+// GDPR erasure is delete + scavenge; the test searches the files' bytes).
+// Tombstone records, stream heads and the positions of surviving events
+// stay. The file does not shrink (VACUUM would hold the write lock
+// throughout); the freed pages take new events first. Truncating the log
+// gives back the space Open reserved for it, which it then regains as it
+// grows.
+//
 // # Other tools
 //
 // Any SQLite tool may read the file while a Store writes it (the tables are

@@ -111,3 +111,27 @@ func TestNilLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTablesGoneUnderTheStore: another tool renames the store's tables
+// while it runs (unsupported, see the package doc). Reads fail with an
+// error; a write fails, and since the store can then no longer read its
+// own state, it fails (ErrFailed) rather than guess.
+func TestTablesGoneUnderTheStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gone.db")
+	s := openAt(t, path)
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	foreignExec(t, path, `ALTER TABLE events RENAME TO gone_events`)
+	for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		if err == nil || errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("read with the events table gone: %v, want an error", err)
+		}
+	}
+	foreignExec(t, path, `ALTER TABLE streams RENAME TO gone_streams`)
+	if _, err := s.Append(ctx, "new-1", eventstore.Any, event("E")); err == nil {
+		t.Fatal("append with the streams table gone succeeded")
+	}
+	if _, err := s.Append(ctx, "new-2", eventstore.Any, event("E")); !errors.Is(err, sqlite.ErrFailed) {
+		t.Fatalf("append after the store could not reload: %v, want ErrFailed", err)
+	}
+}
