@@ -289,6 +289,7 @@ func TestIOFaultUnderLoad(t *testing.T) {
 	wg.Wait()
 	close(results)
 	<-armed
+	cause := s.Stats().Err
 	s.Close()
 	stored := make(map[uuid.UUID]bool)
 	r := openAt(t, path)
@@ -325,8 +326,11 @@ func TestIOFaultUnderLoad(t *testing.T) {
 			t.Fatalf("append: %v", o.err)
 		}
 	}
-	if unknown == 0 {
-		t.Fatal("no append got ErrUnknownOutcome")
+	// The failed sync of the log is usually a commit's; a checkpoint
+	// (which syncs the log first) may get it instead, and then fails the
+	// store without an append of unknown outcome.
+	if unknown == 0 && !strings.Contains(fmt.Sprint(cause), "checkpoint") {
+		t.Fatalf("no append got ErrUnknownOutcome, and the store failed with %v", cause)
 	}
 	t.Logf("%d acknowledged, %d unknown, %d refused; %d events after the reopen", acked, unknown, failed, len(evs))
 }
