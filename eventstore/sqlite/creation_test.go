@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
@@ -99,5 +100,30 @@ func TestCreationRace(t *testing.T) {
 	evs := readAll(t, s)
 	if len(evs) != 1 || evs[0].Stream != "theirs" {
 		t.Fatalf("the store created meanwhile holds %d events, want its one event", len(evs))
+	}
+}
+
+// TestStaleCreationTemps: a writer Open removes the temporary files that
+// crashed creations left (older than a minute), not younger ones, which may
+// belong to a creation under way.
+func TestStaleCreationTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	stale, fresh := path+".creating-1", path+".creating-2"
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	openAt(t, path)
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file removed: %v", err)
 	}
 }

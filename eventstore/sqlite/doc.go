@@ -8,7 +8,10 @@
 // or by URL with eventstore.Open and a blank import of this package:
 // "sqlite:///var/lib/app/events.db", "sqlite://events.db" (relative),
 // "sqlite://events.db?readonly=true" (see ParseURL). A new file is created
-// with mode 0600. One Store per file may write: Open takes an exclusive lock
+// with mode 0600, atomically: the schema is written to a temporary file
+// beside it (path.creating-*), synced and linked into place, so a crash
+// leaves no store or a complete one, never a file readers refuse; a writer
+// Open removes temporary files older than a minute. One Store per file may write: Open takes an exclusive lock
 // on path+".lock" and a second writer gets a *LockedError. Any number of
 // other processes may open the file with ReadOnly and read while it writes;
 // their subscriptions learn of new events by polling.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	msqlite "modernc.org/sqlite"
 
@@ -102,6 +103,7 @@ func (s *Store) openWriter(ctx context.Context) error {
 	if s.lock, err = lockFile(s.path + ".lock"); err != nil {
 		return err
 	}
+	s.removeStaleTemps()
 	if _, err := msqlite.Fdatasync(true); err != nil && !errors.Is(err, msqlite.ErrFdatasyncUnavailable) {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -247,6 +249,22 @@ func (s *Store) create(ctx context.Context) (created bool, err error) {
 		return true, fmt.Errorf("sqlite: create %s: sync directory: %w", s.path, err)
 	}
 	return true, nil
+}
+
+// staleTemp is the age after which a temporary file of an unfinished
+// creation is taken to belong to a process that died.
+const staleTemp = time.Minute
+
+// removeStaleTemps removes the temporary files that creations of this
+// store which crashed left beside it (younger ones may belong to a creation
+// still under way in another process, which found no store).
+func (s *Store) removeStaleTemps() {
+	names, _ := filepath.Glob(s.path + ".creating-*") // the only error is a bad pattern
+	for _, name := range names {
+		if fi, err := os.Stat(name); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			s.logClose("remove the temporary file of a crashed creation", os.Remove(name))
+		}
+	}
 }
 
 // initFile writes the schema into the empty database file dsn names.
