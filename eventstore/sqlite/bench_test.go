@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"iter"
 	"sync"
@@ -147,38 +146,4 @@ func seedAll(b *testing.B, n int) *sqlite.Store {
 		seed(b, s, fmt.Sprintf("bench-%d", i), n/100)
 	}
 	return s
-}
-
-// BenchmarkRawScan is the engine's own limit for BenchmarkReadAll: every
-// row of the events table through a plain query of the same driver.
-func BenchmarkRawScan(b *testing.B) {
-	const n = 100_000
-	s := seedAll(b, n)
-	db, err := sql.Open("sqlite", "file:"+s.Path()+"?mode=ro")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	for b.Loop() {
-		rows, err := db.Query(`SELECT pos, stream, rev, id, type, json, data, meta, created FROM events`)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var (
-			pos, stream, rev, isJSON, created int64
-			id, data, meta                    []byte
-			typ                               string
-			got                               int
-		)
-		for rows.Next() {
-			if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &isJSON, &data, &meta, &created); err != nil {
-				b.Fatal(err)
-			}
-			got++
-		}
-		if err := rows.Close(); err != nil || got != n {
-			b.Fatalf("raw scan: %d, %v", got, err)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }
