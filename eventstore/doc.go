@@ -1,5 +1,6 @@
 // Package eventstore is Chronicle's store contract: an append-only log of
-// events grouped in streams, with the exact semantics of EventStoreDB.
+// events grouped in streams, with EventStoreDB's semantics except for the
+// differences listed under "Differences from EventStoreDB".
 //
 // # The contract
 //
@@ -35,6 +36,29 @@
 // names starting with '$' are reserved for the store. One event is at most
 // [MaxEventSize] bytes (data + metadata + twice the type), EventStoreDB's
 // default of 16 MiB.
+//
+// # Differences from EventStoreDB
+//
+// The in-process backends (memory, sqlite) and the rules they share differ
+// from EventStoreDB in these documented ways; storetest checks only what
+// EventStoreDB guarantees where the two differ:
+//
+//   - Writes to '$' streams: user appends to names starting with '$' are
+//     rejected (ErrReservedStreamName); EventStoreDB lets privileged users
+//     write system streams. Metadata streams are written through
+//     SetStreamMetadata only.
+//   - Links: link events ("$>") and resolving them are not supported yet
+//     (they come with persistent subscriptions).
+//   - Idempotency: a re-append with Any or StreamExists is recognised while
+//     its first event ID is among the last 65 536 event IDs written (see
+//     Store.Append); EventStoreDB uses a cache of its own size, emptied by a
+//     restart. Re-appends with NoStream or Exact compare IDs at their
+//     revisions in both.
+//   - Input: stream names with control characters, JSON data that is not
+//     UTF-8, and Exact revisions above MaxRevision are rejected; positions
+//     have Commit == Prepare.
+//   - Scavenge: the sqlite backend scavenges on request (Scavenger), not on
+//     a schedule.
 //
 // # For backend authors
 //

@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newServeCmd(),
 		newReadCmd(), newTailCmd(), newReplayCmd(), newExportCmd(), newImportCmd(), newValidateCmd(),
+		newScavengeCmd(),
 	)
 	markUsageErrors(root)
 	return root

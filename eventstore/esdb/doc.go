@@ -39,9 +39,12 @@
 // [WithReconnectTimeout]) instead of each hammering the server. Reads are
 // retried from where they stopped, appends only when a repeat cannot write
 // twice (see [Store.Append]), deletes unless they expect StreamExists,
-// tombstones only when nothing was sent. Subscriptions resume after every
-// drop, from the last event delivered, without a gap, duplicate or second
-// caught-up message.
+// tombstones only when nothing was sent; these decisions use the client's
+// typed error codes, never the text of a message. Subscriptions resume
+// after every drop, from the last event delivered, without a gap,
+// duplicate or second caught-up message. Close waits for operations in
+// flight at most [WithCloseTimeout], then closes the client even if one is
+// stuck inside it (the v4 client's node discovery does not watch contexts).
 //
 // Tests of this package run the eventstore/storetest conformance suite
 // through the official client against eventstore/esdbserver, which serves

@@ -51,6 +51,10 @@ func TestAppendRetries(t *testing.T) {
 		{"AnyAfterAborted", eventstore.Any, failWith(codes.Aborted, "Operation timed out"), false, eventstore.ErrUnavailable},
 		{"ExactAfterDeadline", eventstore.Exact(3), failWith(codes.DeadlineExceeded, "slow"), true, nil},
 		{"ExactAfterInternal", eventstore.Exact(3), failWith(codes.Internal, "boom"), false, nil},
+		// Retries follow the client's typed errors, never the text of a
+		// message: these look like the client's "not sent" messages.
+		{"AnyWhoseMessageSaysNotSent", eventstore.Any, failWith(codes.Unavailable, "could not construct append operation"), false, eventstore.ErrUnavailable},
+		{"AnyWhoseMessageSaysNoNode", eventstore.Any, failWith(codes.Unavailable, "maximum discovery attempt count reached"), false, eventstore.ErrUnavailable},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fake{onAppend: func(n int, _ *streams.AppendReq_Options, _ int) (*streams.AppendResp, error) {

@@ -31,6 +31,7 @@ type options struct {
 	minBackoff       time.Duration
 	maxBackoff       time.Duration
 	reconnectTimeout time.Duration
+	closeTimeout     time.Duration
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -39,6 +40,7 @@ func newOptions(opts []Option) (options, error) {
 		minBackoff:       DefaultMinBackoff,
 		maxBackoff:       DefaultMaxBackoff,
 		reconnectTimeout: DefaultReconnectTimeout,
+		closeTimeout:     DefaultCloseTimeout,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -100,6 +102,22 @@ func WithReconnectTimeout(d time.Duration) Option {
 			return fmt.Errorf("esdb: reconnect timeout must be positive, got %v", d)
 		}
 		o.reconnectTimeout = d
+		return nil
+	}
+}
+
+// DefaultCloseTimeout is how long Close waits for operations in flight by
+// default.
+const DefaultCloseTimeout = 5 * time.Second
+
+// WithCloseTimeout bounds how long Close waits for operations in flight to
+// return before it closes the client (default DefaultCloseTimeout).
+func WithCloseTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("esdb: close timeout must be positive, got %v", d)
+		}
+		o.closeTimeout = d
 		return nil
 	}
 }

@@ -13,10 +13,6 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 )
 
-// closeGrace bounds how long Close waits for operations in flight to end
-// before it closes the client.
-const closeGrace = 5 * time.Second
-
 // Store is an eventstore.Store backed by EventStoreDB or KurrentDB through
 // the official Go client. Create one with Open (from a connection string) or
 // New (from a client). It is safe for concurrent use.
@@ -76,8 +72,10 @@ func newStore(client *esdb.Client, own bool, probe *esdb.Configuration, o option
 func (s *Store) Client() *esdb.Client { return s.client }
 
 // Close ends the operations and subscriptions in flight with
-// eventstore.ErrClosed, waits a few seconds at most for them to return, and
-// closes the client if Open created it. It is idempotent.
+// eventstore.ErrClosed, waits for them to return at most WithCloseTimeout
+// (default DefaultCloseTimeout), and closes the client if Open created it,
+// also when an operation is still stuck inside the client then. It is
+// idempotent.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -93,18 +91,20 @@ func (s *Store) Close() error {
 	if !s.own {
 		return nil
 	}
-	t := time.NewTimer(closeGrace)
+	t := time.NewTimer(s.o.closeTimeout)
 	defer t.Stop()
 	select {
 	case <-s.drained:
-		return s.client.Close()
 	case <-t.C:
 		// An operation is stuck inside the client (waiting for node
-		// discovery, which does not watch contexts). Closing the client under
-		// it would make it panic; leave the client to the garbage collector.
-		s.log.LogAttrs(context.Background(), slog.LevelWarn, "esdb: closed with operations still in flight; client left open")
-		return nil
+		// discovery, which does not watch contexts). Close the client all
+		// the same: it then refuses new calls, and ends its connection once
+		// the discovery returns. The stuck call runs in a goroutine of
+		// detach, which absorbs the client's panic on its closed channel.
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "esdb: closing the client with operations still in flight",
+			slog.Duration("waited", s.o.closeTimeout))
 	}
+	return s.client.Close()
 }
 
 // begin registers an operation. Its context ends when ctx ends or the store
@@ -181,6 +181,17 @@ func detach[T any](s *Store, ctx context.Context, fn func() (T, error)) (T, erro
 	done := make(chan result, 1)
 	go func() {
 		defer s.leave()
+		defer func() {
+			// A call that was stuck in the client when Close closed it
+			// may panic (the v4 client sends on its closed channel); the
+			// store is closed, and nobody waits for the result.
+			if r := recover(); r != nil {
+				if s.closing.Err() == nil {
+					panic(r)
+				}
+				done <- result{zero, eventstore.ErrClosed}
+			}
+		}()
 		v, err := fn()
 		done <- result{v, err}
 	}()

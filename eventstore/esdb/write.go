@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -22,8 +21,9 @@ import (
 //     went through succeeds without writing (the one odd case: a NoStream
 //     append that undeleted a soft-deleted stream reports
 //     ErrWrongExpectedVersion when repeated);
-//   - with any expected revision, when the client failed before sending
-//     anything.
+//   - with any expected revision, when the client's typed error says it
+//     failed before sending anything (it had no connection). The decision
+//     never reads an error's message.
 //
 // An Any or StreamExists append that failed after it was sent is not
 // retried: the server deduplicates those only through a bounded in-memory
@@ -87,14 +87,13 @@ func (s *Store) append(ctx context.Context, op, stream string, expected eventsto
 }
 
 // notSent reports whether err shows that the client failed before sending
-// the request, which makes any operation safe to repeat.
+// the request, which makes any operation safe to repeat. Only the client's
+// typed error says so (ErrorCodeConnectionClosed: it had no connection to
+// send on); its other failures, whatever their message, may have reached
+// the server.
 func notSent(err error) bool {
-	if ec, _ := codesOf(err); ec == esdb.ErrorCodeConnectionClosed {
-		return true // no connection handle
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "could not construct append operation") || // the call did not open
-		strings.Contains(msg, "maximum discovery attempt count reached") // no node found
+	ec, _ := codesOf(err)
+	return ec == esdb.ErrorCodeConnectionClosed
 }
 
 // actual returns the actual revision of c.stream (NoStream or Exact(last),

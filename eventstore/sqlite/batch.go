@@ -306,10 +306,13 @@ func (l lookup) EventAt(rev uint64) (uuid.UUID, eventstore.Position, bool, error
 		e := &l.b.rows[h.pend[rev-h.pendFirst]]
 		return e.ID, e.Position, true, nil
 	}
-	// Revisions are dense: the event is there.
+	// Revisions are dense, unless a scavenge removed the event.
 	var id []byte
 	var pos int64
-	if err := l.b.w.stmts.eventAt.QueryRowContext(l.ctx, h.id, int64(rev)).Scan(&id, &pos); err != nil {
+	switch err := l.b.w.stmts.eventAt.QueryRowContext(l.ctx, h.id, int64(rev)).Scan(&id, &pos); {
+	case errors.Is(err, sql.ErrNoRows):
+		return uuid.Nil, eventstore.Position{}, false, nil
+	case err != nil:
 		return uuid.Nil, eventstore.Position{}, false, fmt.Errorf("sqlite: read stream %q: %w", h.name, err)
 	}
 	var u uuid.UUID

@@ -147,16 +147,3 @@ func seedAll(b *testing.B, n int) *sqlite.Store {
 	}
 	return s
 }
-
-// BenchmarkRawScan is the engine's own limit for BenchmarkReadAll.
-func BenchmarkRawScan(b *testing.B) {
-	const n = 100_000
-	s := seedAll(b, n)
-	ctx := context.Background()
-	for b.Loop() {
-		if got, err := s.RawScan(ctx); err != nil || got != n {
-			b.Fatalf("raw scan: %d, %v", got, err)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
-}

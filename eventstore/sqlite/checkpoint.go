@@ -24,7 +24,8 @@ const tailFrames = 64
 // overwrites the file's blocks instead of growing it.
 type checkpointer struct {
 	conn     *sql.Conn
-	tail     func() // asks the commit loop to finish the checkpoint
+	tail     func()          // asks the commit loop to finish the checkpoint
+	failed   func(err error) // reports a failed checkpoint to the store
 	kicks    chan struct{}
 	quit     chan struct{}
 	done     chan struct{}
@@ -35,8 +36,8 @@ type checkpointer struct {
 	err  error // the last one's error
 }
 
-func startCheckpointer(conn *sql.Conn, tail func()) *checkpointer {
-	c := &checkpointer{conn: conn, tail: tail, kicks: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+func startCheckpointer(conn *sql.Conn, tail func(), failed func(error)) *checkpointer {
+	c := &checkpointer{conn: conn, tail: tail, failed: failed, kicks: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -61,6 +62,9 @@ func (c *checkpointer) loop() {
 			c.runs++
 			c.err = err
 			c.mu.Unlock()
+			if err != nil {
+				c.failed(err)
+			}
 		}
 	}
 }

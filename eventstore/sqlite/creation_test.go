@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
@@ -23,7 +24,7 @@ func TestCreationIsAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "new.db")
 	crash := errors.New("crash")
-	restore := sqlite.FailCreation("schema written", crash)
+	restore := sqlite.OnCreation("schema written", func() error { return crash })
 	if _, err := sqlite.Open(ctx, path); !errors.Is(err, crash) {
 		t.Fatalf("open with creation failing: %v", err)
 	}
@@ -77,5 +78,52 @@ func TestReadOnlyUnfinishedStore(t *testing.T) {
 		w := openAt(t, path)
 		mustAppend(t, w, "a", eventstore.NoStream, event("E"))
 		wantGapFree(t, openAt(t, path, sqlite.ReadOnly()), 1)
+	}
+}
+
+// TestCreationRace: when another process creates the store between this
+// Open's check and its link, Open uses that store and leaves it intact.
+func TestCreationRace(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.db")
+	o := openAt(t, other)
+	mustAppend(t, o, "theirs", eventstore.NoStream, event("E"))
+	o.Close()
+	data, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "raced.db")
+	restore := sqlite.OnCreation("schema written", func() error { return os.WriteFile(path, data, 0o600) })
+	defer restore()
+	s := openAt(t, path)
+	evs := readAll(t, s)
+	if len(evs) != 1 || evs[0].Stream != "theirs" {
+		t.Fatalf("the store created meanwhile holds %d events, want its one event", len(evs))
+	}
+}
+
+// TestStaleCreationTemps: a writer Open removes the temporary files that
+// crashed creations left (older than a minute), not younger ones, which may
+// belong to a creation under way.
+func TestStaleCreationTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	stale, fresh := path+".creating-1", path+".creating-2"
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	openAt(t, path)
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file removed: %v", err)
 	}
 }

@@ -8,7 +8,10 @@
 // or by URL with eventstore.Open and a blank import of this package:
 // "sqlite:///var/lib/app/events.db", "sqlite://events.db" (relative),
 // "sqlite://events.db?readonly=true" (see ParseURL). A new file is created
-// with mode 0600. One Store per file may write: Open takes an exclusive lock
+// with mode 0600, atomically: the schema is written to a temporary file
+// beside it (path.creating-*), synced and linked into place, so a crash
+// leaves no store or a complete one, never a file readers refuse; a writer
+// Open removes temporary files older than a minute. One Store per file may write: Open takes an exclusive lock
 // on path+".lock" and a second writer gets a *LockedError. Any number of
 // other processes may open the file with ReadOnly and read while it writes;
 // their subscriptions learn of new events by polling.
@@ -69,7 +72,16 @@
 // no checkpoint of its own, and the reopened store holds exactly what is
 // on disk: every acknowledged append, all or nothing of the failed one, no
 // gap. TestIOFaults injects failed writes, a torn commit, a failed commit
-// record, a failed sync and a full disk through a VFS wrapper.
+// record, a failed sync and a full disk through a VFS wrapper. An I/O error
+// of a background checkpoint (copying the log into the database file and
+// syncing it) fails the store the same way.
+//
+// What the store cannot return to a caller it logs to the *slog.Logger of
+// WithLogger: other checkpoint errors (the next checkpoint retries), the
+// failure that stopped the store, errors while closing, and a read-only
+// store's failed polls for new events; after five failed polls in a row
+// its live subscriptions end with the error instead of waiting for events
+// they would never be sent.
 //
 // # Reads and subscriptions
 //
@@ -91,6 +103,20 @@
 // commits: the log then stays a few megabytes long and is overwritten in
 // place, which the disk syncs faster than a growing file. Close checkpoints
 // and truncates the log.
+//
+// # Scavenge
+//
+// Deleted, tombstoned, truncated ($tb, $maxCount) and expired ($maxAge)
+// events stay in the file, hidden from reads, until Store.Scavenge (or
+// `chronicle scavenge`) removes them, online, in transactions of at most
+// 1 000 events, with SQLite's secure_delete on, and then checkpoints and
+// truncates the log: a deleted stream's data is then in neither file (a
+// GDPR erasure is delete + scavenge; the test searches the files' bytes).
+// Tombstone records, stream heads and the positions of surviving events
+// stay. The file does not shrink (VACUUM would hold the write lock
+// throughout); the freed pages take new events first. Truncating the log
+// gives back the space Open reserved for it, which it then regains as it
+// grows.
 //
 // # Other tools
 //

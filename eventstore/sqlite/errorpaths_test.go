@@ -3,9 +3,12 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
@@ -27,17 +30,7 @@ func TestCanceledWrites(t *testing.T) {
 	if _, err := s.SetStreamMetadata(ctx, "x", eventstore.Any, eventstore.StreamMetadata{MaxCount: 1}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("set metadata: %v", err)
 	}
-	if _, err := s.RawScan(ctx); err == nil {
-		t.Fatal("raw scan with an ended context succeeded")
-	}
-	n, err := s.RawScan(context.Background())
-	if err != nil || n != 1 {
-		t.Fatalf("raw scan: %d events, %v; want 1 (nothing written)", n, err)
-	}
-	s.Close()
-	if _, err := s.RawScan(context.Background()); !errors.Is(err, eventstore.ErrClosed) {
-		t.Fatalf("raw scan after close: %v", err)
-	}
+	wantGapFree(t, s, 1) // nothing written
 }
 
 // TestOpenErrors: paths that cannot hold a store give clear errors.
@@ -74,5 +67,61 @@ func TestOpenErrors(t *testing.T) {
 	b, err := os.ReadFile(garbage)
 	if err != nil || string(b[:11]) != "this is not" {
 		t.Errorf("the file was changed: %q, %v", b, err)
+	}
+}
+
+// TestReadOnlyPollFailures: when a read-only store can no longer poll the
+// file for new events, its live subscriptions end with the error (and the
+// failures are logged) instead of waiting for events they would never get.
+func TestReadOnlyPollFailures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poll.db")
+	w := openAt(t, path)
+	mustAppend(t, w, "a", eventstore.NoStream, event("E"))
+	w.Close()
+	var logs syncBuffer
+	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(2*time.Millisecond),
+		sqlite.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	sub, stop := subscribeAll(t, r)
+	defer stop()
+	foreignExec(t, path, `ALTER TABLE events RENAME TO gone`)
+	err := <-sub
+	if err == nil || errors.Is(err, eventstore.ErrClosed) || !strings.Contains(err.Error(), "new events") {
+		t.Fatalf("subscription ended with %v, want the polling error", err)
+	}
+	if !strings.Contains(logs.String(), "polling for new events failed") {
+		t.Fatalf("the failures were not logged: %q", logs.String())
+	}
+}
+
+// TestNilLogger: WithLogger(nil) means silent, as no option does.
+func TestNilLogger(t *testing.T) {
+	s := open(t, sqlite.WithLogger(nil))
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTablesGoneUnderTheStore: another tool renames the store's tables
+// while it runs (unsupported, see the package doc). Reads fail with an
+// error; a write fails, and since the store can then no longer read its
+// own state, it fails (ErrFailed) rather than guess.
+func TestTablesGoneUnderTheStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gone.db")
+	s := openAt(t, path)
+	mustAppend(t, s, "a", eventstore.NoStream, event("E"))
+	foreignExec(t, path, `ALTER TABLE events RENAME TO gone_events`)
+	for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		if err == nil || errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("read with the events table gone: %v, want an error", err)
+		}
+	}
+	foreignExec(t, path, `ALTER TABLE streams RENAME TO gone_streams`)
+	if _, err := s.Append(ctx, "new-1", eventstore.Any, event("E")); err == nil {
+		t.Fatal("append with the streams table gone succeeded")
+	}
+	if _, err := s.Append(ctx, "new-2", eventstore.Any, event("E")); !errors.Is(err, sqlite.ErrFailed) {
+		t.Fatalf("append after the store could not reload: %v, want ErrFailed", err)
 	}
 }

@@ -83,6 +83,8 @@ func (e *DiskFullError) Unwrap() error { return e.Err }
 const (
 	codeError    = 1  // SQLITE_ERROR: e.g. ROLLBACK with no transaction
 	codeReadOnly = 8  // SQLITE_READONLY
+	codeIOErr    = 10 // SQLITE_IOERR
+	codeCorrupt  = 11 // SQLITE_CORRUPT
 	codeFull     = 13 // SQLITE_FULL
 )
 
@@ -93,4 +95,10 @@ func resultCode(err error) int {
 		return e.Code() & 0xff
 	}
 	return 0
+}
+
+// isIOError reports whether err is SQLite's I/O error or corruption.
+func isIOError(err error) bool {
+	c := resultCode(err)
+	return c == codeIOErr || c == codeCorrupt
 }

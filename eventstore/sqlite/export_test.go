@@ -36,12 +36,13 @@ func FailWritesAt(err error) (restore func()) {
 	return func() { writeAt = (*os.File).WriteAt }
 }
 
-// FailCreation makes creating a new store fail at step, as a crash there
-// would; the returned func restores it.
-func FailCreation(step string, err error) (restore func()) {
+// OnCreation runs fn at step of creating a new store, and fails the
+// creation with fn's error, as a crash there would; the returned func
+// restores it.
+func OnCreation(step string, fn func() error) (restore func()) {
 	createHook = func(s string) error {
 		if s == step {
-			return err
+			return fn()
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type options struct {
 	pollInterval    time.Duration
 	now             func() time.Time
 	vfs             string // SQLite VFS to open the file through; "": the default
+	logger          *slog.Logger
 }
 
 func defaultOptions() options {
@@ -27,6 +29,7 @@ func defaultOptions() options {
 		cachedHeads:     1 << 16,
 		pollInterval:    100 * time.Millisecond,
 		now:             time.Now,
+		logger:          slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -109,6 +112,21 @@ func WithClock(now func() time.Time) Option {
 			return fmt.Errorf("sqlite: WithClock(nil)")
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithLogger makes the store log what it cannot return to a caller: failed
+// background checkpoints, a read-only store's failed polls for new events,
+// the failure that made the store fail-stop, errors while closing (nil,
+// the default, discards them). Messages are constant; the error and the
+// file are attributes ("err", "path").
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		o.logger = l
 		return nil
 	}
 }

@@ -1,41 +1,8 @@
 package sqlite
 
 import (
-	"context"
-
 	"github.com/chronicle-go/chronicle/eventstore"
 )
-
-// RawScan reads every row of the events table with a plain SQL query
-// through the same driver, and returns how many there were: the engine's
-// own speed limit for a $all read, which `chronicle bench` compares
-// ReadAll with.
-func (s *Store) RawScan(ctx context.Context) (int, error) {
-	if err := s.usable(ctx); err != nil {
-		return 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT pos, stream, rev, id, type, json, data, meta, created FROM events`)
-	if err != nil {
-		return 0, s.sqlErr(ctx, "raw scan", err)
-	}
-	defer rows.Close()
-	var (
-		pos, stream, rev, isJSON, created int64
-		id, data, meta                    []byte
-		typ                               string
-		n                                 int
-	)
-	for rows.Next() {
-		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &isJSON, &data, &meta, &created); err != nil {
-			return n, s.sqlErr(ctx, "raw scan", err)
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return n, s.sqlErr(ctx, "raw scan", err)
-	}
-	return n, nil
-}
 
 // Stats are counters of a store's activity since it was opened.
 type Stats struct {

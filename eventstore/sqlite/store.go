@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	msqlite "modernc.org/sqlite"
 
@@ -101,6 +103,7 @@ func (s *Store) openWriter(ctx context.Context) error {
 	if s.lock, err = lockFile(s.path + ".lock"); err != nil {
 		return err
 	}
+	s.removeStaleTemps()
 	if _, err := msqlite.Fdatasync(true); err != nil && !errors.Is(err, msqlite.ErrFdatasyncUnavailable) {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -157,7 +160,7 @@ func (s *Store) startWriting(ctx context.Context, wconn *sql.Conn, created bool)
 		if s.w != nil {
 			s.w.wantTail.Store(true)
 		}
-	})
+	}, func(err error) { s.checkpointFailed("background checkpoint failed", err) })
 	if err := s.openReads(ctx); err != nil {
 		return nil, err
 	}
@@ -224,15 +227,9 @@ func (s *Store) create(ctx context.Context) (created bool, err error) {
 	if err != nil {
 		return bad(err)
 	}
-	tmp := f.Name()
+	tmp := f.Name()      // mode 0600 whatever the umask
 	defer os.Remove(tmp) // once linked, only the temporary name goes
-	err = f.Chmod(0o600) // whatever the umask
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return bad(err)
-	}
+	f.Close()            // SQLite opens it by name
 	if err := initFile(ctx, s.dsnFor(tmp, "_pragma=journal_mode(WAL)")); err != nil {
 		return bad(err)
 	}
@@ -252,6 +249,22 @@ func (s *Store) create(ctx context.Context) (created bool, err error) {
 		return true, fmt.Errorf("sqlite: create %s: sync directory: %w", s.path, err)
 	}
 	return true, nil
+}
+
+// staleTemp is the age after which a temporary file of an unfinished
+// creation is taken to belong to a process that died.
+const staleTemp = time.Minute
+
+// removeStaleTemps removes the temporary files that creations of this
+// store which crashed left beside it (younger ones may belong to a creation
+// still under way in another process, which found no store).
+func (s *Store) removeStaleTemps() {
+	names, _ := filepath.Glob(s.path + ".creating-*") // the only error is a bad pattern
+	for _, name := range names {
+		if fi, err := os.Stat(name); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			s.logClose("remove the temporary file of a crashed creation", os.Remove(name))
+		}
+	}
 }
 
 // initFile writes the schema into the empty database file dsn names.
@@ -358,7 +371,7 @@ func (s *Store) release() {
 	}
 	s.reads.close()
 	if s.rdb != nil {
-		s.rdb.Close()
+		s.logClose("close readers", s.rdb.Close())
 	}
 	if s.w != nil {
 		s.w.close()
@@ -369,7 +382,14 @@ func (s *Store) release() {
 		}
 	}
 	if s.lock != nil {
-		s.lock.Close()
+		s.logClose("release the writer lock", s.lock.Close())
+	}
+}
+
+// logClose logs an error of Close that Close does not return.
+func (s *Store) logClose(msg string, err error) {
+	if err != nil {
+		s.opts.logger.LogAttrs(context.Background(), slog.LevelWarn, msg, slog.String("path", s.path), slog.Any("err", err))
 	}
 }
 
@@ -380,8 +400,26 @@ func (s *Store) fail(cause error) *FailedError {
 	if !s.failed.CompareAndSwap(nil, f) {
 		return s.failed.Load()
 	}
+	s.opts.logger.LogAttrs(context.Background(), slog.LevelError, "sqlite store failed; close and reopen it",
+		slog.String("path", s.path), slog.Any("err", cause))
 	s.hub.CloseWith(f)
 	return f
+}
+
+// checkpointFailed handles an error of a checkpoint, which no caller waits
+// for: an I/O error makes the store fail-stop, as a failed commit does (a
+// failed sync of the database file may have lost pages that later syncs
+// report as written); anything else is logged, and the next checkpoint
+// tries again.
+func (s *Store) checkpointFailed(msg string, err error) {
+	if s.closed.Load() {
+		return
+	}
+	if isIOError(err) {
+		s.fail(fmt.Errorf("checkpoint: %w", err))
+		return
+	}
+	s.opts.logger.LogAttrs(context.Background(), slog.LevelWarn, msg, slog.String("path", s.path), slog.Any("err", err))
 }
 
 // stoppedErr is the error of a write that found the commit loop stopped:

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -39,31 +41,53 @@ func (w *watcher) loop() {
 		case <-ctx.Done():
 		}
 	}()
+	failures := 0
 	for {
 		select {
 		case <-w.quit:
 			return
 		case <-t.C:
-			w.poll(ctx)
+			err := w.poll(ctx)
+			if err == nil || ctx.Err() != nil {
+				failures = 0
+				continue
+			}
+			failures++
+			w.s.opts.logger.LogAttrs(ctx, slog.LevelWarn, "polling for new events failed",
+				slog.String("path", w.s.path), slog.Int("failures", failures), slog.Any("err", err))
+			if failures == maxPollFailures {
+				// Live subscribers would otherwise wait for events they
+				// will never be sent: end them with the error (they can
+				// subscribe again from their last position).
+				w.s.hub.Fail(fmt.Errorf("sqlite: watching %s for new events: %w", w.s.path, err))
+				failures = 0
+			}
 		}
 	}
 }
 
-// poll publishes the events committed since the last poll; errors (a
-// closing store, a busy file) are retried at the next tick.
-func (w *watcher) poll(ctx context.Context) {
+// maxPollFailures is how many polls in a row may fail (each logged) before
+// the live subscriptions of a read-only store end with the error.
+const maxPollFailures = 5
+
+// poll publishes the events committed since the last poll.
+func (w *watcher) poll(ctx context.Context) error {
 	var head int64
-	if err := w.s.reads.maxPos.QueryRowContext(ctx).Scan(&head); err != nil || head <= w.seen {
-		return
+	if err := w.s.reads.maxPos.QueryRowContext(ctx).Scan(&head); err != nil {
+		return err
 	}
 	for w.seen < head {
 		p, err := w.s.page(ctx, w.s.reads.allFwd, "", nil, w.seen+1, head, pageRows)
-		if err != nil || p.rows == 0 {
-			return
+		if err != nil {
+			return err
+		}
+		if p.rows == 0 {
+			return nil
 		}
 		w.s.hub.Publish(p.events)
 		w.seen = int64(p.lastPos)
 	}
+	return nil
 }
 
 func (w *watcher) stop() {

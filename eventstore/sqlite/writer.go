@@ -223,8 +223,10 @@ func (w *writer) loop() {
 		if w.wantTail.Swap(false) {
 			// Copy the few frames committed since the checkpointer's
 			// pass, so that the next commit restarts the log. PASSIVE
-			// never waits; failures leave the work to the next pass.
-			_, _ = w.stmts.checkpoint.ExecContext(context.Background())
+			// never waits; other failures leave the work to the next pass.
+			if _, err := w.stmts.checkpoint.ExecContext(context.Background()); err != nil {
+				w.s.checkpointFailed("tail checkpoint failed", err)
+			}
 		}
 	}
 }
@@ -257,10 +259,13 @@ func (w *writer) close() {
 	ctx := context.Background()
 	w.stmts.close()
 	if w.s.failed.Load() == nil { // a failed store writes nothing more
-		_, _ = w.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
-		_, _ = w.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		_, err := w.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
+		if err == nil {
+			_, err = w.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
+		w.s.logClose("checkpoint on close", err)
 	}
-	w.conn.Close()
+	w.s.logClose("close the writer connection", w.conn.Close())
 }
 
 // commit runs one group commit: every request is checked and planned in
@@ -277,6 +282,14 @@ func (w *writer) close() {
 // could not write while reporting later syncs as successful: the store
 // fails (fail-stop, see ErrFailed) and its appends get ErrUnknownOutcome.
 func (w *writer) commit(reqs []*request) {
+	if f := w.s.failed.Load(); f != nil { // a checkpoint failed meanwhile
+		for _, r := range reqs {
+			if r.state.CompareAndSwap(stateQueued, stateTaken) {
+				r.done <- response{err: f}
+			}
+		}
+		return
+	}
 	ctx := context.Background()
 	b := newBatch(w)
 	var err error

@@ -188,3 +188,67 @@ func TestLaggedDuringCatchUp(t *testing.T) {
 	appendN(t, s, "x-1", 1100)
 	revisionsInOrder(t, next, 1, 1103)
 }
+
+// TestHubFailAndCloseWith: Fail ends the current subscriptions with its
+// error and lets new ones start; CloseWith ends every subscription, current
+// and later, with its error, and the first close wins.
+func TestHubFailAndCloseWith(t *testing.T) {
+	mem := memory.New()
+	defer mem.Close()
+	h := feed.NewHub()
+	sub := func(ctx context.Context, stream string) iter.Seq2[eventstore.Message, error] {
+		if stream == "" {
+			return feed.SubscribeToAll(ctx, mem, h, eventstore.SubscribeAllOptions{})
+		}
+		return feed.SubscribeToStream(ctx, mem, h, stream, eventstore.SubscribeOptions{})
+	}
+	for _, stream := range []string{"", "x-1"} {
+		next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] { return sub(ctx, stream) })
+		nextKind(t, next, eventstore.MessageCaughtUp)
+		h.Fail(errBroken)
+		if _, err := next(); !errors.Is(err, errBroken) {
+			t.Fatalf("subscription %q after Fail: %v, want errBroken", stream, err)
+		}
+		stop()
+		next, stop = pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] { return sub(ctx, stream) })
+		nextKind(t, next, eventstore.MessageCaughtUp) // a new subscription starts as usual
+		stop()
+	}
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] { return sub(ctx, "") })
+	defer stop()
+	nextKind(t, next, eventstore.MessageCaughtUp)
+	h.CloseWith(errBroken)
+	h.Close() // the first close's error stays
+	if _, err := next(); !errors.Is(err, errBroken) {
+		t.Fatalf("after CloseWith: %v, want errBroken", err)
+	}
+	if err := firstError(t, sub(context.Background(), "x-1")); !errors.Is(err, errBroken) {
+		t.Fatalf("subscription after CloseWith: %v, want errBroken", err)
+	}
+}
+
+func TestQueueBoundedByBytes(t *testing.T) {
+	// Few, large events: far under the queue's event and batch bounds, but
+	// over its byte bound after a few appends (the first batch is taken by
+	// the blocked subscription): the subscriber falls behind, and loses
+	// nothing.
+	defer feed.SetMaxQueuedBytes(1 << 20)()
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	next, stop := pull(t, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return s.SubscribeToStream(ctx, "x-1", eventstore.SubscribeOptions{})
+	})
+	defer stop()
+	nextKind(t, next, eventstore.MessageCaughtUp)
+	const appends = 8
+	for range appends {
+		ev := eventstore.EventData{Type: "Big", ContentType: eventstore.ContentTypeBinary, Data: make([]byte, 300<<10)}
+		if _, err := s.Append(ctx, "x-1", eventstore.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !revisionsInOrder(t, next, 0, appends) {
+		t.Fatal("no FellBehind: the queue held more bytes than its bound")
+	}
+}

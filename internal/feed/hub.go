@@ -11,12 +11,28 @@ import (
 )
 
 // Bounds of a live subscriber's queue. A subscriber whose queue would exceed
-// either falls behind: it is dropped from live delivery and catches up from
-// storage, so a slow consumer never makes the store buffer without bound.
+// any of them falls behind: it is dropped from live delivery and catches up
+// from storage, so a slow consumer never makes the store buffer without
+// bound. A batch larger than a bound is still queued when the queue is
+// empty, so that live delivery goes on.
 const (
 	maxQueuedBatches = 1024
 	maxQueuedEvents  = 16384
 )
+
+// maxQueuedBytes bounds the bytes of the events (data, metadata, type) in a
+// subscriber's queue: with events of up to 16 MiB the event bound alone
+// would allow gigabytes. A variable for tests.
+var maxQueuedBytes = 64 << 20
+
+// batchBytes is what a batch counts against maxQueuedBytes.
+func batchBytes(b []eventstore.RecordedEvent) int {
+	n := 0
+	for i := range b {
+		n += len(b[i].Data) + len(b[i].Metadata) + len(b[i].Type) + len(b[i].Stream)
+	}
+	return n
+}
 
 // Hub fans committed batches out to live subscribers. A stream subscriber
 // is sent only the runs of a batch that belong to its stream, so traffic on
@@ -39,12 +55,15 @@ type listener struct {
 	stream string // "" for a $all subscriber
 	ch     chan []eventstore.RecordedEvent
 	done   chan struct{} // closed when dropped from the hub
-	// queued counts events sent but not yet taken; guarded by hub.mu on the
-	// producer side, decremented by the consumer under hub.mu too.
-	queued int
+	// queued counts events sent but not yet taken, queuedBytes their
+	// bytes; guarded by hub.mu on the producer side, decremented by the
+	// consumer under hub.mu too.
+	queued      int
+	queuedBytes int
 	// lagged: dropped because the queue was full; otherwise dropped because
-	// the hub closed. Written before done is closed.
+	// the hub closed, or failed it (err). Written before done is closed.
 	lagged bool
+	err    error
 }
 
 // Publish hands a committed batch, in position order and already visible to
@@ -77,13 +96,15 @@ func (h *Hub) Publish(batch []eventstore.RecordedEvent) {
 // send queues b for l, or drops l as fallen behind when its queue is full;
 // h.mu is held.
 func (h *Hub) send(l *listener, b []eventstore.RecordedEvent) {
-	if l.queued+len(b) > maxQueuedEvents && l.queued > 0 {
+	size := batchBytes(b)
+	if l.queued > 0 && (l.queued+len(b) > maxQueuedEvents || l.queuedBytes+size > maxQueuedBytes) {
 		h.drop(l, true)
 		return
 	}
 	select {
 	case l.ch <- b:
 		l.queued += len(b)
+		l.queuedBytes += size
 	default:
 		h.drop(l, true)
 	}
@@ -112,14 +133,37 @@ func (h *Hub) CloseWith(err error) {
 	}
 }
 
-// closeErr returns what a subscription ends with when the hub closed.
-func (h *Hub) closeErr() error {
+// Fail ends every current subscription with err, as when the backend can
+// no longer tell them what was committed; later subscriptions start as
+// usual (and catch up by reading).
+func (h *Hub) Fail(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.err == nil {
-		return eventstore.ErrClosed
+	for l := range h.all {
+		l.err = err
+		h.drop(l, false)
 	}
-	return h.err
+	for _, ls := range h.byStream {
+		for l := range ls {
+			l.err = err
+			h.drop(l, false)
+		}
+	}
+}
+
+// endErr returns what l's subscription ends with once it was dropped
+// without lagging: the error it was failed with, or the hub's close error.
+func (l *listener) endErr() error {
+	h := l.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case l.err != nil:
+		return l.err
+	case h.err != nil:
+		return h.err
+	}
+	return eventstore.ErrClosed
 }
 
 // set returns the map l is registered in; h.mu is held.
@@ -164,10 +208,12 @@ func (h *Hub) listen(stream string) *listener {
 	return l
 }
 
-// taken records that the consumer took a batch of n events.
-func (l *listener) taken(n int) {
+// taken records that the consumer took batch b.
+func (l *listener) taken(b []eventstore.RecordedEvent) {
+	size := batchBytes(b)
 	l.hub.mu.Lock()
-	l.queued -= n
+	l.queued -= len(b)
+	l.queuedBytes -= size
 	l.hub.mu.Unlock()
 }
 

@@ -85,7 +85,7 @@ func (r *run) loop(ctx context.Context, yield func(eventstore.Message, error) bo
 	for {
 		l := r.hub.listen(r.stream)
 		if gone, lagged := l.dropped(); gone && !lagged {
-			yield(eventstore.Message{}, r.hub.closeErr())
+			yield(eventstore.Message{}, l.endErr())
 			return
 		}
 		if r.end {
@@ -105,7 +105,7 @@ func (r *run) loop(ctx context.Context, yield func(eventstore.Message, error) bo
 		}
 		if gone, lagged := l.dropped(); gone {
 			if !lagged {
-				yield(eventstore.Message{}, r.hub.closeErr())
+				yield(eventstore.Message{}, l.endErr())
 				return
 			}
 			continue // the catch-up outran the queue: read again
@@ -173,10 +173,10 @@ func (r *run) live(ctx context.Context, l *listener, c cursor, yield func(events
 			if _, lagged := l.dropped(); lagged {
 				return c, true, true
 			}
-			yield(eventstore.Message{}, r.hub.closeErr())
+			yield(eventstore.Message{}, l.endErr())
 			return c, false, false
 		case batch := <-l.ch:
-			l.taken(len(batch))
+			l.taken(batch)
 			for i := range batch {
 				e := &batch[i]
 				if !r.scope.after(e, c) {
