@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 )
@@ -79,85 +76,6 @@ func TestStreamNames(t *testing.T) {
 	r := eventstore.RecordedEvent{ContentType: eventstore.ContentTypeJSON}
 	if !r.IsJSON() {
 		t.Error("IsJSON")
-	}
-}
-
-func TestPrepareAppend(t *testing.T) {
-	id := uuid.New()
-	big := make([]byte, eventstore.MaxEventSize-2) // +2×len("T") = the limit exactly
-	cases := []struct {
-		name   string
-		stream string
-		evs    []eventstore.EventData
-		cause  error
-		index  int
-	}{
-		{"empty stream", "", []eventstore.EventData{{Type: "T"}}, eventstore.ErrEmptyStreamName, -1},
-		{"reserved stream", "$x", []eventstore.EventData{{Type: "T"}}, eventstore.ErrReservedStreamName, -1},
-		{"long stream", strings.Repeat("x", eventstore.MaxStreamNameLength+1), []eventstore.EventData{{Type: "T"}}, eventstore.ErrStreamNameTooLong, -1},
-		{"bad utf8 stream", "a\xffb", []eventstore.EventData{{Type: "T"}}, eventstore.ErrInvalidStreamName, -1},
-		{"empty type", "s", []eventstore.EventData{{Type: "T"}, {}}, eventstore.ErrEmptyEventType, 1},
-		{"bad utf8 type", "s", []eventstore.EventData{{Type: "\xff"}}, eventstore.ErrInvalidEventTypeUTF, 0},
-		{"content type", "s", []eventstore.EventData{{Type: "T", ContentType: "text/plain"}}, eventstore.ErrInvalidContentType, 0},
-		{"invalid json", "s", []eventstore.EventData{{Type: "T", Data: []byte("{")}}, eventstore.ErrInvalidJSON, 0},
-		{"duplicate ids", "s", []eventstore.EventData{{ID: id, Type: "T"}, {Type: "T"}, {ID: id, Type: "T"}}, eventstore.ErrDuplicateEventID, 2},
-		{"too large", "s", []eventstore.EventData{{Type: "T", ContentType: eventstore.ContentTypeBinary, Data: append(big, 0)}}, eventstore.ErrEventTooLarge, 0},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := eventstore.PrepareAppend(c.stream, c.evs)
-			var ae *eventstore.ArgumentError
-			if !errors.Is(err, eventstore.ErrInvalidArgument) || !errors.Is(err, c.cause) || !errors.As(err, &ae) {
-				t.Fatalf("err = %v, want %v", err, c.cause)
-			}
-			if ae.Event != c.index || ae.Op != "append" || !strings.HasPrefix(err.Error(), "eventstore: append") {
-				t.Fatalf("error %q has event %d", err, ae.Event)
-			}
-		})
-	}
-	t.Run("ok", func(t *testing.T) {
-		in := []eventstore.EventData{{Type: "A"}, {ID: id, Type: "B", ContentType: eventstore.ContentTypeBinary, Data: []byte{0xff}}, {Type: "C", ContentType: eventstore.ContentTypeBinary, Data: big}}
-		out, err := eventstore.PrepareAppend("s", in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out[0].ID == uuid.Nil || out[0].ContentType != eventstore.ContentTypeJSON || out[1].ID != id || in[0].ID != uuid.Nil {
-			t.Fatalf("prepared %+v from %+v", out[:2], in[:2])
-		}
-		if out, err := eventstore.PrepareAppend("s", nil); err != nil || out != nil {
-			t.Fatal("empty append")
-		}
-	})
-}
-
-func TestValidateReadsAndSubscriptions(t *testing.T) {
-	bad := []error{
-		eventstore.ValidateRead("", eventstore.ReadOptions{}),
-		eventstore.ValidateRead("$all", eventstore.ReadOptions{}),
-		eventstore.ValidateRead("s", eventstore.ReadOptions{Direction: 7}),
-		eventstore.ValidateRead("s", eventstore.ReadOptions{From: eventstore.FromPosition(eventstore.Position{})}),
-		eventstore.ValidateSubscribe("", eventstore.SubscribeOptions{}),
-		eventstore.ValidateSubscribe("$all", eventstore.SubscribeOptions{}),
-		eventstore.ValidateSubscribe("s", eventstore.SubscribeOptions{From: eventstore.FromPosition(eventstore.Position{})}),
-	}
-	_, err := eventstore.ValidateReadAll(eventstore.ReadAllOptions{Direction: 9})
-	bad = append(bad, err)
-	_, err = eventstore.ValidateReadAll(eventstore.ReadAllOptions{From: eventstore.FromRevision(1)})
-	bad = append(bad, err)
-	_, err = eventstore.ValidateSubscribeAll(eventstore.SubscribeAllOptions{From: eventstore.FromRevision(1)})
-	bad = append(bad, err)
-	_, err = eventstore.ValidateSubscribeAll(eventstore.SubscribeAllOptions{Filter: &eventstore.Filter{}})
-	bad = append(bad, err)
-	for i, err := range bad {
-		if !errors.Is(err, eventstore.ErrInvalidArgument) {
-			t.Errorf("case %d: %v", i, err)
-		}
-	}
-	if err := eventstore.ValidateRead("$$s", eventstore.ReadOptions{From: eventstore.FromRevision(1)}); err != nil {
-		t.Error(err)
-	}
-	if m, err := eventstore.ValidateSubscribeAll(eventstore.SubscribeAllOptions{}); m != nil || err != nil {
-		t.Error("no filter")
 	}
 }
 
@@ -253,21 +171,6 @@ func TestStreamMetadataVisibility(t *testing.T) {
 	}
 	if (&eventstore.StreamMetadata{TruncateBefore: 5}).Visible(4, 9, now, now) {
 		t.Error("$tb")
-	}
-}
-
-func TestPrepareMetadata(t *testing.T) {
-	ev, err := eventstore.PrepareMetadata("s", eventstore.StreamMetadata{MaxCount: 2})
-	if err != nil || ev.Type != eventstore.MetadataEventType || string(ev.Data) != `{"$maxCount":2}` {
-		t.Fatalf("%v %+v", err, ev)
-	}
-	for _, s := range []string{"", "$$s"} {
-		if _, err := eventstore.PrepareMetadata(s, eventstore.StreamMetadata{}); !errors.Is(err, eventstore.ErrInvalidArgument) {
-			t.Errorf("%q: %v", s, err)
-		}
-	}
-	if _, err := eventstore.PrepareMetadata("s", eventstore.StreamMetadata{ACL: json.RawMessage("{")}); !errors.Is(err, eventstore.ErrInvalidMetadata) {
-		t.Errorf("bad ACL: %v", err)
 	}
 }
 

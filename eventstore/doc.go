@@ -62,7 +62,8 @@
 //
 // # For backend authors
 //
-// [PrepareAppend], [ValidateRead] and the other Validate functions check
-// input; [DecideAppend] and [DecideDelete] apply the expected-revision and
-// idempotency rules to a [StreamState], so that every backend behaves alike.
+// The rules every backend shares — checking input, and applying the
+// expected-revision and idempotency rules to a stream's state — are in
+// package eventstore/backend, as database/sql/driver is beside database/sql;
+// applications do not need it. Backends register a URL scheme with Register.
 package eventstore

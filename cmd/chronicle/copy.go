@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // Batch bounds of a copier: it appends a stream's consecutive events
@@ -72,7 +73,7 @@ func (c *copier) add(ctx context.Context, e eventstore.RecordedEvent) error {
 		c.skipped++
 		return nil
 	}
-	size := eventstore.EventSize(&eventstore.EventData{Type: e.Type, Data: e.Data, Metadata: e.Metadata})
+	size := backend.EventSize(&eventstore.EventData{Type: e.Type, Data: e.Data, Metadata: e.Metadata})
 	if e.Stream != c.stream || e.Revision != c.first+uint64(len(c.batch)) ||
 		len(c.batch) >= copyBatchEvents || c.bytes+size > copyBatchBytes {
 		if err := c.flush(ctx); err != nil {

@@ -17,7 +17,7 @@
 // # Semantics
 //
 // The store follows the eventstore contract exactly; it validates input
-// (eventstore.PrepareAppend and the Validate functions) before anything
+// (backend.PrepareAppend and the Validate functions) before anything
 // reaches the server, and maps the server's answers to the contract's
 // errors: *eventstore.WrongExpectedVersionError with both revisions,
 // *eventstore.StreamNotFoundError, *eventstore.StreamDeletedError,

@@ -12,6 +12,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // unlimited is the count of a read without a limit.
@@ -22,7 +23,7 @@ const unlimited = math.MaxInt64
 // caller sees neither a gap nor a duplicate.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		if err := eventstore.ValidateRead(stream, opts); err != nil {
+		if err := backend.ValidateRead(stream, opts); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -62,7 +63,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 // examined.
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		m, err := eventstore.ValidateReadAll(opts)
+		m, err := backend.ValidateReadAll(opts)
 		if err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return

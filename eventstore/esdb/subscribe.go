@@ -10,6 +10,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // SubscribeToStream implements eventstore.Store with a catch-up
@@ -20,7 +21,7 @@ import (
 // never a gap, a duplicate or a second CaughtUp.
 func (s *Store) SubscribeToStream(ctx context.Context, stream string, opts eventstore.SubscribeOptions) iter.Seq2[eventstore.Message, error] {
 	return func(yield func(eventstore.Message, error) bool) {
-		if err := eventstore.ValidateSubscribe(stream, opts); err != nil {
+		if err := backend.ValidateSubscribe(stream, opts); err != nil {
 			yield(eventstore.Message{}, err)
 			return
 		}
@@ -39,7 +40,7 @@ func (s *Store) SubscribeToStream(ctx context.Context, stream string, opts event
 // checkpoint delivered.
 func (s *Store) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeAllOptions) iter.Seq2[eventstore.Message, error] {
 	return func(yield func(eventstore.Message, error) bool) {
-		if _, err := eventstore.ValidateSubscribeAll(opts); err != nil {
+		if _, err := backend.ValidateSubscribeAll(opts); err != nil {
 			yield(eventstore.Message{}, err)
 			return
 		}

@@ -8,10 +8,11 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // Append implements eventstore.Store. The events are validated and given
-// IDs (eventstore.PrepareAppend) before anything is sent.
+// IDs (backend.PrepareAppend) before anything is sent.
 //
 // After a transient error (server unreachable, not leader, timeout) the
 // append is retried only when repeating it cannot write the events twice:
@@ -32,7 +33,7 @@ import (
 // and the append may or may not have been written; appending the same
 // events again (same IDs) is deduplicated on a best-effort basis.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	evs, err := eventstore.PrepareAppend(stream, events)
+	evs, err := backend.PrepareAppend(stream, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -42,7 +43,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 // SetStreamMetadata implements eventstore.Store: it appends the metadata
 // as a $metadata event to $$<stream>, as Append would (same retries).
 func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
-	ev, err := eventstore.PrepareMetadata(stream, meta)
+	ev, err := backend.PrepareMetadata(stream, meta)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -50,7 +51,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected e
 }
 
 func (s *Store) append(ctx context.Context, op, stream string, expected eventstore.ExpectedRevision, evs []eventstore.EventData) (eventstore.AppendResult, error) {
-	if err := eventstore.ValidateExpected(op, stream, expected); err != nil {
+	if err := backend.ValidateExpected(op, stream, expected); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	data := toEventData(evs)
@@ -158,7 +159,7 @@ func (s *Store) remove(ctx context.Context, c call, fn func(context.Context) (*e
 	if err := eventstore.ValidateStreamName(c.op, c.stream, false); err != nil {
 		return eventstore.DeleteResult{}, err
 	}
-	if err := eventstore.ValidateExpected(c.op, c.stream, c.expected); err != nil {
+	if err := backend.ValidateExpected(c.op, c.stream, c.expected); err != nil {
 		return eventstore.DeleteResult{}, err
 	}
 	var res *esdb.DeleteResult

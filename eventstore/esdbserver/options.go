@@ -13,7 +13,7 @@ import (
 const DefaultAddress = "127.0.0.1:2113"
 
 // DefaultMaxAppendSize is the default bound on the total size of one append
-// (the sum of its events' sizes, see eventstore.EventSize): 256 MiB, the
+// (the sum of its events' sizes, see backend.EventSize): 256 MiB, the
 // limit of current KurrentDB releases.
 const DefaultMaxAppendSize = 256 << 20
 
@@ -108,7 +108,7 @@ func WithMaxAppendSize(n int) Option {
 }
 
 // WithMaxBytesInFlight bounds the bytes of proposed events (counted as
-// eventstore.EventSize) that the server holds at once across all appends
+// backend.EventSize) that the server holds at once across all appends
 // (default DefaultMaxBytesInFlight, or the maximum append size if that is
 // larger), so that concurrent large appends cannot exhaust its memory. An
 // append whose first event finds the budget spent waits for it; one that

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // linkEventType is the type of link events, whose data is
@@ -78,9 +79,9 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 	// Bad options fail the call before the confirmation.
 	var err error
 	if r.all {
-		_, err = eventstore.ValidateSubscribeAll(eventstore.SubscribeAllOptions{From: r.from, Filter: r.filter})
+		_, err = backend.ValidateSubscribeAll(eventstore.SubscribeAllOptions{From: r.from, Filter: r.filter})
 	} else {
-		err = eventstore.ValidateSubscribe(r.stream, eventstore.SubscribeOptions{From: r.from})
+		err = backend.ValidateSubscribe(r.stream, eventstore.SubscribeOptions{From: r.from})
 	}
 	if err != nil {
 		return fail(call.SetTrailer, mapError(r.target(), err))

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // streamsService implements the Streams service: Append, Read (reads and
@@ -105,7 +106,7 @@ func (s *streamsService) receiveAppend(call streams.Streams_AppendServer, held *
 		if err != nil {
 			return appendTarget{}, nil, err
 		}
-		size := eventstore.EventSize(&ev)
+		size := backend.EventSize(&ev)
 		if size > eventstore.MaxEventSize {
 			return appendTarget{}, nil, newError(codes.InvalidArgument,
 				fmt.Sprintf("esdbserver: event %s is %d bytes, more than the maximum of %d", ev.ID, size, eventstore.MaxEventSize),
@@ -181,9 +182,9 @@ func (s *streamsService) append(ctx context.Context, stream string, expected eve
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		var st eventstore.StreamState
+		var st backend.StreamState
 		st.Last, st.Exists = md.Revision.Revision()
-		plan, err := eventstore.DecideAppend(stream, expected, st, nil, nil)
+		plan, err := backend.DecideAppend(stream, expected, st, nil, nil)
 		return plan.Result, err
 	case len(events) > 1 || events[0].Type != eventstore.MetadataEventType:
 		return eventstore.AppendResult{}, eventstore.NewArgumentError("append", stream, eventstore.ErrReservedStreamName,

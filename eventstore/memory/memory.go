@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 	"github.com/chronicle-go/chronicle/internal/feed"
 	"github.com/chronicle-go/chronicle/internal/recentids"
 )
@@ -73,18 +74,18 @@ func New(opts ...Option) *Store {
 }
 
 // state returns the stream's state for the shared write rules; s.mu is held.
-func (s *Store) state(st *stream) eventstore.StreamState {
+func (s *Store) state(st *stream) backend.StreamState {
 	if st == nil {
-		return eventstore.StreamState{}
+		return backend.StreamState{}
 	}
-	out := eventstore.StreamState{Tombstoned: st.tombstoned, Deleted: st.meta.IsDeleted()}
+	out := backend.StreamState{Tombstoned: st.tombstoned, Deleted: st.meta.IsDeleted()}
 	if len(st.revs) > 0 {
 		out.Exists, out.Last = true, uint64(len(st.revs)-1)
 	}
 	return out
 }
 
-// lookup is the eventstore.EventLookup of one stream; s.mu is held.
+// lookup is the backend.EventLookup of one stream; s.mu is held.
 type lookup struct {
 	s    *Store
 	name string
@@ -109,7 +110,7 @@ func (l lookup) RevisionOf(id uuid.UUID) (uint64, bool, error) {
 
 // Append implements eventstore.Store.
 func (s *Store) Append(ctx context.Context, name string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	evs, err := eventstore.PrepareAppend(name, events)
+	evs, err := backend.PrepareAppend(name, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -130,7 +131,7 @@ func (s *Store) append(ctx context.Context, name string, expected eventstore.Exp
 		return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: name}
 	}
 	st := s.streams[name]
-	plan, err := eventstore.DecideAppend(name, expected, s.state(st), evs, lookup{s, name, st})
+	plan, err := backend.DecideAppend(name, expected, s.state(st), evs, lookup{s, name, st})
 	if err != nil || !plan.Write {
 		return plan.Result, err
 	}
@@ -201,7 +202,7 @@ func (s *Store) record(name string, st *stream, e *eventstore.EventData, rev uin
 
 // writeMetadata appends meta to $$name and caches it; s.mu is held.
 func (s *Store) writeMetadata(name string, meta eventstore.StreamMetadata, now time.Time) error {
-	ev, err := eventstore.PrepareMetadata(name, meta)
+	ev, err := backend.PrepareMetadata(name, meta)
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,7 @@ func clone(b []byte) []byte {
 
 // SetStreamMetadata implements eventstore.Store.
 func (s *Store) SetStreamMetadata(ctx context.Context, name string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
-	ev, err := eventstore.PrepareMetadata(name, meta)
+	ev, err := backend.PrepareMetadata(name, meta)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -297,7 +298,7 @@ func (s *Store) remove(ctx context.Context, op, name string, expected eventstore
 	}
 	st := s.streams[name]
 	_, hasMeta := s.streams[eventstore.MetadataStreamName(name)]
-	if err := eventstore.DecideDelete(name, expected, s.state(st), hasMeta, tombstone); err != nil {
+	if err := backend.DecideDelete(name, expected, s.state(st), hasMeta, tombstone); err != nil {
 		return eventstore.DeleteResult{}, err
 	}
 	start := len(s.log)
@@ -321,7 +322,7 @@ func (s *Store) remove(ctx context.Context, op, name string, expected eventstore
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		if err := eventstore.ValidateRead(name, opts); err != nil {
+		if err := backend.ValidateRead(name, opts); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -445,7 +446,7 @@ func (s *Store) visibleRange(name string) (first, last uint64, err error) {
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		m, err := eventstore.ValidateReadAll(opts)
+		m, err := backend.ValidateReadAll(opts)
 		if err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return

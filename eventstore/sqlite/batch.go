@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 	"github.com/chronicle-go/chronicle/internal/recentids"
 )
 
@@ -29,8 +30,8 @@ type head struct {
 	pend      []int32 // indexes into batch.rows of the events written in this batch
 }
 
-func (h *head) state() eventstore.StreamState {
-	return eventstore.StreamState{Exists: h.exists, Last: h.last, Deleted: h.deleted, Tombstoned: h.tombstoned}
+func (h *head) state() backend.StreamState {
+	return backend.StreamState{Exists: h.exists, Last: h.last, Deleted: h.deleted, Tombstoned: h.tombstoned}
 }
 
 // metadata decodes the stream's current metadata.
@@ -114,7 +115,7 @@ func (b *batch) apply(ctx context.Context, r *request) (eventstore.AppendResult,
 			return eventstore.AppendResult{}, &eventstore.StreamDeletedError{Stream: r.stream}
 		}
 	}
-	plan, err := eventstore.DecideAppend(r.stream, r.expected, h.state(), r.events, lookup{ctx, b, h})
+	plan, err := backend.DecideAppend(r.stream, r.expected, h.state(), r.events, lookup{ctx, b, h})
 	if err != nil || !plan.Write {
 		return plan.Result, err
 	}
@@ -140,7 +141,7 @@ func (b *batch) remove(ctx context.Context, h *head, r *request) (eventstore.App
 		return eventstore.AppendResult{}, err
 	}
 	tombstone := r.kind == opTombstone
-	if err := eventstore.DecideDelete(r.stream, r.expected, h.state(), mh.exists, tombstone); err != nil {
+	if err := backend.DecideDelete(r.stream, r.expected, h.state(), mh.exists, tombstone); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	var pos eventstore.Position
@@ -157,7 +158,7 @@ func (b *batch) remove(ctx context.Context, h *head, r *request) (eventstore.App
 
 // writeMetadata plans a new event of $$name.
 func (b *batch) writeMetadata(ctx context.Context, name string, meta eventstore.StreamMetadata) (eventstore.Position, error) {
-	ev, err := eventstore.PrepareMetadata(name, meta)
+	ev, err := backend.PrepareMetadata(name, meta)
 	if err != nil {
 		return eventstore.Position{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 	"github.com/chronicle-go/chronicle/internal/feed"
 )
 
@@ -40,7 +41,7 @@ func (s *Store) readHead(ctx context.Context, name string) (h head, ok bool, err
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		if err := eventstore.ValidateRead(stream, opts); err != nil {
+		if err := backend.ValidateRead(stream, opts); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -125,7 +126,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 // event committed when it started.
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		m, err := eventstore.ValidateReadAll(opts)
+		m, err := backend.ValidateReadAll(opts)
 		if err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return

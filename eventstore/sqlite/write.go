@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // Append implements eventstore.Store. The append is durable (fsynced) when
 // it returns; concurrent appends share one commit. Besides the Store
 // errors it returns ErrReadOnly on a read-only store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	evs, err := eventstore.PrepareAppend(stream, events)
+	evs, err := backend.PrepareAppend(stream, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -20,7 +21,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 
 // SetStreamMetadata implements eventstore.Store.
 func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
-	ev, err := eventstore.PrepareMetadata(stream, meta)
+	ev, err := backend.PrepareMetadata(stream, meta)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -59,7 +60,7 @@ func (s *Store) submit(ctx context.Context, op string, r *request) (eventstore.A
 func size(evs []eventstore.EventData) int {
 	n := 0
 	for i := range evs {
-		n += eventstore.EventSize(&evs[i])
+		n += backend.EventSize(&evs[i])
 	}
 	return n
 }

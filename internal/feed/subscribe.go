@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // cursor is the last event a subscription delivered or examined.
@@ -31,7 +32,7 @@ type scope interface {
 // (catch-up reads) and h (live events).
 func SubscribeToStream(ctx context.Context, s eventstore.Store, h *Hub, stream string, opts eventstore.SubscribeOptions) iter.Seq2[eventstore.Message, error] {
 	return func(yield func(eventstore.Message, error) bool) {
-		if err := eventstore.ValidateSubscribe(stream, opts); err != nil {
+		if err := backend.ValidateSubscribe(stream, opts); err != nil {
 			yield(eventstore.Message{}, err)
 			return
 		}
@@ -48,7 +49,7 @@ func SubscribeToStream(ctx context.Context, s eventstore.Store, h *Hub, stream s
 // reads) and h (live events).
 func SubscribeToAll(ctx context.Context, s eventstore.Store, h *Hub, opts eventstore.SubscribeAllOptions) iter.Seq2[eventstore.Message, error] {
 	return func(yield func(eventstore.Message, error) bool) {
-		m, err := eventstore.ValidateSubscribeAll(opts)
+		m, err := backend.ValidateSubscribeAll(opts)
 		if err != nil {
 			yield(eventstore.Message{}, err)
 			return

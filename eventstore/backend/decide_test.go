@@ -1,4 +1,4 @@
-package eventstore_test
+package backend_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // fakeLookup is a stream whose event at revision i has ids[i].
@@ -56,10 +57,10 @@ func events(ids ...uuid.UUID) []eventstore.EventData {
 func TestDecideAppendTable(t *testing.T) {
 	existing := ids(3) // revisions 0..2
 	fresh := ids(2)
-	absent := eventstore.StreamState{}
-	live := eventstore.StreamState{Exists: true, Last: 2}
-	deleted := eventstore.StreamState{Exists: true, Last: 2, Deleted: true}
-	tomb := eventstore.StreamState{Exists: true, Last: 2, Tombstoned: true}
+	absent := backend.StreamState{}
+	live := backend.StreamState{Exists: true, Last: 2}
+	deleted := backend.StreamState{Exists: true, Last: 2, Deleted: true}
+	tomb := backend.StreamState{Exists: true, Last: 2, Tombstoned: true}
 	lk := fakeLookup{ids: existing}
 
 	type want struct {
@@ -73,7 +74,7 @@ func TestDecideAppendTable(t *testing.T) {
 	cases := []struct {
 		name     string
 		expected eventstore.ExpectedRevision
-		st       eventstore.StreamState
+		st       backend.StreamState
 		evs      []eventstore.EventData
 		want     want
 	}{
@@ -112,7 +113,7 @@ func TestDecideAppendTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			plan, err := eventstore.DecideAppend("s", c.expected, c.st, c.evs, lk)
+			plan, err := backend.DecideAppend("s", c.expected, c.st, c.evs, lk)
 			if c.want.err != nil {
 				if !errors.Is(err, c.want.err) {
 					t.Fatalf("err = %v, want %v", err, c.want.err)
@@ -140,16 +141,16 @@ func TestDecideAppendTable(t *testing.T) {
 
 func TestDecideAppendLookupError(t *testing.T) {
 	boom := errors.New("boom")
-	live := eventstore.StreamState{Exists: true, Last: 2}
-	if _, err := eventstore.DecideAppend("s", eventstore.Any, live, events(uuid.New()), fakeLookup{err: boom}); !errors.Is(err, boom) {
+	live := backend.StreamState{Exists: true, Last: 2}
+	if _, err := backend.DecideAppend("s", eventstore.Any, live, events(uuid.New()), fakeLookup{err: boom}); !errors.Is(err, boom) {
 		t.Fatalf("any: %v", err)
 	}
-	if _, err := eventstore.DecideAppend("s", eventstore.Exact(0), live, events(uuid.New()), fakeLookup{err: boom}); !errors.Is(err, boom) {
+	if _, err := backend.DecideAppend("s", eventstore.Exact(0), live, events(uuid.New()), fakeLookup{err: boom}); !errors.Is(err, boom) {
 		t.Fatalf("exact: %v", err)
 	}
 	// RevisionOf succeeds, EventAt fails.
 	id := uuid.New()
-	if _, err := eventstore.DecideAppend("s", eventstore.Any, live, events(id), errAt{fakeLookup{ids: []uuid.UUID{id}}, boom}); !errors.Is(err, boom) {
+	if _, err := backend.DecideAppend("s", eventstore.Any, live, events(id), errAt{fakeLookup{ids: []uuid.UUID{id}}, boom}); !errors.Is(err, boom) {
 		t.Fatalf("any/eventAt: %v", err)
 	}
 }
@@ -164,12 +165,12 @@ func (e errAt) EventAt(uint64) (uuid.UUID, eventstore.Position, bool, error) {
 }
 
 func TestDecideDelete(t *testing.T) {
-	absent := eventstore.StreamState{}
-	live := eventstore.StreamState{Exists: true, Last: 4}
+	absent := backend.StreamState{}
+	live := backend.StreamState{Exists: true, Last: 4}
 	cases := []struct {
 		name      string
 		expected  eventstore.ExpectedRevision
-		st        eventstore.StreamState
+		st        backend.StreamState
 		meta      bool
 		tombstone bool
 		err       error
@@ -179,7 +180,7 @@ func TestDecideDelete(t *testing.T) {
 		{"delete live any", eventstore.Any, live, false, false, nil},
 		{"delete live exact", eventstore.Exact(4), live, false, false, nil},
 		{"delete live wrong", eventstore.Exact(3), live, false, false, eventstore.ErrWrongExpectedVersion},
-		{"delete tombstoned", eventstore.Any, eventstore.StreamState{Tombstoned: true}, false, false, eventstore.ErrStreamDeleted},
+		{"delete tombstoned", eventstore.Any, backend.StreamState{Tombstoned: true}, false, false, eventstore.ErrStreamDeleted},
 		{"tombstone absent any", eventstore.Any, absent, false, true, nil},
 		{"tombstone absent nostream", eventstore.NoStream, absent, false, true, nil},
 		{"tombstone absent exists", eventstore.StreamExists, absent, false, true, eventstore.ErrWrongExpectedVersion},
@@ -187,7 +188,7 @@ func TestDecideDelete(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := eventstore.DecideDelete("s", c.expected, c.st, c.meta, c.tombstone)
+			err := backend.DecideDelete("s", c.expected, c.st, c.meta, c.tombstone)
 			if c.err == nil && err != nil || c.err != nil && !errors.Is(err, c.err) {
 				t.Fatalf("err = %v, want %v", err, c.err)
 			}

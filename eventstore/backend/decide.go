@@ -1,6 +1,10 @@
-package eventstore
+package backend
 
-import "github.com/google/uuid"
+import (
+	"github.com/google/uuid"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+)
 
 // This file holds the write rules every backend shares, so that they behave
 // identically: backends describe a stream with StreamState, ask DecideAppend
@@ -21,11 +25,11 @@ type StreamState struct {
 }
 
 // Actual returns the state a WrongExpectedVersionError reports.
-func (s StreamState) Actual() ExpectedRevision {
+func (s StreamState) Actual() eventstore.ExpectedRevision {
 	if !s.Exists {
-		return NoStream
+		return eventstore.NoStream
 	}
-	return Exact(s.Last)
+	return eventstore.Exact(s.Last)
 }
 
 // EventLookup gives DecideAppend the stream's existing events for
@@ -33,7 +37,7 @@ func (s StreamState) Actual() ExpectedRevision {
 type EventLookup interface {
 	// EventAt returns the ID and position of the event at rev in the stream;
 	// ok is false when there is none.
-	EventAt(rev uint64) (id uuid.UUID, pos Position, ok bool, err error)
+	EventAt(rev uint64) (id uuid.UUID, pos eventstore.Position, ok bool, err error)
 	// RevisionOf returns the revision of the stream's event with this ID; ok
 	// is false when the stream has none (a backend may remember only recent
 	// IDs, as EventStoreDB does).
@@ -51,22 +55,22 @@ type WritePlan struct {
 	// Result is the append's result when Write is false (an empty append or
 	// an idempotent re-append). When Write is true the backend fills in the
 	// position; Next is already set.
-	Result AppendResult
+	Result eventstore.AppendResult
 }
 
 // DecideAppend applies the expected-revision table and the idempotency rules
 // (see Store.Append) to an append of events (already prepared) to a stream in
 // state st.
-func DecideAppend(stream string, expected ExpectedRevision, st StreamState, events []EventData, lookup EventLookup) (WritePlan, error) {
+func DecideAppend(stream string, expected eventstore.ExpectedRevision, st StreamState, events []eventstore.EventData, lookup EventLookup) (WritePlan, error) {
 	if err := ValidateExpected("append", stream, expected); err != nil {
 		return WritePlan{}, err
 	}
 	if st.Tombstoned {
-		return WritePlan{}, &StreamDeletedError{Stream: stream}
+		return WritePlan{}, &eventstore.StreamDeletedError{Stream: stream}
 	}
 	n := uint64(len(events))
 	wrong := func() (WritePlan, error) {
-		return WritePlan{}, &WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: st.Actual()}
+		return WritePlan{}, &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: st.Actual()}
 	}
 	next := uint64(0)
 	if st.Exists {
@@ -74,18 +78,19 @@ func DecideAppend(stream string, expected ExpectedRevision, st StreamState, even
 	}
 	write := func() (WritePlan, error) {
 		if n == 0 {
-			return WritePlan{Result: AppendResult{Next: st.Actual()}}, nil
+			return WritePlan{Result: eventstore.AppendResult{Next: st.Actual()}}, nil
 		}
-		return WritePlan{Write: true, First: next, Undelete: st.Deleted, Result: AppendResult{Next: Exact(next + n - 1)}}, nil
+		return WritePlan{Write: true, First: next, Undelete: st.Deleted, Result: eventstore.AppendResult{Next: eventstore.Exact(next + n - 1)}}, nil
 	}
-	switch expected.kind {
-	case expectAny, expectStreamExists:
-		if expected.kind == expectStreamExists {
+	r, _ := expected.Revision()
+	switch {
+	case expected.IsAny() || expected.IsStreamExists():
+		if expected.IsStreamExists() {
 			if !st.Exists {
 				return wrong()
 			}
 			if st.Deleted {
-				return WritePlan{}, &StreamDeletedError{Stream: stream}
+				return WritePlan{}, &eventstore.StreamDeletedError{Stream: stream}
 			}
 		}
 		if n > 0 && st.Exists {
@@ -102,7 +107,7 @@ func DecideAppend(stream string, expected ExpectedRevision, st StreamState, even
 			}
 		}
 		return write()
-	case expectNoStream:
+	case expected.IsNoStream():
 		if !st.Exists || st.Deleted {
 			return write()
 		}
@@ -112,8 +117,7 @@ func DecideAppend(stream string, expected ExpectedRevision, st StreamState, even
 			}
 		}
 		return wrong()
-	default: // expectExact
-		r := expected.rev
+	default: // Exact(r)
 		switch {
 		case !st.Exists:
 			return wrong()
@@ -130,12 +134,12 @@ func DecideAppend(stream string, expected ExpectedRevision, st StreamState, even
 
 // replayAt reports whether the stream holds exactly the events' IDs at
 // revisions first, first+1, …; if so the append is an idempotent re-append.
-func replayAt(first uint64, st StreamState, events []EventData, lookup EventLookup) (WritePlan, bool, error) {
+func replayAt(first uint64, st StreamState, events []eventstore.EventData, lookup EventLookup) (WritePlan, bool, error) {
 	n := uint64(len(events))
 	if first+n-1 > st.Last {
 		return WritePlan{}, false, nil
 	}
-	var pos Position
+	var pos eventstore.Position
 	for i := range events {
 		id, p, ok, err := lookup.EventAt(first + uint64(i))
 		if err != nil {
@@ -146,14 +150,14 @@ func replayAt(first uint64, st StreamState, events []EventData, lookup EventLook
 		}
 		pos = p
 	}
-	return WritePlan{Result: AppendResult{Next: Exact(first + n - 1), Position: pos}}, true, nil
+	return WritePlan{Result: eventstore.AppendResult{Next: eventstore.Exact(first + n - 1), Position: pos}}, true, nil
 }
 
 // DecideDelete applies the expected-revision rules to Delete (tombstone
 // false) or Tombstone (true) of a stream in state st; hasMetadata says
 // whether the stream's metadata stream exists. A nil error means: write the
 // delete record.
-func DecideDelete(stream string, expected ExpectedRevision, st StreamState, hasMetadata, tombstone bool) error {
+func DecideDelete(stream string, expected eventstore.ExpectedRevision, st StreamState, hasMetadata, tombstone bool) error {
 	op := "delete"
 	if tombstone {
 		op = "tombstone"
@@ -162,10 +166,10 @@ func DecideDelete(stream string, expected ExpectedRevision, st StreamState, hasM
 		return err
 	}
 	if st.Tombstoned {
-		return &StreamDeletedError{Stream: stream}
+		return &eventstore.StreamDeletedError{Stream: stream}
 	}
 	if !tombstone && !st.Exists && !hasMetadata {
-		return &WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: NoStream}
+		return &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: eventstore.NoStream}
 	}
 	_, err := DecideAppend(stream, expected, st, nil, nil)
 	return err
