@@ -29,6 +29,10 @@ retry and skip-step record a request (a SagaRetryRequested or SagaStepSkipped
 event, appended at the saga's revision) for a saga that needs attention; the
 CLI has no step code, so a running engine of the workflow (saga.Engine.Run)
 carries the request out on its next pass.`,
+		// Runnable, so that an unknown subcommand is a usage error rather
+		// than help.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newSagaListCmd(), newSagaShowCmd(), newSagaRetryCmd(), newSagaSkipCmd())
 	return cmd
@@ -54,7 +58,7 @@ with the state of every step.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state != "" && !slices.Contains(sagaStatuses, saga.Status(state)) {
-				return fmt.Errorf("saga list: --state %q: want one of %s", state, joinStatuses())
+				return usagef("saga list: --state %q: want one of %s", state, joinStatuses())
 			}
 			store, err := openStoreReading(cmd, "saga list")
 			if err != nil {
@@ -115,6 +119,11 @@ the error. With --json it prints one JSON object: the state and "timeline".`,
 			defer store.Close()
 			stream := saga.StreamOf(args[0], args[1])
 			st, err := saga.Read(cmd.Context(), store, stream)
+			if err == nil && (st.Name != args[0] || st.ID != args[1]) {
+				// "a-b c" names the stream of saga "a" "b-c": workflow names
+				// have no '-'.
+				err = fmt.Errorf("%w: %s", saga.ErrUnknownSaga, stream)
+			}
 			if err != nil {
 				return fmt.Errorf("%s %s %s: %w", op, args[0], args[1], err)
 			}

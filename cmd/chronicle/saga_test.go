@@ -131,6 +131,7 @@ func TestSagaBadInput(t *testing.T) {
 	wantError(t, `--state "stuck": want one of needs-attention, running`, "saga", "list", "--store", url, "--state", "stuck")
 	wantError(t, "saga: unknown saga", "saga", "show", "shipping", "nope", "--store", url)
 	wantError(t, "saga: unknown saga", "saga", "show", "billing", "s1", "--store", url)
+	wantError(t, "saga: unknown saga", "saga", "show", "shipping-s1", "x", "--store", url) // not saga "shipping" "s1-x"
 	wantError(t, "accepts 2 arg(s)", "saga", "show", "s1", "--store", url)
 	wantError(t, "saga: unknown saga", "saga", "retry", "shipping", "nope", "--store", url)
 	wantError(t, "saga: unknown saga", "saga", "retry", "no-such", "s2", "--store", url)
@@ -142,6 +143,31 @@ func TestSagaBadInput(t *testing.T) {
 	wantError(t, "open store", "saga", "retry", "shipping", "s2", "--store", "nosuch:")
 	if after := len(allEvents(t, store)); after != before {
 		t.Fatalf("refused commands wrote %d events", after-before)
+	}
+	codes := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"saga", "list", "--state", "stuck"}, exitUsage},
+		{[]string{"saga", "list", "--bogus"}, exitUsage},
+		{[]string{"saga", "bogus"}, exitUsage},
+		{[]string{"saga", "show", "shipping"}, exitUsage},
+		{[]string{"saga", "skip-step", "shipping", "s2"}, exitUsage},
+		{[]string{"saga", "show", "shipping", "nope"}, exitNotFound},
+		{[]string{"saga", "retry", "shipping", "nope"}, exitNotFound},
+		{[]string{"saga", "skip-step", "shipping", "nope", "pick"}, exitNotFound},
+		{[]string{"saga", "retry", "shipping", "s1"}, exitFailure},             // completed
+		{[]string{"saga", "skip-step", "shipping", "s2", "pack"}, exitFailure}, // no failed compensation
+		{[]string{"saga", "show", "shipping", "s1"}, exitOK},
+	}
+	if out := mustRun(t, "", "saga"); !strings.Contains(out, "skip-step") {
+		t.Errorf("chronicle saga without a subcommand: %q, want help", out)
+	}
+	for _, c := range codes {
+		_, _, err := run(t, "", append(c.args, "--store", url)...)
+		if got := exitCode(err); got != c.want {
+			t.Errorf("chronicle %s: exit code %d (error %v), want %d", strings.Join(c.args, " "), got, err, c.want)
+		}
 	}
 }
 
