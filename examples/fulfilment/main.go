@@ -4,15 +4,17 @@
 // is an event stream (resilience.NewBreaker with WithStore). A failed
 // charge releases the stock; a failed shipment refunds the payment and
 // releases the stock. It prints each saga's timeline, read back from its
-// stream, and the breaker's history. Run it with:
+// stream, the events its steps recorded in the order's stream, and the
+// breaker's history. Run it with:
 //
 //	go run ./examples/fulfilment
 //
 // Four orders run one after the other: one goes through; one is paid with a
 // declined card (the stock is released); one cannot be shipped (refund,
 // then release, in reverse order); and one is charged during an outage of
-// the payment service: the breaker opens, rejects a call, lets a probe
-// through once it has waited, closes, and the order goes through.
+// the payment service: the breaker opens after three failures, rejects the
+// calls that come while it is open, lets a probe through once it has
+// waited, closes, and the order goes through.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -93,12 +96,12 @@ func run(ctx context.Context, w io.Writer, url string) error {
 	defer store.Close()
 
 	// The payment gateway's breaker: three failures in a row open it; after
-	// 200 ms it lets one probe through. A declined card is the gateway
+	// 300 ms it lets one probe through. A declined card is the gateway
 	// working, so it does not count. Its transitions are events of the
 	// stream chronicle-breaker-payments, shared by every instance.
 	breaker, err := resilience.NewBreaker("payments", resilience.BreakerConfig{
 		ConsecutiveFailures: 3,
-		OpenDuration:        200 * time.Millisecond,
+		OpenDuration:        300 * time.Millisecond,
 		Classify: func(err error) resilience.Outcome {
 			if errors.Is(err, errDeclined) {
 				return resilience.OutcomeIgnored
@@ -170,7 +173,19 @@ func printSaga(ctx context.Context, w io.Writer, store eventstore.Store, st saga
 		}
 		fmt.Fprintln(tw, line)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What the steps recorded in the order's own stream.
+	var types []string
+	for ev, err := range store.ReadStream(ctx, "order-"+st.ID, eventstore.ReadOptions{}) {
+		if err != nil {
+			return err
+		}
+		types = append(types, ev.Type)
+	}
+	_, err = fmt.Fprintf(w, "  stream order-%s: %s\n", st.ID, strings.Join(types, ", "))
+	return err
 }
 
 // printBreaker prints the transitions of the payments breaker, read from

@@ -33,6 +33,10 @@ func TestRun(t *testing.T) {
 				"card declined",           // why 1002 was compensated
 				"address cannot be",       // why 1003 was
 				"503 service unavailable", // 1004's failed attempts
+				"stream order-1001: StockReserved, PaymentCharged, OrderShipped\n",
+				"stream order-1002: StockReserved, StockReleased\n",
+				"stream order-1003: StockReserved, PaymentCharged, PaymentRefunded, StockReleased\n",
+				"stream order-1004: StockReserved, PaymentCharged, OrderShipped\n",
 				"stock of lamp: 7 of 10",
 				"payments: 3 charged, 1 refunded, net 8700 cents",
 			} {
