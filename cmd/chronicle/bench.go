@@ -15,15 +15,17 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure a store: fsync, appends, reads, subscriptions, size",
 		Long: `bench measures, in one run, the disk's fsync rate beside the store, durable
-appends (1 writer, 32 writers, batches of 100), reading a 100 000-event stream
+appends (1 writer, 32 writers, batches of 100), durable saga steps (three-step
+sagas, 32 at once, beside the 32-writer append rate), reading a 100 000-event stream
 and 1 000 000 events of $all, the SQLite engine's own scan speed (SQLite stores
 only), live-subscription latency and the bytes each event takes on disk.
 
 Without --store it uses a new SQLite file in a temporary directory, removed
 afterwards. With --store it refuses a store that already holds events unless
---force; it writes streams named bench-<run>-… into the store and deletes them
-afterwards (a soft delete: they read as not found; their space is reclaimed
-when the store compacts or scavenges).`,
+--force; it writes streams named bench-<run>-… (and the sagas'
+chronicle-saga-bench_<run>-…) into the store and deletes them afterwards (a
+soft delete: they read as not found; their space is reclaimed when the store
+compacts or scavenges).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sizes := bench.Full

@@ -30,6 +30,7 @@ func TestBenchCommand(t *testing.T) {
 		"append_batch100_events_per_s", "read_stream_events_per_s", "read_all_events_per_s", "raw_scan_events_per_s",
 		"subscribe_latency_p50_us", "subscribe_latency_p99_us", "bytes_per_event",
 		"append_1w_vs_fsync", "append_32w_vs_fsync", "batch100_vs_fsync", "read_all_vs_raw",
+		"saga_steps_per_s", "saga_steps_vs_append_32w",
 	}
 	var keys []string
 	for k := range got {
@@ -40,7 +41,8 @@ func TestBenchCommand(t *testing.T) {
 	if !slices.Equal(keys, want) {
 		t.Fatalf("JSON keys %v, want %v", keys, want)
 	}
-	if got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 {
+	if got["saga_steps_per_s"] <= 0 || got["saga_steps_vs_append_32w"] <= 0 ||
+		got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 {
 		t.Fatalf("implausible result for memory: %v", got)
 	}
 	if !strings.Contains(errOut.String(), "bench: read $all") {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/saga"
 )
 
 // Exit statuses of the chronicle command.
@@ -20,7 +21,8 @@ const (
 	// exitUsage: the command line is wrong: an unknown command or flag,
 	// missing or extra arguments, flags that do not go together.
 	exitUsage = 2
-	// exitNotFound: the stream (or the input file) asked for does not exist.
+	// exitNotFound: the stream (or the saga, or the input file) asked for
+	// does not exist.
 	exitNotFound = 3
 )
 
@@ -41,7 +43,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command "):
 		return exitUsage
-	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, saga.ErrUnknownSaga), errors.Is(err, fs.ErrNotExist):
 		return exitNotFound
 	}
 	return exitFailure

@@ -7,6 +7,10 @@
 //	chronicle export (STREAM | --all) > events.jsonl
 //	chronicle import [FILE] < events.jsonl [--json]
 //	chronicle validate (STREAM | --all) [--json]
+//	chronicle saga list [--state STATUS] [--workflow NAME] [--json]
+//	chronicle saga show WORKFLOW ID [--json]
+//	chronicle saga retry WORKFLOW ID [--json]
+//	chronicle saga skip-step WORKFLOW ID STEP [--json]
 //	chronicle serve [--addr 127.0.0.1:2113] [--tls-cert F --tls-key F] [--user name:password] [--json]
 //	chronicle bench [--json] [--quick] [--force]
 //

@@ -27,6 +27,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newReadCmd(), newTailCmd(), newReplayCmd(), newExportCmd(), newImportCmd(), newValidateCmd(),
 		newScavengeCmd(),
+		newSagaCmd(),
 	)
 	markUsageErrors(root)
 	return root

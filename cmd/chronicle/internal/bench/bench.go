@@ -77,6 +77,8 @@ type Result struct {
 	Append32wVsFsync         float64 `json:"append_32w_vs_fsync"`
 	Batch100VsFsync          float64 `json:"batch100_vs_fsync"`
 	ReadAllVsRaw             float64 `json:"read_all_vs_raw"`
+	SagaStepsPerS            float64 `json:"saga_steps_per_s"`
+	SagaStepsVsAppend32w     float64 `json:"saga_steps_vs_append_32w"`
 }
 
 // fileStore is what a file-backed store (eventstore/sqlite) offers.
@@ -178,6 +180,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		}},
 		{"append, 32 writers", func() (err error) { res.Append32wEventsPerS, err = r.append32(); return err }},
 		{"append, batches of 100", func() (err error) { res.AppendBatch100EventsPerS, err = r.batch100(); return err }},
+		{"sagas, 32 concurrent", func() (err error) { res.SagaStepsPerS, err = r.sagaSteps(); return err }},
 		{"fsync again", func() error {
 			again, err := r.fsync(dir)
 			res.FsyncPerS = (res.FsyncPerS + again) / 2 // the disk is shared: average before and after
@@ -225,6 +228,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.Append32wVsFsync = ratio(res.Append32wEventsPerS, res.FsyncPerS)
 	res.Batch100VsFsync = ratio(res.AppendBatch100EventsPerS, res.FsyncPerS)
 	res.ReadAllVsRaw = ratio(res.ReadAllEventsPerS, res.RawScanEventsPerS)
+	res.SagaStepsVsAppend32w = ratio(res.SagaStepsPerS, res.Append32wEventsPerS)
 	return res, nil
 }
 
@@ -532,6 +536,7 @@ func (res Result) Table() string {
 	row("append_1w_per_s", num(res.Append1wPerS), fmt.Sprintf("%.2f × fsync; p50 %.0f µs, p99 %.0f µs", res.Append1wVsFsync, res.Append1wP50us, res.Append1wP99us))
 	row("append_32w_events_per_s", num(res.Append32wEventsPerS), fmt.Sprintf("%.2f × fsync", res.Append32wVsFsync))
 	row("append_batch100_events_per_s", num(res.AppendBatch100EventsPerS), fmt.Sprintf("%.2f × fsync", res.Batch100VsFsync))
+	row("saga_steps_per_s", num(res.SagaStepsPerS), fmt.Sprintf("%.2f × append_32w; three-step sagas, 32 concurrent", res.SagaStepsVsAppend32w))
 	row("read_stream_events_per_s", num(res.ReadStreamEventsPerS), "")
 	row("read_all_events_per_s", num(res.ReadAllEventsPerS), ratioNote(res))
 	if res.RawScanEventsPerS > 0 {

@@ -26,7 +26,8 @@ func TestRunMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Append1wPerS <= 0 || res.Append32wEventsPerS <= 0 || res.AppendBatch100EventsPerS <= 0 ||
-		res.ReadStreamEventsPerS <= 0 || res.ReadAllEventsPerS <= 0 || res.FsyncPerS <= 0 {
+		res.ReadStreamEventsPerS <= 0 || res.ReadAllEventsPerS <= 0 || res.FsyncPerS <= 0 ||
+		res.SagaStepsPerS <= 0 || res.SagaStepsVsAppend32w <= 0 {
 		t.Fatalf("missing measurements: %+v", res)
 	}
 	if res.RawScanEventsPerS != 0 || res.ReadAllVsRaw != 0 || res.BytesPerEvent != 0 {
@@ -36,7 +37,7 @@ func TestRunMemory(t *testing.T) {
 		t.Fatalf("progress: %q", progress.String())
 	}
 	table := res.Table()
-	for _, want := range []string{"append_1w_per_s", "not a SQLite store", "no file"} {
+	for _, want := range []string{"append_1w_per_s", "saga_steps_per_s", "× append_32w", "not a SQLite store", "no file"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
@@ -49,7 +50,7 @@ func TestRunSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", url, err)
 		}
-		if res.RawScanEventsPerS <= 0 || res.ReadAllVsRaw <= 0 || res.BytesPerEvent <= 0 || res.Append1wVsFsync <= 0 {
+		if res.RawScanEventsPerS <= 0 || res.ReadAllVsRaw <= 0 || res.BytesPerEvent <= 0 || res.Append1wVsFsync <= 0 || res.SagaStepsPerS <= 0 {
 			t.Fatalf("%q: missing measurements: %+v", url, res)
 		}
 		if table := res.Table(); !strings.Contains(table, "raw scan") || !strings.Contains(table, "sqlite://") {
@@ -103,7 +104,7 @@ func TestRunRefusesANonEmptyStoreAndCleansUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasPrefix(e.Stream, "bench-") {
+		if strings.HasPrefix(e.Stream, "bench-") || strings.HasPrefix(e.Stream, "chronicle-saga-bench_") {
 			streams[e.Stream] = true
 		}
 	}
@@ -115,8 +116,14 @@ func TestRunRefusesANonEmptyStoreAndCleansUp(t *testing.T) {
 			break
 		}
 	}
-	if len(streams) == 0 {
-		t.Fatal("the run wrote no bench streams")
+	sagas := 0
+	for stream := range streams {
+		if strings.HasPrefix(stream, "chronicle-saga-") {
+			sagas++
+		}
+	}
+	if len(streams) == 0 || sagas == 0 {
+		t.Fatalf("the run wrote %d bench streams, %d of sagas", len(streams), sagas)
 	}
 	for _, err := range s.ReadStream(ctx, "order-1", eventstore.ReadOptions{}) {
 		if err != nil {
