@@ -189,7 +189,7 @@ func TestSagaCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	states, err := saga.List(ctx, store, nil)
+	states, err := listAll(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

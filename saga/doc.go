@@ -41,6 +41,11 @@
 // appending them again after an append of unknown outcome is absorbed by the
 // store's idempotency instead of writing twice.
 //
+// Tools without the step code (the chronicle CLI: `chronicle saga list`,
+// `show`, `retry`, `skip-step`) read sagas with List, Read and History, and
+// ask for a retry or a skip with RequestRetry and RequestSkip, which record
+// the request for a running Engine to act on.
+//
 // # Many engines
 //
 // Engines over one store never run the same step of the same saga at once:

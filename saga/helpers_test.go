@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/resilience"
 	"github.com/chronicle-go/chronicle/saga"
@@ -138,4 +139,18 @@ func failOn(op string) func(string, saga.StepContext[Order]) error {
 		}
 		return nil
 	}
+}
+
+// listAll collects saga.List, keeping the states keep accepts (nil: all).
+func listAll(ctx context.Context, store eventstore.Store, keep func(*saga.State) bool) ([]saga.State, error) {
+	var out []saga.State
+	for st, err := range saga.List(ctx, store, "") {
+		if err != nil {
+			return out, err
+		}
+		if keep == nil || keep(&st) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package saga
 
 import (
 	"context"
+	"iter"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,48 +14,23 @@ import (
 )
 
 // Retry tries the failed compensation of a saga that needs attention again
-// (recording a SagaRetryRequested event), and runs the saga on.
+// (recording a SagaRetryRequested event, as RequestRetry does), and runs the
+// saga on.
 func (e *Engine[In]) Retry(ctx context.Context, id string) (State, error) {
-	st, err := e.attention(ctx, id)
-	if err != nil {
-		return State{}, err
-	}
-	if _, err := e.append(ctx, id, eventstore.Exact(st.Revision), EventRetryRequested, record{}); err != nil {
-		return *st, err
+	if st, err := RequestRetry(ctx, e.store, e.def.name, id); err != nil {
+		return st, err
 	}
 	return e.drive(ctx, id)
 }
 
 // SkipStep counts the failed compensation of step, in a saga that needs
-// attention, as done by hand (recording a SagaStepSkipped event), and runs
-// the saga on to compensate the steps before it.
+// attention, as done by hand (recording a SagaStepSkipped event, as
+// RequestSkip does), and runs the saga on to compensate the steps before it.
 func (e *Engine[In]) SkipStep(ctx context.Context, id, step string) (State, error) {
-	st, err := e.attention(ctx, id)
-	if err != nil {
-		return State{}, err
-	}
-	ss, err := st.step(step)
-	if err != nil || ss.Status != StepCompensationFailed {
-		return *st, fmt.Errorf("%w: %s %s: step %q has no failed compensation", ErrNotNeedsAttention, e.def.name, id, step)
-	}
-	if _, err := e.append(ctx, id, eventstore.Exact(st.Revision), EventStepSkipped, record{Step: step}); err != nil {
-		return *st, err
+	if st, err := RequestSkip(ctx, e.store, e.def.name, id, step); err != nil {
+		return st, err
 	}
 	return e.drive(ctx, id)
-}
-
-func (e *Engine[In]) attention(ctx context.Context, id string) (*State, error) {
-	if err := checkID(id); err != nil {
-		return nil, err
-	}
-	st, err := e.load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if st.Status != NeedsAttention {
-		return st, fmt.Errorf("%w: %s %s is %s", ErrNotNeedsAttention, e.def.name, id, st.Status)
-	}
-	return st, nil
 }
 
 // Unfinished returns the IDs of the definition's sagas that have neither
@@ -133,31 +109,53 @@ func (e *Engine[In]) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// List returns the state of every saga in store (of every workflow) that
-// keep says to keep (nil keeps all), for tools that have no Definition.
-func List(ctx context.Context, store eventstore.Store, keep func(*State) bool) ([]State, error) {
-	var out []State
-	streams := make(map[string]bool)
-	var order []string
-	for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.StreamPrefixFilter(eventstore.FrameworkStream("saga", ""))}) {
-		if err != nil {
-			return nil, fmt.Errorf("saga: list: %w", err)
-		}
-		if ev.Type == EventStarted && !streams[ev.Stream] {
-			streams[ev.Stream] = true
-			order = append(order, ev.Stream)
+// List streams the state of every saga in store, in the order they were
+// started: of one workflow, or of every workflow when workflow is empty, for
+// tools that have no Definition. It reads the log in pages and folds one
+// saga at a time, so memory stays bounded whatever the number of sagas. On
+// failure it yields the error once and stops.
+func List(ctx context.Context, store eventstore.Store, workflow string) iter.Seq2[State, error] {
+	prefix := eventstore.FrameworkStream("saga", "")
+	if workflow != "" {
+		prefix = StreamPrefix(workflow)
+	}
+	const page = 256
+	return func(yield func(State, error) bool) {
+		from := eventstore.Start
+		var after eventstore.Position
+		for {
+			var streams []string
+			n := 0
+			for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{From: from, MaxCount: page, Filter: eventstore.StreamPrefixFilter(prefix)}) {
+				if err != nil {
+					yield(State{}, fmt.Errorf("saga: list: %w", err))
+					return
+				}
+				if ev.Position == after {
+					continue // the page's first event is the last one of the page before
+				}
+				n++
+				after = ev.Position
+				if ev.Type == EventStarted && ev.Revision == 0 {
+					streams = append(streams, ev.Stream)
+				}
+			}
+			for _, stream := range streams {
+				st, err := Read(ctx, store, stream)
+				if err != nil {
+					yield(State{}, err)
+					return
+				}
+				if !yield(*st, nil) {
+					return
+				}
+			}
+			if n == 0 {
+				return
+			}
+			from = eventstore.FromPosition(after)
 		}
 	}
-	for _, stream := range order {
-		st, err := Read(ctx, store, stream)
-		if err != nil {
-			return nil, err
-		}
-		if keep == nil || keep(st) {
-			out = append(out, *st)
-		}
-	}
-	return out, nil
 }
 
 // Read folds the saga stream stream.

@@ -3,6 +3,7 @@ package saga_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestMalformedStreams(t *testing.T) {
 			t.Errorf("%s: Resume = %v; want ErrMalformed", name, err)
 		}
 	}
-	if _, err := saga.List(t.Context(), store, nil); !errors.Is(err, saga.ErrMalformed) {
+	if _, err := listAll(t.Context(), store, nil); !errors.Is(err, saga.ErrMalformed) {
 		t.Errorf("List over malformed streams = %v", err)
 	}
 	if _, err := saga.History(t.Context(), store, saga.StreamOf("fulfilment", "not_json")); !errors.Is(err, saga.ErrMalformed) {
@@ -128,7 +129,7 @@ func TestStoreClosed(t *testing.T) {
 	if _, err := e.ResumeAll(t.Context()); !errors.Is(err, eventstore.ErrClosed) {
 		t.Errorf("ResumeAll on a closed store = %v", err)
 	}
-	if _, err := saga.List(t.Context(), store, nil); !errors.Is(err, eventstore.ErrClosed) {
+	if _, err := listAll(t.Context(), store, nil); !errors.Is(err, eventstore.ErrClosed) {
 		t.Errorf("List on a closed store = %v", err)
 	}
 	if _, err := e.Load(t.Context(), "x"); !errors.Is(err, eventstore.ErrClosed) {
@@ -185,5 +186,43 @@ func TestTelemetry(t *testing.T) {
 	}
 	if !saga.Completed.Done() || saga.NeedsAttention.Done() {
 		t.Error("Status.Done")
+	}
+}
+
+// TestListPages: List reads the log in pages and finds every saga, of one
+// workflow or of all.
+func TestListPages(t *testing.T) {
+	store := newMemory(t)
+	noop := func(context.Context, saga.StepContext[Order]) error { return nil }
+	a := newEngine(t, store, saga.New("a", saga.Step[Order]{Name: "s", Action: noop}))
+	b := newEngine(t, store, saga.New("b", saga.Step[Order]{Name: "s", Action: noop}))
+	for i := range 300 {
+		id := fmt.Sprintf("o%d", i)
+		e := a
+		if i%3 == 0 {
+			e = b
+		}
+		if _, err := e.Start(t.Context(), id, Order{id, 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(workflow string) int {
+		n := 0
+		for st, err := range saga.List(t.Context(), store, workflow) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status != saga.Completed {
+				t.Fatalf("%s: %s", st.ID, st.Status)
+			}
+			n++
+		}
+		return n
+	}
+	if all, na, nb := count(""), count("a"), count("b"); all != 300 || na != 200 || nb != 100 {
+		t.Errorf("List found %d sagas, %d of a, %d of b; want 300, 200, 100", all, na, nb)
+	}
+	for range saga.List(t.Context(), store, "") {
+		break // stopping early is fine
 	}
 }

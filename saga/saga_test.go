@@ -248,7 +248,7 @@ func TestManyEngines(t *testing.T) {
 			}
 		}
 	}
-	all, err := saga.List(t.Context(), store, func(st *saga.State) bool { return st.Status == saga.Completed })
+	all, err := listAll(t.Context(), store, func(st *saga.State) bool { return st.Status == saga.Completed })
 	if err != nil || len(all) != sagas {
 		t.Errorf("List(completed) = %d sagas, %v; want %d", len(all), err, sagas)
 	}

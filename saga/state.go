@@ -199,7 +199,7 @@ func (st *State) apply(e *eventstore.RecordedEvent) error {
 		if err := needStep(); err != nil {
 			return err
 		}
-		step.Status, step.Owner, step.LeaseUntil = StepCompensated, "", time.Time{}
+		step.Status, step.LastError, step.Owner, step.LeaseUntil = StepCompensated, "", "", time.Time{}
 	case EventCompensationFailed:
 		if err := needStep(); err != nil {
 			return err

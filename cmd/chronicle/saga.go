@@ -65,30 +65,31 @@ with the state of every step.`,
 				return err
 			}
 			defer store.Close()
-			sagas, err := saga.List(cmd.Context(), store, func(st *saga.State) bool {
-				return (state == "" || st.Status == saga.Status(state)) && (workflow == "" || st.Name == workflow)
-			})
-			if err != nil {
-				return fmt.Errorf("saga list: %w", err)
-			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				for i := range sagas {
-					if err := writeJSONLine(out, sagaObject(&sagas[i], nil)); err != nil {
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			n := 0
+			for st, err := range saga.List(cmd.Context(), store, workflow) {
+				if err != nil {
+					return fmt.Errorf("saga list: %w", err)
+				}
+				if state != "" && st.Status != saga.Status(state) {
+					continue
+				}
+				if asJSON {
+					if err := writeJSONLine(out, sagaObject(&st, nil)); err != nil {
 						return err
 					}
+					continue
 				}
-				return nil
+				if n == 0 {
+					fmt.Fprintln(tw, "WORKFLOW\tID\tSTATUS\tSTEP\tUPDATED\tERROR")
+				}
+				n++
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Name, st.ID, st.Status, orDash(currentStep(&st)), stamp(st.Updated), oneLine(st.Error))
 			}
-			if len(sagas) == 0 {
+			if n == 0 && !asJSON {
 				_, err := fmt.Fprintln(out, "no sagas")
 				return err
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WORKFLOW\tID\tSTATUS\tSTEP\tUPDATED\tERROR")
-			for i := range sagas {
-				st := &sagas[i]
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Name, st.ID, st.Status, orDash(currentStep(st)), stamp(st.Updated), oneLine(st.Error))
 			}
 			return tw.Flush()
 		},
