@@ -2,10 +2,10 @@ package saga
 
 import (
 	"context"
-	"iter"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
