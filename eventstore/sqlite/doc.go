@@ -113,10 +113,12 @@
 // truncates the log: a deleted stream's data is then in neither file (a
 // GDPR erasure is delete + scavenge; the test searches the files' bytes).
 // Tombstone records, stream heads and the positions of surviving events
-// stay. The file does not shrink (VACUUM would hold the write lock
-// throughout); the freed pages take new events first. Truncating the log
-// gives back the space Open reserved for it, which it then regains as it
-// grows.
+// stay. Stores are created with SQLite's incremental auto-vacuum, so the
+// scavenge then gives the freed pages back to the file system in steps of
+// 1 024 pages and the file shrinks (a VACUUM would hold the write lock
+// throughout); a store created before this version keeps its free pages,
+// which take new events first. Truncating the log gives back the space
+// Open reserved for it, which it then regains as it grows.
 //
 // # Other tools
 //

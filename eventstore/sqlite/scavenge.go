@@ -21,10 +21,11 @@ var _ eventstore.Scavenger = (*Store)(nil)
 // own while the store serves other calls, in transactions of at most 1 000
 // events, with SQLite's secure_delete on, so that the removed events' bytes
 // are overwritten in the database file rather than left in free pages; it
-// then checkpoints the log and, if no reader holds it, truncates it, so
-// that the log keeps no copy either. The file does not shrink (that needs
-// a VACUUM, which holds the write lock for its whole run): the freed pages
-// (FreeBytes) hold new events first. Removed: see eventstore.Scavenger;
+// then returns the freed pages to the file system in steps of 1 024 pages
+// (stores are created with SQLite's incremental auto-vacuum; a store created
+// by an earlier version keeps its free pages, FreeBytes, which hold new
+// events first), checkpoints the log and, if no reader holds it, truncates
+// it, so that the log keeps no copy either and the files shrink. Removed: see eventstore.Scavenger;
 // the tombstone records and the streams' heads stay.
 func (s *Store) Scavenge(ctx context.Context) (eventstore.ScavengeResult, error) {
 	var res eventstore.ScavengeResult
@@ -64,6 +65,12 @@ func (s *Store) Scavenge(ctx context.Context) (eventstore.ScavengeResult, error)
 			}
 		}
 	}
+	// Give the freed pages back to the file system, a few at a time so that
+	// the writer waits little (stores created before incremental
+	// auto-vacuum keep their free pages, which new events reuse).
+	if err := incrementalVacuum(ctx, c); err != nil {
+		return res, s.sqlErr(ctx, "scavenge: vacuum", err)
+	}
 	// Copy the log into the file, then restart it from zero bytes unless a
 	// reader is still on it (briefly waiting for them).
 	for _, q := range []string{`PRAGMA wal_checkpoint(PASSIVE)`, `PRAGMA busy_timeout = 200`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
@@ -78,6 +85,31 @@ func (s *Store) Scavenge(ctx context.Context) (eventstore.ScavengeResult, error)
 	res.FreeBytes = free * page
 	res.BytesAfter = s.fileBytes()
 	return res, nil
+}
+
+// vacuumStep is how many free pages one incremental-vacuum transaction
+// returns to the file system.
+const vacuumStep = 1024
+
+// incrementalVacuum frees the database's free pages in steps, when the
+// store was created with incremental auto-vacuum.
+func incrementalVacuum(ctx context.Context, c *sql.Conn) error {
+	var mode int
+	if err := c.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
+		return err
+	}
+	for {
+		var free int64
+		if err := c.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
+			return err
+		}
+		if free == 0 {
+			return nil
+		}
+		if _, err := c.ExecContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, vacuumStep)); err != nil {
+			return err
+		}
+	}
 }
 
 // scavengeCandidates returns the next streams after id that may hold

@@ -304,3 +304,42 @@ func TestScavengeCorruptMetadata(t *testing.T) {
 		t.Fatalf("$all holds %d events, want 3 (nothing removed)", n)
 	}
 }
+
+// TestScavengeShrinksTheFile: a scavenge gives the space of removed events
+// back to the file system.
+func TestScavengeShrinksTheFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "shrink.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := make([]byte, 64<<10)
+	for i := range big {
+		big[i] = 'a' + byte(i%26)
+	}
+	for i := range 40 {
+		data := []byte(fmt.Sprintf(`{"i":%d,"blob":%q}`, i, big))
+		if _, err := s.Append(ctx, "bulk-1", eventstore.Any, eventstore.EventData{Type: "Bulk", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Delete(ctx, "bulk-1", eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	res, err := s.Scavenge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventsRemoved != 40 || res.FreeBytes != 0 || size() > 1<<20 || res.BytesAfter >= res.BytesBefore-(1<<20) {
+		t.Fatalf("scavenge %+v, database file %d bytes; want 40 events removed, no free pages left and the ~2.6 MB given back", res, size())
+	}
+}

@@ -230,7 +230,11 @@ func (s *Store) create(ctx context.Context) (created bool, err error) {
 	tmp := f.Name()      // mode 0600 whatever the umask
 	defer os.Remove(tmp) // once linked, only the temporary name goes
 	f.Close()            // SQLite opens it by name
-	if err := initFile(ctx, s.dsnFor(tmp, "_pragma=journal_mode(WAL)")); err != nil {
+	// Incremental auto-vacuum lets Scavenge give freed pages back to the
+	// file system online, in small steps, instead of a VACUUM that holds
+	// the write lock. It is set before the journal mode: it can be set
+	// only on an empty database, and not once the file is in WAL mode.
+	if err := initFile(ctx, s.dsnFor(tmp, "_pragma=auto_vacuum(INCREMENTAL)", "_pragma=journal_mode(WAL)")); err != nil {
 		return bad(err)
 	}
 	if err := syncFile(tmp); err != nil {
