@@ -1,6 +1,6 @@
 // Package testkit tests Chronicle code without infrastructure: given-when-then
-// fixtures for aggregates, an in-memory store seeded with events, a fake
-// clock and deterministic IDs.
+// fixtures for aggregates, given-then fixtures for projections, an in-memory
+// store seeded with events, a fake clock and deterministic IDs.
 //
 // # Aggregates
 //
@@ -27,6 +27,29 @@
 // are encoded, validated and decoded before they are compared. So a test
 // fails when any of its events would be rejected in production, and events
 // compare in the shape the store gives back.
+//
+// # Projections
+//
+// [ForProjection] starts a [ProjectionFixture] for a projection with an
+// in-memory read model: a build function returns a new
+// projection.Projection[projection.NoTx] writing into a new model, and a
+// function that returns a copy of the model. [ProjectionFixture.Given] lists
+// events (by default in [DefaultProjectionStream]; [In] puts them in a
+// stream), and [ProjectionFixture.Then] runs the projection through a real
+// projection.Runner over an in-memory store and compares the model with the
+// expected one. It then checks what at-least-once delivery asks of the
+// handlers: delivering every event twice in a row, and the whole history
+// again, leaves the model unchanged, and stopping halfway and restarting
+// from the saved checkpoint gives the same model:
+//
+//	func TestOpenOrders(t *testing.T) {
+//		testkit.ForProjection(t, registry, newOpenOrders).
+//			Given(testkit.In("order-1", OrderPlaced{ID: "1"}), testkit.In("order-2", OrderPlaced{ID: "2"}, OrderShipped{ID: "2"})).
+//			Then(map[string]bool{"1": true})
+//	}
+//
+// A handler that fails, or an event that does not decode, fails the test
+// with the event.
 //
 // # Helpers
 //
