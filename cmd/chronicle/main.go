@@ -11,6 +11,9 @@
 //	chronicle saga show WORKFLOW ID [--json]
 //	chronicle saga retry WORKFLOW ID [--json]
 //	chronicle saga skip-step WORKFLOW ID STEP [--json]
+//	chronicle projection status [NAME] [--sqlite DIR] [--postgres URL] [--json]
+//	chronicle projection parked NAME [--json]
+//	chronicle projection replay-parked NAME [--json]
 //	chronicle serve [--addr 127.0.0.1:2113] [--tls-cert F --tls-key F] [--user name:password] [--json]
 //	chronicle bench [--json] [--quick] [--force]
 //

@@ -28,6 +28,7 @@ func newRootCmd() *cobra.Command {
 		newReadCmd(), newTailCmd(), newReplayCmd(), newExportCmd(), newImportCmd(), newValidateCmd(),
 		newScavengeCmd(),
 		newSagaCmd(),
+		newProjectionCmd(),
 	)
 	markUsageErrors(root)
 	return root
