@@ -10,15 +10,24 @@ import (
 )
 
 func newBenchCmd() *cobra.Command {
-	var asJSON, quick, force bool
+	var (
+		asJSON, quick, force bool
+		pgURL                string
+	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a store: fsync, appends, reads, subscriptions, size",
 		Long: `bench measures, in one run, the disk's fsync rate beside the store, durable
 appends (1 writer, 32 writers, batches of 100), durable saga steps (three-step
-sagas, 32 at once, beside the 32-writer append rate), reading a 100 000-event stream
-and 1 000 000 events of $all, the SQLite engine's own scan speed (SQLite stores
-only), live-subscription latency and the bytes each event takes on disk.
+sagas, 32 at once, beside the 32-writer append rate), reading a 100 000-event
+stream and 1 000 000 events of $all, the catch-up of a projection over the
+same $all into an in-memory read model (projection.Runner, in-memory
+checkpoints; and its ratio to the plain $all read), and into SQL read models
+with the checkpoint in the same transaction — projection/sqlite beside the
+store, projection/postgres with --postgres URL — each with its ratio to plain
+batched inserts of the same rows, the SQLite engine's own scan speed (SQLite
+stores only), live-subscription latency and the bytes each event takes on
+disk.
 
 Without --store it uses a new SQLite file in a temporary directory, removed
 afterwards. With --store it refuses a store that already holds events unless
@@ -33,7 +42,7 @@ compacts or scavenges).`,
 				sizes = bench.Quick
 			}
 			store, _ := cmd.Flags().GetString("store")
-			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force})
+			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force, Postgres: pgURL})
 			if err != nil {
 				return err
 			}
@@ -47,5 +56,6 @@ compacts or scavenges).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (one line) instead of a table")
 	cmd.Flags().BoolVar(&force, "force", false, "with --store: write into a store that already holds events")
 	cmd.Flags().BoolVar(&quick, "quick", false, "smaller sizes: ends within a minute on two cores")
+	cmd.Flags().StringVar(&pgURL, "postgres", "", "also measure projection/postgres in this PostgreSQL database (postgres://…; schemas of the run are dropped at the end)")
 	return cmd
 }

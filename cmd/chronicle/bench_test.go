@@ -7,12 +7,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chronicle-go/chronicle/cmd/chronicle/internal/bench"
 )
 
 func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a quick bench")
+		t.Skip("runs a bench")
 	}
+	// The command's wiring and output are under test, not the store: --quick
+	// runs tiny sizes here (projecting 100 000 events into SQLite under the
+	// race detector takes minutes).
+	quick := bench.Quick
+	t.Cleanup(func() { bench.Quick = quick })
+	bench.Quick = bench.Sizes{Fsync: 5 * time.Millisecond, Append: 20 * time.Millisecond, MaxAppended: 300, StreamEvents: 700,
+		AllEvents: 2500, Subscribed: 20}
 	root := newRootCmd()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
@@ -31,6 +41,8 @@ func TestBenchCommand(t *testing.T) {
 		"subscribe_latency_p50_us", "subscribe_latency_p99_us", "bytes_per_event",
 		"append_1w_vs_fsync", "append_32w_vs_fsync", "batch100_vs_fsync", "read_all_vs_raw",
 		"saga_steps_per_s", "saga_steps_vs_append_32w",
+		"projection_catchup_events_per_s", "projection_catchup_vs_read_all",
+		"projection_sqlite_events_per_s", "sqlite_inserts_per_s", "projection_sqlite_vs_inserts",
 	}
 	var keys []string
 	for k := range got {
@@ -42,7 +54,9 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("JSON keys %v, want %v", keys, want)
 	}
 	if got["saga_steps_per_s"] <= 0 || got["saga_steps_vs_append_32w"] <= 0 ||
-		got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 {
+		got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 ||
+		got["projection_catchup_events_per_s"] <= 0 || got["projection_catchup_vs_read_all"] <= 0 ||
+		got["projection_sqlite_events_per_s"] <= 0 || got["projection_sqlite_vs_inserts"] <= 0 {
 		t.Fatalf("implausible result for memory: %v", got)
 	}
 	if !strings.Contains(errOut.String(), "bench: read $all") {

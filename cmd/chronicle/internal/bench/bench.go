@@ -50,6 +50,9 @@ type Options struct {
 	// events; without it such a store is refused with ErrNotEmpty, so that a
 	// benchmark never lands in a store someone uses by mistake.
 	Force bool
+	// Postgres, when set, is a PostgreSQL database URL to measure
+	// projection/postgres in (in schemas of the run, dropped at the end).
+	Postgres string
 }
 
 // ErrNotEmpty is the error of Run on a store that holds events, without
@@ -79,6 +82,23 @@ type Result struct {
 	ReadAllVsRaw             float64 `json:"read_all_vs_raw"`
 	SagaStepsPerS            float64 `json:"saga_steps_per_s"`
 	SagaStepsVsAppend32w     float64 `json:"saga_steps_vs_append_32w"`
+	// ProjectionCatchUpEventsPerS is the catch-up of a projection over the
+	// same $all into an in-memory read model; ProjectionCatchUpVsReadAll
+	// its ratio to ReadAllEventsPerS.
+	ProjectionCatchUpEventsPerS float64 `json:"projection_catchup_events_per_s"`
+	ProjectionCatchUpVsReadAll  float64 `json:"projection_catchup_vs_read_all"`
+	// ProjectionSQLiteEventsPerS is the catch-up over the same $all into a
+	// projection/sqlite read model, one row per event, with the checkpoint
+	// in the same transaction; SQLiteInsertsPerS is plain batched inserts
+	// of the same rows into a SQLite file with the same settings, and
+	// ProjectionSQLiteVsInserts the ratio. The Postgres keys are the same
+	// for projection/postgres, present when Options.Postgres is set.
+	ProjectionSQLiteEventsPerS   float64 `json:"projection_sqlite_events_per_s"`
+	SQLiteInsertsPerS            float64 `json:"sqlite_inserts_per_s"`
+	ProjectionSQLiteVsInserts    float64 `json:"projection_sqlite_vs_inserts"`
+	ProjectionPostgresEventsPerS float64 `json:"projection_postgres_events_per_s,omitempty"`
+	PostgresInsertsPerS          float64 `json:"postgres_inserts_per_s,omitempty"`
+	ProjectionPostgresVsInserts  float64 `json:"projection_postgres_vs_inserts,omitempty"`
 }
 
 // fileStore is what a file-backed store (eventstore/sqlite) offers.
@@ -169,6 +189,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	if isFile {
 		dir = filepath.Dir(fs.Path())
 	}
+	allEvents := 0 // events in $all, as read_all read them
 	steps := []struct {
 		name string
 		run  func() error
@@ -191,7 +212,22 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"read a stream", func() (err error) { res.ReadStreamEventsPerS, err = r.readStream(); return err }},
-		{"read $all", func() (err error) { res.ReadAllEventsPerS, err = r.readAll(); return err }},
+		{"read $all", func() (err error) { res.ReadAllEventsPerS, allEvents, err = r.readAll(); return err }},
+		{"projection catch-up", func() (err error) {
+			res.ProjectionCatchUpEventsPerS, err = r.projectionCatchUp(allEvents)
+			return err
+		}},
+		{"projection into SQLite", func() (err error) {
+			res.ProjectionSQLiteEventsPerS, res.SQLiteInsertsPerS, err = r.sqliteProjection(dir, allEvents)
+			return err
+		}},
+		{"projection into PostgreSQL", func() (err error) {
+			if o.Postgres == "" {
+				return nil
+			}
+			res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS, err = r.postgresProjection(o.Postgres, allEvents)
+			return err
+		}},
 		{"raw scan", func() error {
 			if !isFile {
 				return nil
@@ -229,6 +265,9 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.Batch100VsFsync = ratio(res.AppendBatch100EventsPerS, res.FsyncPerS)
 	res.ReadAllVsRaw = ratio(res.ReadAllEventsPerS, res.RawScanEventsPerS)
 	res.SagaStepsVsAppend32w = ratio(res.SagaStepsPerS, res.Append32wEventsPerS)
+	res.ProjectionCatchUpVsReadAll = ratio(res.ProjectionCatchUpEventsPerS, res.ReadAllEventsPerS)
+	res.ProjectionSQLiteVsInserts = ratio(res.ProjectionSQLiteEventsPerS, res.SQLiteInsertsPerS)
+	res.ProjectionPostgresVsInserts = ratio(res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS)
 	return res, nil
 }
 
@@ -239,6 +278,7 @@ type runner struct {
 	out    io.Writer
 	prefix string
 	total  atomic.Int64 // events in the store, as far as this run knows
+	placed int          // this run's OrderPlaced events in $all, counted by readAll
 
 	mu      sync.Mutex
 	streams map[string]bool // written by this run, not yet deleted
@@ -504,10 +544,10 @@ func (r *runner) readStream() (float64, error) {
 	return rate(n, d), nil
 }
 
-func (r *runner) readAll() (float64, error) {
+func (r *runner) readAll() (float64, int, error) {
 	for i := 0; r.total.Load() < int64(r.sz.AllEvents); i++ {
 		if err := r.seed(fmt.Sprintf("%s-all-%d", r.prefix, i%100), int(min(int64(r.sz.AllEvents)-r.total.Load(), 10_000))); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if i%10 == 9 {
 			r.progress("  %d of %d events", r.total.Load(), r.sz.AllEvents)
@@ -515,13 +555,22 @@ func (r *runner) readAll() (float64, error) {
 	}
 	start := time.Now()
 	n := 0
-	for _, err := range r.s.ReadAll(r.ctx, eventstore.ReadAllOptions{}) {
+	for e, err := range r.s.ReadAll(r.ctx, eventstore.ReadAllOptions{}) {
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		n++
+		if r.placedByRun(&e) {
+			r.placed++
+		}
 	}
-	return rate(n, time.Since(start)), nil
+	return rate(n, time.Since(start)), n, nil
+}
+
+// placedByRun reports whether e is one of the OrderPlaced events this run
+// wrote (the projections must handle each of them).
+func (r *runner) placedByRun(e *eventstore.RecordedEvent) bool {
+	return e.Type == "OrderPlaced" && strings.HasPrefix(e.Stream, r.prefix+"-")
 }
 
 // Table formats a result for people.
@@ -539,6 +588,16 @@ func (res Result) Table() string {
 	row("saga_steps_per_s", num(res.SagaStepsPerS), fmt.Sprintf("%.2f × append_32w; three-step sagas, 32 concurrent", res.SagaStepsVsAppend32w))
 	row("read_stream_events_per_s", num(res.ReadStreamEventsPerS), "")
 	row("read_all_events_per_s", num(res.ReadAllEventsPerS), ratioNote(res))
+	row("projection_catchup_events_per_s", num(res.ProjectionCatchUpEventsPerS),
+		fmt.Sprintf("%.2f × read_all: $all into an in-memory read model through projection.Runner", res.ProjectionCatchUpVsReadAll))
+	row("projection_sqlite_events_per_s", num(res.ProjectionSQLiteEventsPerS),
+		fmt.Sprintf("%.2f × plain batched inserts (%.0f rows/s): $all into projection/sqlite", res.ProjectionSQLiteVsInserts, res.SQLiteInsertsPerS))
+	if res.ProjectionPostgresEventsPerS > 0 {
+		row("projection_postgres_events_per_s", num(res.ProjectionPostgresEventsPerS),
+			fmt.Sprintf("%.2f × plain batched inserts (%.0f rows/s): $all into projection/postgres", res.ProjectionPostgresVsInserts, res.PostgresInsertsPerS))
+	} else {
+		row("projection_postgres_events_per_s", "-", "no --postgres URL")
+	}
 	if res.RawScanEventsPerS > 0 {
 		row("raw_scan_events_per_s", num(res.RawScanEventsPerS), "plain SQL scan of the events table")
 	} else {

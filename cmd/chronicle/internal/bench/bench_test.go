@@ -3,12 +3,14 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chronicle-go/chronicle/cmd/chronicle/internal/bench"
 	"github.com/chronicle-go/chronicle/eventstore"
@@ -27,7 +29,10 @@ func TestRunMemory(t *testing.T) {
 	}
 	if res.Append1wPerS <= 0 || res.Append32wEventsPerS <= 0 || res.AppendBatch100EventsPerS <= 0 ||
 		res.ReadStreamEventsPerS <= 0 || res.ReadAllEventsPerS <= 0 || res.FsyncPerS <= 0 ||
-		res.SagaStepsPerS <= 0 || res.SagaStepsVsAppend32w <= 0 {
+		res.SagaStepsPerS <= 0 || res.SagaStepsVsAppend32w <= 0 ||
+		res.ProjectionCatchUpEventsPerS <= 0 || res.ProjectionCatchUpVsReadAll != res.ProjectionCatchUpEventsPerS/res.ReadAllEventsPerS ||
+		res.ProjectionSQLiteEventsPerS <= 0 || res.SQLiteInsertsPerS <= 0 ||
+		res.ProjectionSQLiteVsInserts != res.ProjectionSQLiteEventsPerS/res.SQLiteInsertsPerS || res.ProjectionPostgresEventsPerS != 0 {
 		t.Fatalf("missing measurements: %+v", res)
 	}
 	if res.RawScanEventsPerS != 0 || res.ReadAllVsRaw != 0 || res.BytesPerEvent != 0 {
@@ -37,7 +42,8 @@ func TestRunMemory(t *testing.T) {
 		t.Fatalf("progress: %q", progress.String())
 	}
 	table := res.Table()
-	for _, want := range []string{"append_1w_per_s", "saga_steps_per_s", "× append_32w", "not a SQLite store", "no file"} {
+	for _, want := range []string{"append_1w_per_s", "saga_steps_per_s", "× append_32w", "not a SQLite store", "no file", "projection_catchup_events_per_s", "× read_all",
+		"projection_sqlite_events_per_s", "× plain batched inserts", "no --postgres URL"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
@@ -50,7 +56,8 @@ func TestRunSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", url, err)
 		}
-		if res.RawScanEventsPerS <= 0 || res.ReadAllVsRaw <= 0 || res.BytesPerEvent <= 0 || res.Append1wVsFsync <= 0 || res.SagaStepsPerS <= 0 {
+		if res.RawScanEventsPerS <= 0 || res.ReadAllVsRaw <= 0 || res.BytesPerEvent <= 0 || res.Append1wVsFsync <= 0 || res.SagaStepsPerS <= 0 ||
+			res.ProjectionCatchUpEventsPerS <= 0 {
 			t.Fatalf("%q: missing measurements: %+v", url, res)
 		}
 		if table := res.Table(); !strings.Contains(table, "raw scan") || !strings.Contains(table, "sqlite://") {
@@ -142,5 +149,35 @@ func TestRunCleansUpStreamsNeverWritten(t *testing.T) {
 		if _, err := bench.Run(context.Background(), bench.Options{URL: url, Sizes: short, Force: true}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestRunPostgres(t *testing.T) {
+	url := os.Getenv("CHRONICLE_POSTGRES_URL")
+	if url == "" {
+		t.Skip("set CHRONICLE_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests")
+	}
+	res, err := bench.Run(context.Background(), bench.Options{URL: "memory:", Sizes: tiny, Postgres: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ProjectionPostgresEventsPerS <= 0 || res.PostgresInsertsPerS <= 0 ||
+		res.ProjectionPostgresVsInserts != res.ProjectionPostgresEventsPerS/res.PostgresInsertsPerS {
+		t.Fatalf("PostgreSQL measurements: %+v", res)
+	}
+	if table := res.Table(); !strings.Contains(table, "into projection/postgres") {
+		t.Errorf("table:\n%s", table)
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var left int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench\_%\_%'`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("the run left %d schemas behind (%v)", left, err)
+	}
+	if _, err := bench.Run(context.Background(), bench.Options{URL: "memory:", Sizes: tiny, Postgres: "postgres://nobody@127.0.0.1:1/x?connect_timeout=1"}); err == nil {
+		t.Error("an unreachable PostgreSQL was accepted")
 	}
 }
