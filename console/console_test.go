@@ -330,7 +330,7 @@ func TestLiveEvents(t *testing.T) {
 			for {
 				l := next()
 				if strings.HasPrefix(l, "data: {") {
-					if !strings.Contains(l, `"stream":"`+tc.write+`"`) || !strings.Contains(l, `\\u003cscript\\u003e`) || !strings.Contains(l, `"schema":"valid"`) {
+					if !strings.Contains(l, `"stream":"`+tc.write+`"`) || !strings.Contains(l, `\u003cscript\u003e`) || !strings.Contains(l, `"schema":"valid"`) {
 						t.Fatalf("event %s", l)
 					}
 					break

@@ -125,9 +125,13 @@ func (h *handler) liveEvents(w http.ResponseWriter, r *http.Request) {
 			case eventstore.MessageEvent:
 				e := it.m.Event
 				v := h.renderEvent(ctx, e)
+				data := v.Data
+				if v.Decoded != "" {
+					data = v.Decoded
+				}
 				b, _ := json.Marshal(liveEvent{
 					Stream: e.Stream, Revision: e.Revision, Position: e.Position.String(), Type: e.Type,
-					Created: e.Created.Format(time.RFC3339Nano), Schema: v.Schema, Data: v.Data,
+					Created: e.Created.Format(time.RFC3339Nano), Schema: v.Schema, Data: data,
 					Link: streamLink(e.Stream, e.Revision, 1),
 				})
 				writeSSE(w, "", string(b))
