@@ -101,7 +101,7 @@ func TestBrowser(t *testing.T) {
 	}
 	count := func(t *testing.T, sel string) int {
 		t.Helper()
-		n, err := chromedp.Run(step(t, ctx), chromedp.Evaluate[int](`document.querySelectorAll(` + strconv.Quote(sel) + `).length`))
+		n, err := chromedp.Run(step(t, ctx), chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
 		if err != nil {
 			t.Fatalf("count %s: %v", sel, err)
 		}
