@@ -183,6 +183,12 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("timeline:\n%s", s)
 		}
 		shoot(t, ctx, "saga")
+		if err := chromedp.Do(step(t, ctx), chromedp.Click(chromedp.CSS("form.skip button")), chromedp.WaitVisible(chromedp.CSS("#requested"))); err != nil {
+			t.Fatalf("skip: %v", err)
+		}
+		if st, _ := saga.Read(context.Background(), f.store, saga.StreamOf("fulfilment", "2")); st.Status != saga.Compensating {
+			t.Fatalf("saga is %s after the skip request", st.Status)
+		}
 	})
 	t.Run("projections", func(t *testing.T) {
 		visit(t, "/projections", "#checkpoints")

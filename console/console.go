@@ -63,7 +63,11 @@ func WithRegistry(r *schema.Registry) Option {
 	}
 }
 
-// WithActions enables the actions (replaying a projection's parked events).
+// WithActions enables the actions: replaying a projection's parked events
+// (projection.RequestReplay), and retrying or skipping the failed
+// compensation of a saga that needs attention (saga.RequestRetry,
+// saga.RequestSkip). Each records a request as an event; the service's
+// runners and engines carry it out.
 // Without it the console only reads.
 func WithActions() Option {
 	return func(o *options) error { o.actions = true; return nil }
@@ -176,7 +180,10 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /projection", h.page(h.projection))
 	m.HandleFunc("GET /breakers", h.page(h.breakers))
 	m.HandleFunc("GET /breaker", h.page(h.breaker))
-	m.Handle("POST /actions/replay-parked", http.NewCrossOriginProtection().Handler(h.action(h.replayParked)))
+	cop := http.NewCrossOriginProtection()
+	m.Handle("POST /actions/replay-parked", cop.Handler(h.action(h.replayParked)))
+	m.Handle("POST /actions/saga-retry", cop.Handler(h.action(h.sagaRetry)))
+	m.Handle("POST /actions/saga-skip", cop.Handler(h.action(h.sagaSkip)))
 	m.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errorf(http.StatusNotFound, "no page %s", r.URL.Path))
 	})

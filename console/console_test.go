@@ -63,7 +63,7 @@ func TestPages(t *testing.T) {
 		{"/aggregate?stream=order-1", []string{"after OrderPlaced", "after OrderShipped", "&#34;shipped&#34;: true"}},
 		{"/sagas", []string{"fulfilment", "needs-attention", "completed"}},
 		{"/sagas?status=needs-attention", []string{"needs-attention", `href="saga?stream=` + url.QueryEscape(sagaStream) + `"`}},
-		{"/saga?stream=" + url.QueryEscape(sagaStream), []string{"SagaNeedsAttention", "card declined", "compensation-failed", "Engine.Retry"}},
+		{"/saga?stream=" + url.QueryEscape(sagaStream), []string{"SagaNeedsAttention", "card declined", "compensation-failed", "start the console with --actions to retry"}},
 		{"/projections", []string{`href="projection?name=orders"`, "all:C:", "Parked events"}},
 		{"/projection?name=orders", []string{"order-1@1", "failed", "read model &lt;full&gt;", "Read-only: start the console with --actions"}},
 		{"/breakers", []string{`href="breaker?name=payments"`, "closed", "east"}},
@@ -260,6 +260,72 @@ func TestActions(t *testing.T) {
 			t.Fatalf("%d replay requests written, want 1", n)
 		}
 		contains(t, mustGet(t, srv, "/projection?name=orders&requested=1"), "Replay requested")
+	})
+	t.Run("sagas", func(t *testing.T) {
+		f := seed(t, 2)
+		srv := f.server(t, console.WithActions())
+		stream := saga.StreamOf("fulfilment", "2")
+		body := mustGet(t, srv, "/saga?stream="+url.QueryEscape(stream))
+		tokens := tokenRE.FindAllStringSubmatch(body, -1)
+		if len(tokens) != 2 {
+			t.Fatalf("want a retry and a skip form:\n%s", body)
+		}
+		retry, skip := tokens[0][1], tokens[1][1]
+		postTo := func(action string, form url.Values) *http.Response {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/actions/"+action, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			c := srv.Client()
+			c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res
+		}
+		for _, tc := range []struct {
+			name, action string
+			form         url.Values
+			code         int
+		}{
+			{"retry with the skip token", "saga-retry", url.Values{"token": {skip}, "workflow": {"fulfilment"}, "id": {"2"}}, http.StatusForbidden},
+			{"unknown saga", "saga-retry", url.Values{"token": {retry}, "workflow": {"fulfilment"}, "id": {"9"}}, http.StatusNotFound},
+			{"completed saga", "saga-retry", url.Values{"token": {retry}, "workflow": {"fulfilment"}, "id": {"1"}}, http.StatusConflict},
+			{"skip a step without failed compensation", "saga-skip", url.Values{"token": {skip}, "workflow": {"fulfilment"}, "id": {"2"}, "step": {"charge"}}, http.StatusConflict},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if res := postTo(tc.action, tc.form); res.StatusCode != tc.code {
+					t.Fatalf("status %d, want %d", res.StatusCode, tc.code)
+				}
+				if st, _ := saga.Read(context.Background(), f.store, stream); st.Status != saga.NeedsAttention {
+					t.Fatalf("saga moved to %s", st.Status)
+				}
+			})
+		}
+		res := postTo("saga-retry", url.Values{"token": {retry}, "workflow": {"fulfilment"}, "id": {"2"}})
+		if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "../saga?requested=retry&stream=") {
+			t.Fatalf("status %d, location %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		if st, _ := saga.Read(context.Background(), f.store, stream); st.Status != saga.Compensating {
+			t.Fatalf("saga is %s after the retry request", st.Status)
+		}
+		if res := postTo("saga-retry", url.Values{"token": {retry}, "workflow": {"fulfilment"}, "id": {"2"}}); res.StatusCode != http.StatusConflict {
+			t.Fatalf("second retry: status %d", res.StatusCode)
+		}
+		contains(t, mustGet(t, srv, "/saga?requested=retry&stream="+url.QueryEscape(stream)), "Requested: retry")
+	})
+	t.Run("sagas disabled", func(t *testing.T) {
+		f := seed(t, 2)
+		srv := f.server(t)
+		lacks(t, mustGet(t, srv, "/saga?stream="+url.QueryEscape(saga.StreamOf("fulfilment", "2"))), `action="actions/`)
+		res, err := srv.Client().PostForm(srv.URL+"/actions/saga-skip", url.Values{"workflow": {"fulfilment"}, "id": {"2"}, "step": {"reserve"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d", res.StatusCode)
+		}
 	})
 }
 

@@ -43,10 +43,14 @@
 //
 // # Actions
 //
-// The console is read-only unless WithActions is given. Actions (replaying a
-// projection's parked events) are POST forms that carry a token bound to the
-// handler and pass through http.CrossOriginProtection, so another site cannot
-// make a browser submit them.
+// The console is read-only unless WithActions is given. Actions — replaying
+// a projection's parked events, retrying or skipping the failed compensation
+// of a saga that needs attention — record a request as an event
+// (projection.RequestReplay, saga.RequestRetry, saga.RequestSkip) that the
+// service's runners and engines carry out. They are POST forms that carry a
+// token bound to the handler and the action, and pass through
+// http.CrossOriginProtection, so another site cannot make a browser submit
+// them.
 //
 // # Escaping
 //

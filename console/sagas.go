@@ -107,11 +107,44 @@ func (h *handler) saga(r *http.Request) (view, error) {
 		return view{}, fmt.Errorf("console: saga %q: %w", stream, err)
 	}
 	return view{name: "saga", title: "Saga " + st.Name + " " + st.ID, data: struct {
-		Stream   string
-		State    *saga.State
-		Input    string
-		Timeline []saga.Timeline
-	}{stream, st, pretty(st.Input), timeline}}, nil
+		Stream    string
+		State     *saga.State
+		Input     string
+		Timeline  []saga.Timeline
+		Actions   bool
+		Requested string
+		Retry     string // form tokens
+		Skip      string
+	}{stream, st, pretty(st.Input), timeline, h.opts.actions, r.URL.Query().Get("requested"),
+		h.token("/actions/saga-retry"), h.token("/actions/saga-skip")}}, nil
+}
+
+// sagaRetry records a retry of the failed compensation of a saga that needs
+// attention (saga.RequestRetry); an engine of the workflow carries it out.
+func (h *handler) sagaRetry(r *http.Request) (string, error) {
+	workflow, id := r.PostForm.Get("workflow"), r.PostForm.Get("id")
+	_, err := saga.RequestRetry(r.Context(), h.store, workflow, id)
+	return sagaRequested(workflow, id, "retry", err)
+}
+
+// sagaSkip records that the failed compensation of a step was done by hand
+// (saga.RequestSkip).
+func (h *handler) sagaSkip(r *http.Request) (string, error) {
+	workflow, id := r.PostForm.Get("workflow"), r.PostForm.Get("id")
+	_, err := saga.RequestSkip(r.Context(), h.store, workflow, id, r.PostForm.Get("step"))
+	return sagaRequested(workflow, id, "skip", err)
+}
+
+func sagaRequested(workflow, id, what string, err error) (string, error) {
+	switch {
+	case errors.Is(err, saga.ErrUnknownSaga):
+		return "", errorf(http.StatusNotFound, "%v", err)
+	case errors.Is(err, saga.ErrNotNeedsAttention), errors.Is(err, eventstore.ErrWrongExpectedVersion):
+		return "", errorf(http.StatusConflict, "%v", err)
+	case err != nil:
+		return "", fmt.Errorf("console: %s saga %s %s: %w", what, workflow, id, err)
+	}
+	return "../saga?" + url.Values{"stream": {saga.StreamOf(workflow, id)}, "requested": {what}}.Encode(), nil
 }
 
 // isNotFound reports a missing stream, saga or aggregate.
