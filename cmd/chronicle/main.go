@@ -14,6 +14,7 @@
 //	chronicle projection status [NAME] [--sqlite DIR] [--postgres URL] [--json]
 //	chronicle projection parked NAME [--json]
 //	chronicle projection replay-parked NAME [--json]
+//	chronicle console [--addr 127.0.0.1:8088] [--actions] [--sqlite DIR] [--postgres URL] [--json]
 //	chronicle serve [--addr 127.0.0.1:2113] [--tls-cert F --tls-key F] [--user name:password] [--json]
 //	chronicle bench [--json] [--quick] [--force]
 //

@@ -33,6 +33,19 @@ func (f *sqlFlags) add(cmd *cobra.Command) {
 // open returns the sources the flags name and a function that closes them,
 // to call even when open fails.
 func (f *sqlFlags) open(cmd *cobra.Command, op string) (sources []checkpointSource, closeAll func(), err error) {
+	lite, pg, closeAll, err := f.targets(cmd, op)
+	if lite != nil {
+		sources = append(sources, sqliteSource{lite})
+	}
+	if pg != nil {
+		sources = append(sources, postgresSource{pg})
+	}
+	return sources, closeAll, err
+}
+
+// targets opens the SQL targets the flags name (nil when not named) and
+// returns a function that closes them, to call even when targets fails.
+func (f *sqlFlags) targets(cmd *cobra.Command, op string) (lite *projsqlite.Target, pg *postgres.Target, closeAll func(), err error) {
 	ctx := cmd.Context()
 	var closers []func()
 	closeAll = func() {
@@ -41,34 +54,34 @@ func (f *sqlFlags) open(cmd *cobra.Command, op string) (sources []checkpointSour
 		}
 	}
 	if cmd.Flags().Changed("postgres-schema") && f.postgres == "" {
-		return nil, closeAll, usagef("%s: --postgres-schema needs --postgres URL", op)
+		return nil, nil, closeAll, usagef("%s: --postgres-schema needs --postgres URL", op)
 	}
 	if f.sqliteDir != "" {
 		// projsqlite.Open creates what is missing: make sure it is a target's
 		// directory first, so that a typo does not create one.
 		if _, err := os.Stat(filepath.Join(f.sqliteDir, projsqlite.ControlFile)); err != nil {
-			return nil, closeAll, fmt.Errorf("%s: --sqlite %s: not a projection/sqlite directory: %w", op, f.sqliteDir, err)
+			return nil, nil, closeAll, fmt.Errorf("%s: --sqlite %s: not a projection/sqlite directory: %w", op, f.sqliteDir, err)
 		}
 		t, err := projsqlite.Open(f.sqliteDir)
 		if err != nil {
-			return nil, closeAll, fmt.Errorf("%s: --sqlite: %w", op, err)
+			return nil, nil, closeAll, fmt.Errorf("%s: --sqlite: %w", op, err)
 		}
 		closers = append(closers, func() { t.Close() })
-		sources = append(sources, sqliteSource{t})
+		lite = t
 	}
 	if f.postgres != "" {
 		pool, err := pgxpool.New(ctx, f.postgres)
 		if err != nil {
-			return nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
+			return lite, nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
 		}
 		closers = append(closers, pool.Close)
 		t, err := postgres.New(ctx, pool, postgres.WithSchema(f.postgresSchema))
 		if err != nil {
-			return nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
+			return lite, nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
 		}
-		sources = append(sources, postgresSource{t})
+		pg = t
 	}
-	return sources, closeAll, nil
+	return lite, pg, closeAll, nil
 }
 
 // sqlVersion is what both SQL targets report of one version.

@@ -24,7 +24,7 @@ func newRootCmd() *cobra.Command {
 		"store URL ("+strings.Join(eventstore.Drivers(), ", ")+"); empty: "+eventstore.DefaultURL+" (bench: a temporary SQLite file)")
 	root.AddCommand(
 		newBenchCmd(),
-		newServeCmd(),
+		newServeCmd(), newConsoleCmd(),
 		newReadCmd(), newTailCmd(), newReplayCmd(), newExportCmd(), newImportCmd(), newValidateCmd(),
 		newScavengeCmd(),
 		newSagaCmd(),

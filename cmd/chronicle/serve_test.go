@@ -40,11 +40,28 @@ func (l *lines) Write(p []byte) (int, error) {
 // (as SIGINT would) and returns its error, and its output lines.
 func startServe(t *testing.T, args ...string) (string, func() error, *lines) {
 	t.Helper()
+	return startCommand(t, "a connection string", append([]string{"serve"}, args...), func(line string) (string, bool) {
+		if conn, ok := strings.CutPrefix(line, "Connection string: "); ok {
+			return conn, true
+		}
+		var started map[string]string // serve --json
+		if json.Unmarshal([]byte(line), &started) == nil && started["event"] == "serving" {
+			return started["connectionString"], true
+		}
+		return "", false
+	})
+}
+
+// startCommand runs a long-running command until found picks what it needs
+// from a line of its output; it returns that, a function that stops the
+// command (as SIGINT would) and returns its error, and its output lines.
+func startCommand(t *testing.T, what string, args []string, found func(line string) (string, bool)) (string, func() error, *lines) {
+	t.Helper()
 	root := newRootCmd()
 	out := &lines{ch: make(chan string, 64)}
 	root.SetOut(out)
 	root.SetErr(&bytes.Buffer{})
-	root.SetArgs(append([]string{"serve"}, args...))
+	root.SetArgs(args)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
@@ -60,21 +77,16 @@ func startServe(t *testing.T, args ...string) (string, func() error, *lines) {
 	for {
 		select {
 		case line := <-out.ch:
-			if conn, ok := strings.CutPrefix(line, "Connection string: "); ok {
+			if v, ok := found(line); ok {
 				t.Cleanup(func() { _ = stop() })
-				return conn, stop, out
-			}
-			var started map[string]string // serve --json
-			if json.Unmarshal([]byte(line), &started) == nil && started["event"] == "serving" {
-				t.Cleanup(func() { _ = stop() })
-				return started["connectionString"], stop, out
+				return v, stop, out
 			}
 		case err := <-done:
 			cancel()
-			t.Fatalf("serve ended before printing a connection string: %v", err)
+			t.Fatalf("%s ended before printing %s: %v", args[0], what, err)
 		case <-timeout:
 			cancel()
-			t.Fatal("serve printed no connection string")
+			t.Fatalf("%s printed no %s", args[0], what)
 		}
 	}
 }
