@@ -145,9 +145,11 @@ type checkpointRow struct {
 	Lag        string
 }
 
-// headPosition is the position of the newest event of $all.
+// headPosition is the position of the newest application event (framework
+// streams left out, as `chronicle projection status` does): what a
+// projection of application events has to reach.
 func (h *handler) headPosition(ctx context.Context) (eventstore.Position, error) {
-	for e, err := range h.store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1}) {
+	for e, err := range h.store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1, Filter: eventstore.ExcludeFrameworkFilter()}) {
 		if err != nil {
 			return eventstore.Position{}, fmt.Errorf("console: head of $all: %w", err)
 		}
@@ -160,8 +162,10 @@ func (h *handler) headPosition(ctx context.Context) (eventstore.Position, error)
 // checkpoints (events, on the embedded stores), nothing for stream ones.
 func lag(head eventstore.Position, c projection.Checkpoint) string {
 	switch {
-	case c.Kind == projection.AllCheckpoint && head.Commit >= c.Position.Commit:
+	case c.Kind == projection.AllCheckpoint && head.Commit > c.Position.Commit:
 		return fmt.Sprint(head.Commit - c.Position.Commit)
+	case c.Kind == projection.AllCheckpoint:
+		return "0"
 	case c.Kind == projection.NoCheckpoint:
 		return fmt.Sprint(head.Commit)
 	}
