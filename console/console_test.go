@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/chronicle-go/chronicle/console"
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
@@ -350,6 +352,9 @@ func TestLiveEvents(t *testing.T) {
 	srv := f.server(t, console.WithRegistry(f.reg))
 	for _, tc := range []struct{ target, write string }{{"", "order-9"}, {"order-10", "order-10"}} {
 		t.Run("stream="+tc.target, func(t *testing.T) {
+			// The handler's subscription goroutine ends with the request.
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			defer srv.Client().CloseIdleConnections()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/live/events?stream="+tc.target, nil)

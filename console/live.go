@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -68,33 +69,36 @@ func (h *handler) liveEvents(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	ctx := r.Context()
+	// The subscription runs in a goroutine that hands messages over; every
+	// way out of the loop below cancels it and waits for it to end.
+	ctx, cancel := context.WithCancel(r.Context())
 	var msgs iter.Seq2[eventstore.Message, error]
 	if stream == eventstore.AllStream {
 		msgs = h.store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: eventstore.End})
 	} else {
 		msgs = h.store.SubscribeToStream(ctx, stream, eventstore.SubscribeOptions{From: eventstore.End})
 	}
-	next, stop := iter.Pull2(msgs)
-	defer stop()
 	type item struct {
 		m   eventstore.Message
 		err error
-		ok  bool
 	}
 	items := make(chan item)
 	go func() {
 		defer close(items)
-		for {
-			m, err, ok := next()
+		for m, err := range msgs {
 			select {
-			case items <- item{m, err, ok}:
+			case items <- item{m, err}:
 			case <-ctx.Done():
 				return
 			}
-			if !ok || err != nil {
+			if err != nil {
 				return
 			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range items {
 		}
 	}()
 	tick := time.NewTicker(liveKeepAlive)
@@ -102,21 +106,17 @@ func (h *handler) liveEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
-			for range items { // let the puller end before stop runs
-			}
 			return
 		case <-tick.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case it, ok := <-items:
-			if !ok || !it.ok {
+			if !ok {
 				return
 			}
 			if it.err != nil {
 				b, _ := json.Marshal(it.err.Error())
 				writeSSE(w, "problem", string(b))
 				_ = rc.Flush()
-				for range items {
-				}
 				return
 			}
 			switch it.m.Kind {
