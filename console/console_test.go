@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bufio"
+	"html"
 	"context"
 	"errors"
 	"iter"
@@ -179,6 +180,27 @@ func TestEscaping(t *testing.T) {
 	contains(t, body, `&lt;script&gt;alert(\&#34;x\&#34;)&lt;/script&gt;`, "&lt;b onmouseover")
 	body = mustGet(t, srv, "/stream?name="+url.QueryEscape("note-<i>x</i>"))
 	contains(t, body, "Note&lt;b&gt;", "&lt;/pre&gt;&lt;script&gt;x()&lt;/script&gt;", "note-&lt;i&gt;x&lt;/i&gt;")
+}
+
+// Links carry names with characters that need escaping (space, '&', '%',
+// '+', markup) to the right page.
+func TestLinks(t *testing.T) {
+	f := seed(t, 1)
+	odd := "odd-a b&c%d+e<f>"
+	mustAppend(t, f.store, odd, eventstore.EventData{Type: "Odd", Data: []byte(`{}`)})
+	srv := f.server(t)
+	follow := func(t *testing.T, page, id string) string {
+		t.Helper()
+		body := mustGet(t, srv, page)
+		m := regexp.MustCompile(`<a href="([^"]+)"[^>]*>` + regexp.QuoteMeta(id) + `<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no link %q on %s:\n%s", id, page, body)
+		}
+		return mustGet(t, srv, "/"+html.UnescapeString(m[1]))
+	}
+	contains(t, follow(t, "/streams", "odd-a b&amp;c%d&#43;e&lt;f&gt;"), "Odd", "<h1>odd-a b&amp;c%d&#43;e&lt;f&gt;</h1>")
+	contains(t, follow(t, "/stream?name="+url.QueryEscape(odd), "follow live"), `data-source="live/events?stream=odd-a&#43;b%26c%25d%2Be%3Cf%3E"`)
+	contains(t, follow(t, "/stream?name="+url.QueryEscape(odd), "odd"), "Streams of category <strong>odd</strong>", "odd-a b&amp;c")
 }
 
 func TestActions(t *testing.T) {
