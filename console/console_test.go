@@ -2,9 +2,9 @@ package console_test
 
 import (
 	"bufio"
-	"html"
 	"context"
 	"errors"
+	"html"
 	"iter"
 	"net/http"
 	"net/url"
