@@ -62,6 +62,7 @@ func TestPages(t *testing.T) {
 		{"/stream?name=blob-1", []string{"binary", "ff 00 3c"}},
 		{"/stream?name=order-2&from=0&limit=1", []string{"#0", "OrderPlaced"}},
 		{"/live", []string{`data-source="live/events?stream=%24all"`, "static/console.js"}},
+		{"/live?framework=1", []string{`data-source="live/events?stream=%24all&amp;framework=1"`, "checked"}},
 		{"/live?stream=order-1", []string{`data-source="live/events?stream=order-1"`}},
 		{"/aggregate?stream=order-1", []string{"after OrderPlaced", "after OrderShipped", "&#34;shipped&#34;: true"}},
 		{"/sagas", []string{"fulfilment", "needs-attention", "completed"}},
@@ -372,7 +373,12 @@ func TestMounted(t *testing.T) {
 func TestLiveEvents(t *testing.T) {
 	f := seed(t, 1)
 	srv := f.server(t, console.WithRegistry(f.reg))
-	for _, tc := range []struct{ target, write string }{{"", "order-9"}, {"order-10", "order-10"}} {
+	// skip is written before write each time; the page must not get it.
+	for _, tc := range []struct{ target, skip, write string }{
+		{"", "chronicle-y", "order-9"},
+		{"order-10", "order-11", "order-10"},
+		{"%24all&framework=1", "", "chronicle-x"},
+	} {
 		t.Run("stream="+tc.target, func(t *testing.T) {
 			// The handler's subscription goroutine ends with the request.
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -408,9 +414,14 @@ func TestLiveEvents(t *testing.T) {
 				tick := time.NewTicker(20 * time.Millisecond)
 				defer tick.Stop()
 				for {
-					data, _ := f.reg.Encode(ctx, OrderPlaced{OrderID: "9", Amount: 1, Note: evil})
-					if _, err := f.store.Append(ctx, tc.write, eventstore.Any, data); err != nil {
-						return
+					for _, stream := range []string{tc.skip, tc.write} {
+						if stream == "" {
+							continue
+						}
+						data, _ := f.reg.Encode(ctx, OrderPlaced{OrderID: "9", Amount: 1, Note: evil})
+						if _, err := f.store.Append(ctx, stream, eventstore.Any, data); err != nil {
+							return
+						}
 					}
 					select {
 					case <-ctx.Done():

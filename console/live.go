@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
@@ -33,10 +34,17 @@ func (h *handler) live(r *http.Request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
+	framework := r.URL.Query().Get("framework") == "1"
+	source := "live/events?" + url.Values{"stream": {stream}}.Encode()
+	if framework {
+		source += "&framework=1"
+	}
 	return view{name: "live", title: "Live: " + stream, data: struct {
-		Stream string
-		All    bool
-	}{stream, stream == eventstore.AllStream}}, nil
+		Stream    string
+		All       bool
+		Framework bool
+		Source    string
+	}{stream, stream == eventstore.AllStream, framework, source}}, nil
 }
 
 // liveEvent is what the live page receives for each event: JSON in an SSE
@@ -74,7 +82,13 @@ func (h *handler) liveEvents(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	var msgs iter.Seq2[eventstore.Message, error]
 	if stream == eventstore.AllStream {
-		msgs = h.store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: eventstore.End})
+		// Framework streams (checkpoints, sagas, breakers) are left out
+		// unless asked for: checkpoints alone would fill the page.
+		var filter *eventstore.Filter
+		if r.URL.Query().Get("framework") != "1" {
+			filter = eventstore.ExcludeFrameworkFilter()
+		}
+		msgs = h.store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: eventstore.End, Filter: filter})
 	} else {
 		msgs = h.store.SubscribeToStream(ctx, stream, eventstore.SubscribeOptions{From: eventstore.End})
 	}
