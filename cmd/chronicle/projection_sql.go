@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -54,7 +53,7 @@ func (f *sqlFlags) open(cmd *cobra.Command, op string) (sources []checkpointSour
 			return nil, closeAll, fmt.Errorf("%s: --sqlite: %w", op, err)
 		}
 		closers = append(closers, func() { t.Close() })
-		sources = append(sources, sqliteSource{t})
+		sources = append(sources, targetSource{"sqlite", t})
 	}
 	if f.postgres != "" {
 		pool, err := pgxpool.New(ctx, f.postgres)
@@ -66,118 +65,51 @@ func (f *sqlFlags) open(cmd *cobra.Command, op string) (sources []checkpointSour
 		if err != nil {
 			return nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
 		}
-		sources = append(sources, postgresSource{t})
+		sources = append(sources, targetSource{"postgres", t})
 	}
 	return sources, closeAll, nil
-}
-
-// sqlVersion is what both SQL targets report of one version.
-type sqlVersion struct {
-	version           int
-	created, prepared time.Time
-	started           projection.Checkpoint
-	checkpoints       []sqlCheckpoint
-}
-
-type sqlCheckpoint struct {
-	partition  int
-	checkpoint projection.Checkpoint
-	updated    time.Time
 }
 
 // sqlInfo turns a SQL target's version into a versionInfo. The rate runs
 // from the first checkpoint the version saved (at about the time it was
 // prepared) to its current one: the average since the build began.
-func sqlInfo(source, name string, live int, v sqlVersion) versionInfo {
-	vi := versionInfo{source: source, projection: name, version: v.version, liveKnown: true, live: live}
-	since := v.prepared
+func sqlInfo(source, name string, live int, v projection.VersionStatus) versionInfo {
+	vi := versionInfo{source: source, projection: name, version: v.Version, liveKnown: true, live: live}
+	since := v.Prepared
 	if since.IsZero() {
-		since = v.created
+		since = v.Created
 	}
-	for _, c := range v.checkpoints {
-		sc := storedCheckpoint{partition: c.partition, checkpoint: c.checkpoint, saved: c.updated}
-		if c.partition == 0 {
-			sc.since = checkpointMark{cp: v.started, at: since}
+	for _, c := range v.Checkpoints {
+		sc := storedCheckpoint{partition: c.Partition, checkpoint: c.Checkpoint, saved: c.Updated}
+		if c.Partition == 0 {
+			sc.since = checkpointMark{cp: v.Started, at: since}
 		}
 		vi.partitions = append(vi.partitions, sc)
 	}
 	return vi
 }
 
-// sqlStatus is what both SQL targets report of one projection.
-type sqlStatus struct {
-	name     string
-	live     int
-	versions []sqlVersion
+// targetSource is a checkpoint source over a SQL target's statuses.
+type targetSource struct {
+	name string // "postgres", "sqlite"
+	t    projection.StatusReporter
 }
 
-// sqlInfos returns the versionInfos of the projections (only name's when
-// set).
-func sqlInfos(source, name string, statuses []sqlStatus) []versionInfo {
+// versions returns the versionInfos of the target's projections (only
+// name's when set).
+func (s targetSource) versions(ctx context.Context, name string) ([]versionInfo, error) {
+	statuses, err := s.t.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []versionInfo
 	for _, st := range statuses {
-		if name != "" && st.name != name {
+		if name != "" && st.Projection != name {
 			continue
 		}
-		for _, v := range st.versions {
-			out = append(out, sqlInfo(source, st.name, st.live, v))
+		for _, v := range st.Versions {
+			out = append(out, sqlInfo(s.name, st.Projection, st.Live, v))
 		}
 	}
-	return out
-}
-
-// sqlStatuses converts a target's statuses through accessors of its types
-// (both targets report the same things in types of their own).
-func sqlStatuses[S, V, C any](in []S, status func(S) (string, int, []V), version func(V) (sqlVersion, []C), checkpoint func(C) sqlCheckpoint) []sqlStatus {
-	out := make([]sqlStatus, len(in))
-	for i, st := range in {
-		name, live, versions := status(st)
-		out[i] = sqlStatus{name: name, live: live}
-		for _, v := range versions {
-			sv, cps := version(v)
-			for _, c := range cps {
-				sv.checkpoints = append(sv.checkpoints, checkpoint(c))
-			}
-			out[i].versions = append(out[i].versions, sv)
-		}
-	}
-	return out
-}
-
-type postgresSource struct{ t *postgres.Target }
-
-func (s postgresSource) versions(ctx context.Context, name string) ([]versionInfo, error) {
-	statuses, err := s.t.Statuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sqlInfos("postgres", name, sqlStatuses(statuses,
-		func(s postgres.Status) (string, int, []postgres.VersionStatus) {
-			return s.Projection, s.Live, s.Versions
-		},
-		func(v postgres.VersionStatus) (sqlVersion, []postgres.PartitionCheckpoint) {
-			return sqlVersion{version: v.Version, created: v.Created, prepared: v.Prepared, started: v.Started}, v.Checkpoints
-		},
-		func(c postgres.PartitionCheckpoint) sqlCheckpoint {
-			return sqlCheckpoint{c.Partition, c.Checkpoint, c.Updated}
-		})), nil
-}
-
-type sqliteSource struct{ t *projsqlite.Target }
-
-func (s sqliteSource) versions(ctx context.Context, name string) ([]versionInfo, error) {
-	statuses, err := s.t.Statuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sqlInfos("sqlite", name, sqlStatuses(statuses,
-		func(s projsqlite.Status) (string, int, []projsqlite.VersionStatus) {
-			return s.Projection, s.Live, s.Versions
-		},
-		func(v projsqlite.VersionStatus) (sqlVersion, []projsqlite.PartitionCheckpoint) {
-			return sqlVersion{version: v.Version, created: v.Created, prepared: v.Prepared, started: v.Started}, v.Checkpoints
-		},
-		func(c projsqlite.PartitionCheckpoint) sqlCheckpoint {
-			return sqlCheckpoint{c.Partition, c.Checkpoint, c.Updated}
-		})), nil
+	return out, nil
 }
