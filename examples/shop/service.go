@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/chronicle-go/chronicle/aggregate"
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/examples/onboarding"
+	"github.com/chronicle-go/chronicle/projection"
+	"github.com/chronicle-go/chronicle/resilience"
+	"github.com/chronicle-go/chronicle/saga"
+	"github.com/chronicle-go/chronicle/schema"
+)
+
+// Config is what a Service is built from.
+type Config struct {
+	// Store holds every event: the domain's, the sagas', the breakers'.
+	Store eventstore.Store
+	// ReadModels is the directory of the SQLite read models, used unless
+	// Postgres is set.
+	ReadModels string
+	// Postgres, when set, is the URL of the PostgreSQL database of the read
+	// models.
+	Postgres string
+	// The outside world. Nil means a fresh fake.
+	Warehouse *Warehouse
+	Payments  *Payments
+	Mail      *Mail
+	// Breakers configure the dependencies' breakers; zero values mean 3
+	// failures and 5 s.
+	Breakers BreakerSettings
+	// TracerProvider receives the spans of the service and of the
+	// framework; nil means none.
+	TracerProvider trace.TracerProvider
+	// Logger logs; nil means slog.Default().
+	Logger *slog.Logger
+	// WaitTimeout bounds how long a write waits for its read models
+	// (read-your-writes); 0 means 5 s.
+	WaitTimeout time.Duration
+}
+
+// Service is the shop: users and orders, their read models, the
+// fulfilment saga and the dependencies it calls.
+type Service struct {
+	store    eventstore.Store
+	reg      *schema.Registry
+	domain   *onboarding.Service
+	read     *ReadModels
+	engine   *saga.Engine[Fulfilment]
+	deps     *dependencies
+	tracer   trace.Tracer
+	log      *slog.Logger
+	waitFor  time.Duration
+	newID    func() string
+	sagas    sync.WaitGroup
+	sagaCtx  context.Context
+	stopSaga context.CancelFunc
+}
+
+// NewRegistry returns the registry of the shop's events: the onboarding
+// domain's (with OrderPlaced v1 upcast to v2) and the saga's input.
+func NewRegistry() (*schema.Registry, error) {
+	reg, err := onboarding.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.Register[Fulfilment](reg, "FulfilmentRequested", 1); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// New builds the service over cfg.Store. Call Run to run its projections
+// and resume sagas; to stop, stop taking requests, Drain, end Run, Close.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("shop: no store")
+	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Warehouse == nil {
+		cfg.Warehouse = NewWarehouse(DefaultStock)
+	}
+	if cfg.Payments == nil {
+		cfg.Payments = NewPayments()
+	}
+	if cfg.Mail == nil {
+		cfg.Mail = NewMail()
+	}
+	if cfg.Breakers.Failures == 0 {
+		cfg.Breakers.Failures = 3
+	}
+	if cfg.Breakers.Open == 0 {
+		cfg.Breakers.Open = 5 * time.Second
+	}
+	if cfg.WaitTimeout == 0 {
+		cfg.WaitTimeout = 5 * time.Second
+	}
+	reg, err := NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{store: cfg.Store, reg: reg, tracer: tp.Tracer("github.com/chronicle-go/chronicle/examples/shop"),
+		log: log, waitFor: cfg.WaitTimeout, newID: func() string { return uuid.NewString() }}
+	s.domain, err = onboarding.NewService(cfg.Store, reg, aggregate.WithTracerProvider(tp), aggregate.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	popts := []projection.Option{projection.WithTracerProvider(tp), projection.WithLogger(log)}
+	if cfg.Postgres != "" {
+		s.read, err = openPostgres(ctx, cfg.Store, reg, cfg.Postgres, popts...)
+	} else {
+		s.read, err = openSQLite(cfg.Store, reg, cfg.ReadModels, popts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.deps, err = newDependencies(cfg.Store, cfg.Warehouse, cfg.Payments, cfg.Mail, cfg.Breakers,
+		[]resilience.Option{resilience.WithTracerProvider(tp)}, log)
+	if err != nil {
+		return nil, errors.Join(err, s.read.Close())
+	}
+	s.engine, err = saga.NewEngine(cfg.Store, reg, fulfilment(s.domain.Orders, s.deps),
+		saga.WithTracerProvider(tp), saga.WithLogger(log))
+	if err != nil {
+		return nil, errors.Join(err, s.deps.close(), s.read.Close())
+	}
+	s.sagaCtx, s.stopSaga = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// DefaultStock is the warehouse's stock when Config.Warehouse is nil.
+var DefaultStock = map[string]int{"BOOK-1": 100, "MUG-2": 20, "LAMP-3": 1}
+
+// Run runs the projections and resumes unfinished sagas (those of a crashed
+// instance, once their leases expire) until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var sagaErr error
+	wg.Go(func() { sagaErr = s.engine.Run(ctx, 10*time.Second) })
+	err := s.read.Run(ctx)
+	cancel()
+	wg.Wait()
+	return errors.Join(err, sagaErr)
+}
+
+// Drain waits for the sagas started by requests to end, or, once ctx ends,
+// for their running steps to reach the store: they stop there, the store
+// keeps where they are, and Run resumes them at the next start.
+func (s *Service) Drain(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.sagas.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.stopSaga()
+		<-done
+	}
+}
+
+// Close releases the breakers and the read models, after Run has returned
+// and the sagas are drained. The caller closes the store afterwards.
+func (s *Service) Close() error {
+	s.stopSaga()
+	return errors.Join(s.deps.close(), s.read.Close())
+}
+
+// wait gives read-your-writes: it returns once the projections have handled
+// position p, or after the wait timeout (the write stands; the read models
+// are only late).
+func (s *Service) wait(ctx context.Context, p eventstore.Position, projections ...string) {
+	ctx, cancel := context.WithTimeout(ctx, s.waitFor)
+	defer cancel()
+	if err := s.read.WaitFor(ctx, p, projections...); err != nil {
+		s.log.WarnContext(ctx, "read models are behind", slog.String("position", p.String()), slog.Any("error", err))
+	}
+}
+
+// RegisterUser signs a user up.
+func (s *Service) RegisterUser(ctx context.Context, email, name string) (aggregate.Result[onboarding.User], error) {
+	res, err := s.domain.Users.Create(ctx, s.newID(), onboarding.RegisterUser{Email: email, Name: name}.Decide,
+		aggregate.WithCommandName("RegisterUser"))
+	if err == nil {
+		s.wait(ctx, res.Position, projUsers)
+	}
+	return res, err
+}
+
+// UpdateUser runs a user command, at the revision the caller read when
+// expected is not Any.
+func (s *Service) UpdateUser(ctx context.Context, id, name string, decide aggregate.Decision[onboarding.User], expected eventstore.ExpectedRevision) (aggregate.Result[onboarding.User], error) {
+	res, err := s.domain.Users.Update(ctx, id, decide, aggregate.WithCommandName(name), aggregate.WithExpectedRevision(expected))
+	if err == nil {
+		s.wait(ctx, res.Position, projUsers)
+	}
+	return res, err
+}
+
+// PlaceOrder places an order and starts its fulfilment, which goes on
+// after the call returns (GET /orders/{id}/fulfilment follows it).
+func (s *Service) PlaceOrder(ctx context.Context, cmd onboarding.PlaceOrder) (aggregate.Result[onboarding.Order], error) {
+	id := s.newID()
+	res, err := s.domain.PlaceOrder(ctx, id, cmd)
+	if err != nil {
+		return res, err
+	}
+	user, err := s.domain.Users.Load(ctx, cmd.UserID)
+	if err != nil {
+		return res, err
+	}
+	s.startFulfilment(ctx, Fulfilment{OrderID: id, UserID: cmd.UserID, Email: user.State.Email,
+		Lines: cmd.Lines, TotalCents: cmd.TotalCents, Currency: cmd.Currency})
+	s.wait(ctx, res.Position, projOrders, projRevenue)
+	return res, nil
+}
+
+// startFulfilment runs the saga in the background, in the trace of ctx but
+// not bound to its cancellation: the request ends long before the saga.
+func (s *Service) startFulfilment(ctx context.Context, in Fulfilment) {
+	ctx = trace.ContextWithSpanContext(s.sagaCtx, trace.SpanContextFromContext(ctx))
+	s.sagas.Go(func() {
+		st, err := s.engine.Start(ctx, in.OrderID, in)
+		if err != nil {
+			s.log.WarnContext(ctx, "fulfilment stopped", slog.String("order", in.OrderID), slog.Any("error", err))
+			return
+		}
+		s.log.InfoContext(ctx, "fulfilment ended", slog.String("order", in.OrderID), slog.String("status", string(st.Status)))
+	})
+}
+
+// UpdateOrder runs an order command at the revision the caller read.
+func (s *Service) UpdateOrder(ctx context.Context, id, name string, decide aggregate.Decision[onboarding.Order], expected eventstore.ExpectedRevision) (aggregate.Result[onboarding.Order], error) {
+	res, err := s.domain.Orders.Update(ctx, id, decide, aggregate.WithCommandName(name), aggregate.WithExpectedRevision(expected))
+	if err == nil {
+		s.wait(ctx, res.Position, projOrders, projRevenue)
+	}
+	return res, err
+}
+
+// FulfilmentView is a saga's state and its history.
+type FulfilmentView struct {
+	State    saga.State      `json:"state"`
+	Timeline []saga.Timeline `json:"timeline"`
+}
+
+// Fulfilment returns the fulfilment of an order. Once it has ended, the
+// call waits until the read models show its effects.
+func (s *Service) Fulfilment(ctx context.Context, orderID string) (FulfilmentView, error) {
+	st, err := s.engine.Load(ctx, orderID)
+	if err != nil {
+		return FulfilmentView{}, err
+	}
+	tl, err := saga.History(ctx, s.store, saga.StreamOf(FulfilmentSaga, orderID))
+	if err != nil {
+		return FulfilmentView{}, err
+	}
+	if st.Status == saga.Completed || st.Status == saga.Compensated {
+		p, err := s.head(ctx, onboarding.OrderType.Stream(orderID))
+		if err != nil {
+			return FulfilmentView{}, err
+		}
+		s.wait(ctx, p, projOrders, projRevenue)
+	}
+	return FulfilmentView{State: st, Timeline: tl}, nil
+}
+
+// head is the position of a stream's last event.
+func (s *Service) head(ctx context.Context, stream string) (eventstore.Position, error) {
+	for e, err := range s.store.ReadStream(ctx, stream, eventstore.ReadOptions{
+		Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1,
+	}) {
+		if err != nil {
+			return eventstore.Position{}, err
+		}
+		return e.Position, nil
+	}
+	return eventstore.Position{}, fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
+}
+
+// BreakerView is a breaker's current state and its transitions.
+type BreakerView struct {
+	Name    string              `json:"name"`
+	State   string              `json:"state"`
+	History []BreakerTransition `json:"history"`
+}
+
+// BreakerTransition is one event of a breaker's stream.
+type BreakerTransition struct {
+	Type string `json:"type"`
+	resilience.BreakerEvent
+}
+
+// Breaker returns a breaker's state and history, read from its stream.
+func (s *Service) Breaker(ctx context.Context, name string) (BreakerView, error) {
+	for _, b := range s.deps.breakers {
+		if b.Name() != name {
+			continue
+		}
+		v := BreakerView{Name: name, State: b.State().String(), History: []BreakerTransition{}}
+		for e, err := range s.store.ReadStream(ctx, resilience.BreakerStream(name), eventstore.ReadOptions{}) {
+			if errors.Is(err, eventstore.ErrStreamNotFound) {
+				break
+			}
+			if err != nil {
+				return BreakerView{}, err
+			}
+			t := BreakerTransition{Type: e.Type}
+			if err := json.Unmarshal(e.Data, &t.BreakerEvent); err != nil {
+				return BreakerView{}, fmt.Errorf("breaker %s: event %d: %w", name, e.Revision, err)
+			}
+			v.History = append(v.History, t)
+		}
+		return v, nil
+	}
+	return BreakerView{}, fmt.Errorf("%w: breaker %q", aggregate.ErrNotFound, name)
+}
