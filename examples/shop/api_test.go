@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,6 +34,9 @@ func newShop(t *testing.T, cfg Config) *shop {
 	cfg.ReadModels = t.TempDir()
 	if cfg.Payments == nil {
 		cfg.Payments = NewPayments()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	if cfg.Breakers.Open == 0 {
 		cfg.Breakers.Open = time.Hour

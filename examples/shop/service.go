@@ -261,10 +261,20 @@ type FulfilmentView struct {
 	Timeline []saga.Timeline `json:"timeline"`
 }
 
+// Pending is the status of a fulfilment that PlaceOrder has yet to record
+// (it starts in the background).
+const Pending saga.Status = "pending"
+
 // Fulfilment returns the fulfilment of an order. Once it has ended, the
 // call waits until the read models show its effects.
 func (s *Service) Fulfilment(ctx context.Context, orderID string) (FulfilmentView, error) {
 	st, err := s.engine.Load(ctx, orderID)
+	if errors.Is(err, saga.ErrUnknownSaga) {
+		if _, err := s.domain.Orders.Load(ctx, orderID); err != nil {
+			return FulfilmentView{}, err
+		}
+		return FulfilmentView{State: saga.State{Name: FulfilmentSaga, ID: orderID, Status: Pending}, Timeline: []saga.Timeline{}}, nil
+	}
 	if err != nil {
 		return FulfilmentView{}, err
 	}

@@ -54,9 +54,11 @@ func spanTree(spans tracetest.SpanStubs, root trace.TraceID) string {
 	var roots []tracetest.SpanStub
 	for _, s := range spans {
 		if s.SpanContext.TraceID() != root {
+			// Shown once, under the first span of the trace it links to.
 			for _, l := range s.Links {
 				if l.SpanContext.TraceID() == root {
 					linked[l.SpanContext.SpanID()] = append(linked[l.SpanContext.SpanID()], s)
+					break
 				}
 			}
 			continue
