@@ -198,13 +198,14 @@ func openSQLite(store eventstore.Store, reg *schema.Registry, dir string, opts .
 	return rm, nil
 }
 
-// openPostgres runs the read models in the PostgreSQL database at url.
-func openPostgres(ctx context.Context, store eventstore.Store, reg *schema.Registry, url string, opts ...projection.Option) (*ReadModels, error) {
+// openPostgres runs the read models in the PostgreSQL database at url, in
+// schemas whose names start with prefix.
+func openPostgres(ctx context.Context, store eventstore.Store, reg *schema.Registry, url, prefix string, opts ...projection.Option) (*ReadModels, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("read models: %w", err)
 	}
-	target, err := postgres.New(ctx, pool)
+	target, err := postgres.New(ctx, pool, postgres.WithSchema(prefix+"chronicle"), postgres.WithSchemaPrefix(prefix))
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("read models: %w", err)

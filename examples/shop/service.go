@@ -32,6 +32,11 @@ type Config struct {
 	// Postgres, when set, is the URL of the PostgreSQL database of the read
 	// models.
 	Postgres string
+	// PostgresPrefix prefixes the names of the PostgreSQL schemas: the
+	// read models' ("<prefix>users", …) and the control tables'
+	// ("<prefix>chronicle"), so that services and test runs can share a
+	// database. Empty means "shop_".
+	PostgresPrefix string
 	// The outside world. Nil means a fresh fake.
 	Warehouse *Warehouse
 	Payments  *Payments
@@ -124,7 +129,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	popts := []projection.Option{projection.WithTracerProvider(tp), projection.WithLogger(log)}
 	if cfg.Postgres != "" {
-		s.read, err = openPostgres(ctx, cfg.Store, reg, cfg.Postgres, popts...)
+		prefix := cfg.PostgresPrefix
+		if prefix == "" {
+			prefix = "shop_"
+		}
+		s.read, err = openPostgres(ctx, cfg.Store, reg, cfg.Postgres, prefix, popts...)
 	} else {
 		s.read, err = openSQLite(cfg.Store, reg, cfg.ReadModels, popts...)
 	}
