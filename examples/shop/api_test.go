@@ -41,6 +41,9 @@ func newShop(t *testing.T, cfg Config) *shop {
 	if cfg.Breakers.Open == 0 {
 		cfg.Breakers.Open = time.Hour
 	}
+	if cfg.Sweep == 0 {
+		cfg.Sweep = -1 // tests that want it call StartUnfulfilled
+	}
 	svc, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -119,12 +122,12 @@ func (s *shop) fulfilled(orderID string) FulfilmentView {
 	for {
 		var v FulfilmentView
 		s.must(http.StatusOK, "GET", "/orders/"+orderID+"/fulfilment", nil, &v)
-		switch v.State.Status {
+		switch v.Status {
 		case saga.Completed, saga.Compensated, saga.NeedsAttention:
 			return v
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("order %s: fulfilment still %s", orderID, v.State.Status)
+			s.t.Fatalf("order %s: fulfilment still %s", orderID, v.Status)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -296,18 +299,18 @@ func TestFulfilment(t *testing.T) {
 	ada := s.user("ada")
 	stock := s.svc.deps.warehouse.Stock("BOOK-1")
 	shipped, _ := s.order(ada, 1000)
-	if v := s.fulfilled(shipped); v.State.Status != saga.Completed {
-		t.Fatalf("order %s: %s, want completed: %+v", shipped, v.State.Status, v.Timeline)
+	if v := s.fulfilled(shipped); v.Status != saga.Completed {
+		t.Fatalf("order %s: %s, want completed: %+v", shipped, v.Status, v.Timeline)
 	}
 	s.payments.SetDown(true)
 	failed, _ := s.order(ada, 2000)
-	if v := s.fulfilled(failed); v.State.Status != saga.Compensated {
-		t.Fatalf("order %s: %s, want compensated", failed, v.State.Status)
+	if v := s.fulfilled(failed); v.Status != saga.Compensated {
+		t.Fatalf("order %s: %s, want compensated", failed, v.Status)
 	}
 	calls := s.payments.Calls()
 	fast, _ := s.order(ada, 3000)
-	if v := s.fulfilled(fast); v.State.Status != saga.Compensated || !strings.Contains(v.State.Error, "breaker") {
-		t.Fatalf("order %s: %s (%s), want compensated by the open breaker", fast, v.State.Status, v.State.Error)
+	if v := s.fulfilled(fast); v.Status != saga.Compensated || !strings.Contains(v.Error, "breaker") {
+		t.Fatalf("order %s: %s (%s), want compensated by the open breaker", fast, v.Status, v.Error)
 	}
 	if s.payments.Calls() != calls {
 		t.Errorf("the open breaker let %d calls through", s.payments.Calls()-calls)
@@ -378,5 +381,36 @@ func TestCancel(t *testing.T) {
 	s.must(http.StatusOK, "GET", "/revenue", nil, &revenue)
 	if len(revenue) != 1 || revenue[0].GrossCents != 1700 || revenue[0].RefundedCents != 700 || revenue[0].NetCents != 1000 || revenue[0].OrdersPaid != 2 {
 		t.Fatalf("revenue %+v, want gross 1700, refunded 700, net 1000 of 2 paid orders", revenue)
+	}
+}
+
+// An order whose fulfilment was never started (the process died between
+// the append and the start) is found and fulfilled, in the trace of the
+// request that placed it; orders with a saga are left alone.
+func TestStartUnfulfilled(t *testing.T) {
+	s := newShop(t, Config{})
+	ada := s.user("ada")
+	normal, _ := s.order(ada, 1000)
+	s.fulfilled(normal)
+	res, err := s.svc.domain.PlaceOrder(t.Context(), "orphan", onboarding.PlaceOrder{UserID: ada,
+		Lines: []onboarding.Line{{SKU: "MUG-2", Quantity: 1}}, TotalCents: 500, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.read.WaitFor(t.Context(), res.Position, projOrders); err != nil {
+		t.Fatal(err)
+	}
+	if v := s.must(http.StatusOK, "GET", "/orders/orphan/fulfilment", nil, nil); !strings.Contains(string(v.body), `"status": "pending"`) || !strings.Contains(string(v.body), `"steps": []`) {
+		t.Fatalf("fulfilment of an order without a saga: %s", v.body)
+	}
+	n, err := s.svc.StartUnfulfilled(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("StartUnfulfilled = %d, %v; want 1", n, err)
+	}
+	if v := s.fulfilled("orphan"); v.Status != saga.Completed {
+		t.Fatalf("orphan: %s", v.Status)
+	}
+	if n, err := s.svc.StartUnfulfilled(t.Context()); err != nil || n != 0 {
+		t.Fatalf("second StartUnfulfilled = %d, %v; want 0", n, err)
 	}
 }

@@ -192,13 +192,13 @@ func (d *demo) order(label, userID string, lines []onboarding.Line, cents int64)
 		if err := json.Unmarshal(r.body, &v); err != nil {
 			return "", "", err
 		}
-		switch v.State.Status {
+		switch v.Status {
 		case saga.Completed, saga.Compensated, saga.NeedsAttention:
-			d.say("  POST /orders %s for %s, %s → 201; fulfilment %s", label, d.names[userID], euros(cents), v.State.Status)
-			return c.ID, v.State.Status, nil
+			d.say("  POST /orders %s for %s, %s → 201; fulfilment %s", label, d.names[userID], euros(cents), v.Status)
+			return c.ID, v.Status, nil
 		}
 		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("order %s: fulfilment still %s after 30s", label, v.State.Status)
+			return "", "", fmt.Errorf("order %s: fulfilment still %s after 30s", label, v.Status)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -278,7 +278,7 @@ func (d *demo) report(spans *tracetest.InMemoryExporter) error {
 		if err := json.Unmarshal(r.body, &v); err != nil {
 			return err
 		}
-		d.say("  order %s: %s", d.names[id], v.State.Status)
+		d.say("  order %s: %s", d.names[id], v.Status)
 		for _, t := range v.Timeline {
 			line := fmt.Sprintf("    %2d %-27s %-7s", t.Revision, t.Type, t.Step)
 			if t.Attempt > 0 {

@@ -33,8 +33,8 @@ func TestPostgresReadModels(t *testing.T) {
 	s := newShop(t, Config{Postgres: url, PostgresPrefix: prefix})
 	ada := s.user("ada")
 	shipped, _ := s.order(ada, 1000)
-	if v := s.fulfilled(shipped); v.State.Status != saga.Completed {
-		t.Fatalf("order %s: %s", shipped, v.State.Status)
+	if v := s.fulfilled(shipped); v.Status != saga.Completed {
+		t.Fatalf("order %s: %s", shipped, v.Status)
 	}
 	var users []UserRow
 	s.must(http.StatusOK, "GET", "/users", nil, &users)

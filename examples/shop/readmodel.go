@@ -161,6 +161,7 @@ func day(rec eventstore.RecordedEvent) string   { return rec.Created.UTC().Forma
 type runner interface {
 	Run(ctx context.Context) error
 	WaitFor(ctx context.Context, p eventstore.Position) error
+	WaitCaughtUp(ctx context.Context) error
 }
 
 // ReadModels runs the projections into their target and answers queries.
@@ -309,6 +310,12 @@ func (rm *ReadModels) OrdersOf(ctx context.Context, userID string) ([]OrderRow, 
 		FROM %sorders WHERE user_id = $1 ORDER BY placed_at, order_id`, []any{userID}, func(r *OrderRow) []any {
 		return []any{&r.ID, &r.UserID, &r.TotalCents, &r.Currency, &r.Status, &r.PlacedAt, &r.UpdatedAt}
 	})
+}
+
+// Placed lists the IDs of the orders placed and not yet paid or cancelled.
+func (rm *ReadModels) Placed(ctx context.Context) ([]string, error) {
+	return query(ctx, rm, projOrders, `SELECT order_id FROM %sorders WHERE status = 'placed' ORDER BY placed_at, order_id`,
+		nil, func(id *string) []any { return []any{id} })
 }
 
 // Revenue lists the revenue per day and currency, oldest first.

@@ -52,6 +52,10 @@ type Config struct {
 	// WaitTimeout bounds how long a write waits for its read models
 	// (read-your-writes); 0 means 5 s.
 	WaitTimeout time.Duration
+	// Sweep is how often Run resumes unfinished sagas and starts the
+	// fulfilment of orders without one; 0 means 10 s, a negative value
+	// never (tests that call StartUnfulfilled themselves).
+	Sweep time.Duration
 }
 
 // Service is the shop: users and orders, their read models, the
@@ -66,6 +70,7 @@ type Service struct {
 	tracer   trace.Tracer
 	log      *slog.Logger
 	waitFor  time.Duration
+	sweep    time.Duration
 	newID    func() string
 	sagas    sync.WaitGroup
 	sagaCtx  context.Context
@@ -117,12 +122,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.WaitTimeout == 0 {
 		cfg.WaitTimeout = 5 * time.Second
 	}
+	if cfg.Sweep == 0 {
+		cfg.Sweep = 10 * time.Second
+	}
 	reg, err := NewRegistry()
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, reg: reg, tracer: tp.Tracer("github.com/chronicle-go/chronicle/examples/shop"),
-		log: log, waitFor: cfg.WaitTimeout, newID: func() string { return uuid.NewString() }}
+		log: log, waitFor: cfg.WaitTimeout, sweep: cfg.Sweep, newID: func() string { return uuid.NewString() }}
 	s.domain, err = onboarding.NewService(cfg.Store, reg, aggregate.WithTracerProvider(tp), aggregate.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -157,18 +165,81 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // DefaultStock is the warehouse's stock when Config.Warehouse is nil.
 var DefaultStock = map[string]int{"BOOK-1": 100, "MUG-2": 20, "LAMP-3": 1}
 
-// Run runs the projections and resumes unfinished sagas (those of a crashed
-// instance, once their leases expire) until ctx ends.
+// Run runs the projections, resumes unfinished sagas (those of a crashed
+// instance, once their leases expire) and starts the fulfilment of orders
+// that have none, every sweep interval, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var sagaErr error
-	wg.Go(func() { sagaErr = s.engine.Run(ctx, 10*time.Second) })
+	if s.sweep > 0 {
+		wg.Go(func() { sagaErr = s.engine.Run(ctx, s.sweep) })
+		wg.Go(func() { s.sweepUnfulfilled(ctx) })
+	}
 	err := s.read.Run(ctx)
 	cancel()
 	wg.Wait()
 	return errors.Join(err, sagaErr)
+}
+
+// sweepUnfulfilled runs StartUnfulfilled once the orders read model has
+// caught up, then every sweep interval, until ctx ends.
+func (s *Service) sweepUnfulfilled(ctx context.Context) {
+	if err := s.read.runners[projOrders].WaitCaughtUp(ctx); err != nil {
+		return
+	}
+	t := time.NewTicker(s.sweep)
+	defer t.Stop()
+	for {
+		if _, err := s.StartUnfulfilled(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep for unfulfilled orders failed", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// StartUnfulfilled starts the fulfilment of every placed order that has
+// none: PlaceOrder appends the order, then starts its saga, so a crash
+// between the two leaves an order that only this finds. It returns how many
+// it started. Starting a saga that a request is starting at the same time
+// is harmless: its input is the same, and the saga's stream admits one
+// start.
+func (s *Service) StartUnfulfilled(ctx context.Context) (int, error) {
+	placed, err := s.read.Placed(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range placed {
+		if _, err := s.engine.Load(ctx, id); !errors.Is(err, saga.ErrUnknownSaga) {
+			continue
+		}
+		order, err := s.domain.Orders.Load(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		user, err := s.domain.Users.Load(ctx, order.State.UserID)
+		if err != nil {
+			return n, err
+		}
+		// The saga continues the trace of the request that placed the order.
+		sc := trace.SpanContext{}
+		if e, err := s.first(ctx, onboarding.OrderType.Stream(id)); err == nil {
+			var m schema.Metadata
+			if m.UnmarshalJSON(e.Metadata) == nil {
+				sc = m.SpanContext()
+			}
+		}
+		s.startFulfilment(trace.ContextWithRemoteSpanContext(ctx, sc), Fulfilment{OrderID: id, UserID: order.State.UserID,
+			Email: user.State.Email, Lines: order.State.Lines, TotalCents: order.State.TotalCents, Currency: order.State.Currency})
+		n++
+	}
+	return n, nil
 }
 
 // Drain waits for the sagas started by requests to end, or, once ctx ends,
@@ -264,10 +335,49 @@ func (s *Service) UpdateOrder(ctx context.Context, id, name string, decide aggre
 	return res, err
 }
 
-// FulfilmentView is a saga's state and its history.
+// FulfilmentView is an order's fulfilment as the API shows it: the state of
+// its saga and the saga's history.
 type FulfilmentView struct {
-	State    saga.State      `json:"state"`
-	Timeline []saga.Timeline `json:"timeline"`
+	OrderID  string          `json:"orderId"`
+	Status   saga.Status     `json:"status"`
+	Error    string          `json:"error,omitempty"`
+	Steps    []StepView      `json:"steps"`
+	Started  time.Time       `json:"started,omitzero"`
+	Updated  time.Time       `json:"updated,omitzero"`
+	Timeline []TimelineEntry `json:"timeline"`
+}
+
+// StepView is one step of a fulfilment.
+type StepView struct {
+	Name                 string          `json:"name"`
+	Status               saga.StepStatus `json:"status"`
+	Attempts             int             `json:"attempts"`
+	CompensationAttempts int             `json:"compensationAttempts,omitempty"`
+	LastError            string          `json:"lastError,omitempty"`
+}
+
+// TimelineEntry is one event of a saga's stream.
+type TimelineEntry struct {
+	Revision uint64    `json:"revision"`
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	Step     string    `json:"step,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// fulfilmentView is the view of a saga's state and history.
+func fulfilmentView(st saga.State, history []saga.Timeline) FulfilmentView {
+	v := FulfilmentView{OrderID: st.ID, Status: st.Status, Error: st.Error, Started: st.Started, Updated: st.Updated,
+		Steps: make([]StepView, len(st.Steps)), Timeline: make([]TimelineEntry, len(history))}
+	for i, sp := range st.Steps {
+		v.Steps[i] = StepView{Name: sp.Name, Status: sp.Status, Attempts: sp.Attempts,
+			CompensationAttempts: sp.CompensationAttempts, LastError: sp.LastError}
+	}
+	for i, h := range history {
+		v.Timeline[i] = TimelineEntry(h)
+	}
+	return v
 }
 
 // Pending is the status of a fulfilment that PlaceOrder has yet to record
@@ -282,7 +392,7 @@ func (s *Service) Fulfilment(ctx context.Context, orderID string) (FulfilmentVie
 		if _, err := s.domain.Orders.Load(ctx, orderID); err != nil {
 			return FulfilmentView{}, err
 		}
-		return FulfilmentView{State: saga.State{Name: FulfilmentSaga, ID: orderID, Status: Pending}, Timeline: []saga.Timeline{}}, nil
+		return fulfilmentView(saga.State{Name: FulfilmentSaga, ID: orderID, Status: Pending}, nil), nil
 	}
 	if err != nil {
 		return FulfilmentView{}, err
@@ -298,20 +408,26 @@ func (s *Service) Fulfilment(ctx context.Context, orderID string) (FulfilmentVie
 		}
 		s.wait(ctx, p, projOrders, projRevenue)
 	}
-	return FulfilmentView{State: st, Timeline: tl}, nil
+	return fulfilmentView(st, tl), nil
 }
 
 // head is the position of a stream's last event.
 func (s *Service) head(ctx context.Context, stream string) (eventstore.Position, error) {
-	for e, err := range s.store.ReadStream(ctx, stream, eventstore.ReadOptions{
-		Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1,
-	}) {
-		if err != nil {
-			return eventstore.Position{}, err
-		}
-		return e.Position, nil
+	e, err := s.one(ctx, stream, eventstore.ReadOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1})
+	return e.Position, err
+}
+
+// first is a stream's first event.
+func (s *Service) first(ctx context.Context, stream string) (eventstore.RecordedEvent, error) {
+	return s.one(ctx, stream, eventstore.ReadOptions{MaxCount: 1})
+}
+
+// one reads one event of a stream.
+func (s *Service) one(ctx context.Context, stream string, opts eventstore.ReadOptions) (eventstore.RecordedEvent, error) {
+	for e, err := range s.store.ReadStream(ctx, stream, opts) {
+		return e, err
 	}
-	return eventstore.Position{}, fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
+	return eventstore.RecordedEvent{}, fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
 }
 
 // BreakerView is a breaker's current state and its transitions.
