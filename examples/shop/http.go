@@ -245,12 +245,19 @@ func reply(w http.ResponseWriter, status int, v any, err error) error {
 
 // problem is an RFC 9457 problem document.
 type problem struct {
-	Type       string             `json:"type"`
-	Title      string             `json:"title"`
-	Status     int                `json:"status"`
-	Detail     string             `json:"detail,omitempty"`
-	Instance   string             `json:"instance,omitempty"`
-	Violations []schema.Violation `json:"violations,omitempty"`
+	Type       string      `json:"type"`
+	Title      string      `json:"title"`
+	Status     int         `json:"status"`
+	Detail     string      `json:"detail,omitempty"`
+	Instance   string      `json:"instance,omitempty"`
+	Violations []violation `json:"violations,omitempty"`
+}
+
+// violation is a schema.Violation in a problem document.
+type violation struct {
+	Pointer string `json:"pointer"`
+	Keyword string `json:"keyword"`
+	Message string `json:"message"`
 }
 
 func (p *problem) Error() string { return p.Title + ": " + p.Detail }
@@ -264,8 +271,11 @@ func problemOf(err error) *problem {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &verr):
-		return &problem{Status: http.StatusUnprocessableEntity, Title: "Invalid event",
-			Detail: verr.Error(), Violations: verr.Violations}
+		p := &problem{Status: http.StatusUnprocessableEntity, Title: "Invalid event", Detail: verr.Error()}
+		for _, v := range verr.Violations {
+			p.Violations = append(p.Violations, violation(v))
+		}
+		return p
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 		return &problem{Status: http.StatusPreconditionFailed, Title: "Stale If-Match",
 			Detail: "the resource changed since it was read: " + err.Error()}

@@ -153,6 +153,13 @@ func start(ctx context.Context, storeURL, addr string, cfg Config) (_ *server, e
 		s.ran <- err
 		s.done <- err
 	}()
+	// The API opens once the read models have caught up: before, a read
+	// model could be missing (a new store) or behind.
+	if err := s.svc.read.WaitCaughtUp(ctx); err != nil {
+		ln.Close()
+		s.stopRun()
+		return nil, errors.Join(err, <-s.ran, s.svc.Close(), s.store.Close())
+	}
 	go func() {
 		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			s.done <- err

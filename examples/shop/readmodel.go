@@ -262,6 +262,17 @@ func (rm *ReadModels) WaitFor(ctx context.Context, p eventstore.Position, projec
 	return nil
 }
 
+// WaitCaughtUp waits until every projection has caught up with the store,
+// so that its read model exists and is current.
+func (rm *ReadModels) WaitCaughtUp(ctx context.Context) error {
+	for name, r := range rm.runners {
+		if err := r.WaitCaughtUp(ctx); err != nil {
+			return fmt.Errorf("projection %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // Close releases the target.
 func (rm *ReadModels) Close() error { return rm.close() }
 
