@@ -169,8 +169,8 @@ func start(ctx context.Context, storeURL, addr string, cfg Config) (_ *server, e
 }
 
 // shutdown stops accepting requests and lets those in flight finish, lets
-// the sagas they started end (or, when ctx ends first, reach the end of
-// their running step: Run resumes them at the next start), stops the
+// the sagas they started end (when ctx ends first, they are cancelled and
+// Run resumes them at the next start), stops the
 // projections (their checkpoints are committed), and closes the service and
 // the store.
 func (s *server) shutdown(ctx context.Context) error {

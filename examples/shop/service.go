@@ -242,9 +242,9 @@ func (s *Service) StartUnfulfilled(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Drain waits for the sagas started by requests to end, or, once ctx ends,
-// for their running steps to reach the store: they stop there, the store
-// keeps where they are, and Run resumes them at the next start.
+// Drain waits for the sagas started by requests to end. Once ctx ends, it
+// cancels them and waits for them to return: each stops where its stream
+// says it is, and Run resumes it at the next start.
 func (s *Service) Drain(ctx context.Context) {
 	done := make(chan struct{})
 	go func() { s.sagas.Wait(); close(done) }()
