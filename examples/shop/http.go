@@ -96,7 +96,7 @@ func (s *Service) Handler() http.Handler {
 		}
 		res, err := s.UpdateOrder(r.Context(), r.PathValue("id"), "CancelOrder",
 			onboarding.CancelOrder{Reason: body.Reason}.Decide, expected)
-		return replyAggregate(w, http.StatusOK, res.Aggregate, err)
+		return replyAggregate(w, http.StatusOK, res.Root, err)
 	})
 	handle("GET /orders/{id}/fulfilment", func(w http.ResponseWriter, r *http.Request) error {
 		v, err := s.Fulfilment(r.Context(), r.PathValue("id"))
@@ -128,7 +128,7 @@ func (s *Service) postUser(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		w.Header().Set("Location", "/users/"+res.ID)
 	}
-	return replyAggregate(w, http.StatusCreated, res.Aggregate, err)
+	return replyAggregate(w, http.StatusCreated, res.Root, err)
 }
 
 func (s *Service) postOrder(w http.ResponseWriter, r *http.Request) error {
@@ -147,7 +147,7 @@ func (s *Service) postOrder(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		w.Header().Set("Location", "/orders/"+res.ID)
 	}
-	return replyAggregate(w, http.StatusCreated, res.Aggregate, err)
+	return replyAggregate(w, http.StatusCreated, res.Root, err)
 }
 
 // userCommand decodes body, then runs the decision decide returns on the
@@ -161,7 +161,7 @@ func (s *Service) userCommand(w http.ResponseWriter, r *http.Request, body any, 
 		return err
 	}
 	res, err := s.UpdateUser(r.Context(), r.PathValue("id"), name, decide(), expected)
-	return replyAggregate(w, http.StatusOK, res.Aggregate, err)
+	return replyAggregate(w, http.StatusOK, res.Root, err)
 }
 
 // maxBody bounds request bodies.
@@ -220,7 +220,7 @@ type aggregateView[S any] struct {
 	State    S      `json:"state"`
 }
 
-func replyAggregate[S any](w http.ResponseWriter, status int, a aggregate.Aggregate[S], err error) error {
+func replyAggregate[S any](w http.ResponseWriter, status int, a aggregate.Root[S], err error) error {
 	if err != nil {
 		return err
 	}
