@@ -57,11 +57,11 @@ func newShop(t *testing.T, cfg Config) *shop {
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(func() {
 		srv.Close()
-		svc.Drain(context.Background())
 		cancel()
 		if err := <-ran; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+		svc.Drain(context.Background())
 		if err := svc.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
@@ -180,6 +180,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown field", "POST", "/users", map[string]string{"email": "x@example.com", "name": "x", "role": "admin"}, nil, 400, "Malformed JSON"},
 		{"trailing data", "POST", "/users", []byte(`{"email": "x@example.com", "name": "x"} {}`), nil, 400, "Malformed JSON"},
 		{"empty body", "POST", "/orders", []byte(``), nil, 400, "Malformed JSON"},
+		{"body over 1 MiB", "POST", "/users", []byte(`{"email": "x@example.com", "name": "` + strings.Repeat("x", maxBody) + `"}`), nil, 413, "Content Too Large"},
 		{"invalid email", "POST", "/users", map[string]string{"email": "not-an-address", "name": "x"}, nil, 422, "Invalid event"},
 		{"empty name", "POST", "/users", map[string]string{"email": "x@example.com", "name": ""}, nil, 422, "Invalid event"},
 		{"bad SKU", "POST", "/orders", order(map[string]any{"lines": []map[string]any{{"sku": "book", "quantity": 1}}}), nil, 422, "Invalid event"},
@@ -406,14 +407,17 @@ func TestStartUnfulfilled(t *testing.T) {
 	if v := s.must(http.StatusOK, "GET", "/orders/orphan/fulfilment", nil, nil); !strings.Contains(string(v.body), `"status": "pending"`) || !strings.Contains(string(v.body), `"steps": []`) {
 		t.Fatalf("fulfilment of an order without a saga: %s", v.body)
 	}
-	n, err := s.svc.StartUnfulfilled(t.Context())
+	if n, err := s.svc.StartUnfulfilled(t.Context(), time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("StartUnfulfilled of orders older than an hour = %d, %v; want 0", n, err)
+	}
+	n, err := s.svc.StartUnfulfilled(t.Context(), time.Now())
 	if err != nil || n != 1 {
 		t.Fatalf("StartUnfulfilled = %d, %v; want 1", n, err)
 	}
 	if v := s.fulfilled("orphan"); v.Status != saga.Completed {
 		t.Fatalf("orphan: %s", v.Status)
 	}
-	if n, err := s.svc.StartUnfulfilled(t.Context()); err != nil || n != 0 {
+	if n, err := s.svc.StartUnfulfilled(t.Context(), time.Now()); err != nil || n != 0 {
 		t.Fatalf("second StartUnfulfilled = %d, %v; want 0", n, err)
 	}
 }

@@ -36,12 +36,8 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if o.store == "" {
-		o.store = "sqlite://" + filepath.Join(dir, "shop.db")
-	}
-	if o.readModels == "" {
-		o.readModels = filepath.Join(dir, "readmodels")
-	}
+	o.store = "sqlite://" + filepath.Join(dir, "shop.db")
+	o.readModels = filepath.Join(dir, "readmodels")
 	var out io.Writer
 	if o.traces == "stdout" {
 		out = stdout
@@ -55,7 +51,7 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	payments := NewPayments()
 	s, err := start(ctx, o.store, "127.0.0.1:0", Config{
-		ReadModels: o.readModels, Postgres: o.postgres, Payments: payments,
+		ReadModels: o.readModels, Payments: payments,
 		Breakers:       BreakerSettings{Failures: 3, Open: demoBreakerOpen},
 		TracerProvider: tp,
 		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
@@ -218,7 +214,7 @@ func (d *demo) script(payments *Payments) error {
 		return err
 	}
 
-	d.say("\n2. Bad requests are refused with a problem document, and nothing is written")
+	d.say("\n2. Bad requests are refused with a problem document")
 	for _, c := range []struct {
 		method, path string
 		body         any

@@ -167,21 +167,23 @@ func (s *Service) userCommand(w http.ResponseWriter, r *http.Request, body any, 
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
 
-// decodeBody reads one JSON object into v: unknown fields, trailing data
-// and bodies over maxBody are rejected.
+// decodeBody reads one JSON object into v: unknown fields and trailing data
+// are malformed (400), a body over maxBody is too large (413).
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON object")
-	}
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
 			err = errors.New("unexpected data after the JSON object")
 		}
 	}
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return &problem{Status: http.StatusRequestEntityTooLarge, Title: "Content Too Large",
+			Detail: fmt.Sprintf("the body is over %d bytes", tooLarge.Limit)}
+	case err != nil:
 		return &problem{Status: http.StatusBadRequest, Title: "Malformed JSON", Detail: err.Error()}
 	}
 	return nil

@@ -77,6 +77,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("--traces: %q is neither stdout nor off", o.traces)
 	}
+	if o.demo && (o.store != "" || o.postgres != "" || o.readModels != "") {
+		return o, errors.New("-demo makes its own store and read models in a temporary directory: drop --store, --postgres and --readmodels")
+	}
 	return o, nil
 }
 
@@ -168,16 +171,17 @@ func start(ctx context.Context, storeURL, addr string, cfg Config) (_ *server, e
 	return s, nil
 }
 
-// shutdown stops accepting requests and lets those in flight finish, lets
-// the sagas they started end (when ctx ends first, they are cancelled and
-// Run resumes them at the next start), stops the
-// projections (their checkpoints are committed), and closes the service and
-// the store.
+// shutdown stops accepting requests and lets those in flight finish, stops
+// the projections (their checkpoints are committed) and the sweeps that
+// start and resume sagas, lets the sagas that requests started end (when
+// ctx ends first, they are cancelled, and Run resumes them at the next
+// start), and closes the service and the store.
 func (s *server) shutdown(ctx context.Context) error {
 	errs := []error{s.http.Shutdown(ctx)}
-	s.svc.Drain(ctx)
 	s.stopRun()
-	errs = append(errs, <-s.ran, s.svc.Close(), s.store.Close())
+	errs = append(errs, <-s.ran)
+	s.svc.Drain(ctx)
+	errs = append(errs, s.svc.Close(), s.store.Close())
 	return errors.Join(errs...)
 }
 
@@ -194,8 +198,18 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tp.Shutdown(context.WithoutCancel(ctx))
-	if o.readModels == "" {
-		o.readModels = readModelsDir(o.store)
+	if o.readModels == "" && o.postgres == "" {
+		if strings.HasPrefix(o.store, "memory:") {
+			// A memory store starts empty: so must its read models.
+			dir, err := os.MkdirTemp("", "shop-readmodels-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			o.readModels = dir
+		} else {
+			o.readModels = readModelsDir(o.store)
+		}
 	}
 	s, err := start(ctx, o.store, o.addr, Config{ReadModels: o.readModels, Postgres: o.postgres, TracerProvider: tp, Logger: log})
 	if err != nil {

@@ -154,7 +154,11 @@ func idOf(rec eventstore.RecordedEvent) string {
 	return id
 }
 
-func stamp(rec eventstore.RecordedEvent) string { return rec.Created.UTC().Format(time.RFC3339Nano) }
+// stampLayout is RFC 3339 in UTC with a fixed number of digits, so that
+// stamps sort and compare as text.
+const stampLayout = "2006-01-02T15:04:05.000000000Z"
+
+func stamp(rec eventstore.RecordedEvent) string { return rec.Created.UTC().Format(stampLayout) }
 func day(rec eventstore.RecordedEvent) string   { return rec.Created.UTC().Format(time.DateOnly) }
 
 // runner is a projection runner of either target.
@@ -323,10 +327,11 @@ func (rm *ReadModels) OrdersOf(ctx context.Context, userID string) ([]OrderRow, 
 	})
 }
 
-// Placed lists the IDs of the orders placed and not yet paid or cancelled.
-func (rm *ReadModels) Placed(ctx context.Context) ([]string, error) {
-	return query(ctx, rm, projOrders, `SELECT order_id FROM %sorders WHERE status = 'placed' ORDER BY placed_at, order_id`,
-		nil, func(id *string) []any { return []any{id} })
+// Placed lists the IDs of the orders placed before t and not yet paid or
+// cancelled.
+func (rm *ReadModels) Placed(ctx context.Context, t time.Time) ([]string, error) {
+	return query(ctx, rm, projOrders, `SELECT order_id FROM %sorders WHERE status = 'placed' AND placed_at < $1
+		ORDER BY placed_at, order_id`, []any{t.UTC().Format(stampLayout)}, func(id *string) []any { return []any{id} })
 }
 
 // Revenue lists the revenue per day and currency, oldest first.

@@ -192,7 +192,7 @@ func (s *Service) sweepUnfulfilled(ctx context.Context) {
 	t := time.NewTicker(s.sweep)
 	defer t.Stop()
 	for {
-		if _, err := s.StartUnfulfilled(ctx); err != nil && ctx.Err() == nil {
+		if _, err := s.StartUnfulfilled(ctx, time.Now().Add(-s.sweep)); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "sweep for unfulfilled orders failed", slog.Any("error", err))
 		}
 		select {
@@ -203,14 +203,15 @@ func (s *Service) sweepUnfulfilled(ctx context.Context) {
 	}
 }
 
-// StartUnfulfilled starts the fulfilment of every placed order that has
-// none: PlaceOrder appends the order, then starts its saga, so a crash
-// between the two leaves an order that only this finds. It returns how many
-// it started. Starting a saga that a request is starting at the same time
-// is harmless: its input is the same, and the saga's stream admits one
-// start.
-func (s *Service) StartUnfulfilled(ctx context.Context) (int, error) {
-	placed, err := s.read.Placed(ctx)
+// StartUnfulfilled starts the fulfilment of every order placed before t
+// that has none: PlaceOrder appends the order, then starts its saga, so a
+// crash between the two leaves an order that only this finds. The sweep in
+// Run passes the time one sweep interval ago, so that it does not race with
+// requests that are starting their orders' sagas (which would be harmless:
+// the saga's input is the same, and its stream admits one start). It
+// returns how many it started.
+func (s *Service) StartUnfulfilled(ctx context.Context, t time.Time) (int, error) {
+	placed, err := s.read.Placed(ctx, t)
 	if err != nil {
 		return 0, err
 	}

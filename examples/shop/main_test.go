@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadModelsDir(t *testing.T) {
+	for store, want := range map[string]string{
+		"":                             "chronicle-readmodels",
+		"sqlite://shop.db":             "shop-readmodels",
+		"sqlite:///var/lib/shop/ev.db": "/var/lib/shop/ev-readmodels",
+		"sqlite://data/shop.db?x=1":    "data/shop-readmodels",
+		"esdb://localhost:2113":        "shop-readmodels",
+	} {
+		if got := readModelsDir(store); got != want {
+			t.Errorf("readModelsDir(%q) = %q, want %q", store, got, want)
+		}
+	}
+}
+
+// Bad command lines exit 2 with a message and start nothing.
+func TestBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-demo", "--store", "memory:"}, "-demo makes its own store"},
+		{[]string{"-demo", "--postgres", "postgres://x"}, "-demo makes its own store"},
+		{[]string{"--traces", "file"}, `--traces: "file" is neither stdout nor off`},
+		{[]string{"serve"}, "unexpected arguments"},
+		{[]string{"--nope"}, "flag provided but not defined"},
+	} {
+		var out, errs bytes.Buffer
+		if code := run(t.Context(), c.args, &out, &errs); code != 2 || !strings.Contains(errs.String(), c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errs.String(), c.want)
+		}
+	}
+}
+
+// A server shut down and started again on the same files finds its events
+// and read models, and goes on from its projections' checkpoints.
+func TestRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{ReadModels: filepath.Join(dir, "readmodels"), Sweep: -1,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	url := "sqlite://" + filepath.Join(dir, "shop.db")
+	srv, err := start(t.Context(), url, "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &shop{t: t, srv: &httptest.Server{URL: srv.addr}}
+	ada := s.user("ada")
+	order, _ := s.order(ada, 1000)
+	s.fulfilled(order)
+	if err := srv.shutdown(t.Context()); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	srv, err = start(t.Context(), url, "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.shutdown(t.Context()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	s.srv.URL = srv.addr
+	var orders []OrderRow
+	s.must(http.StatusOK, "GET", "/users/"+ada+"/orders", nil, &orders)
+	if len(orders) != 1 || orders[0].ID != order || orders[0].Status != "shipped" {
+		t.Fatalf("orders after a restart: %+v", orders)
+	}
+	bob := s.user("bob")
+	var users []UserRow
+	s.must(http.StatusOK, "GET", "/users", nil, &users)
+	if len(users) != 2 || users[0].ID != ada || users[1].ID != bob {
+		t.Fatalf("users after a restart: %+v", users)
+	}
+}
