@@ -23,8 +23,10 @@ import (
 )
 
 // demoBreakerOpen is how long the demo's breakers stay open: short, so the
-// demo sees the payment provider recover.
-const demoBreakerOpen = 300 * time.Millisecond
+// demo sees the payment provider recover, and long enough that the order
+// placed after the one that opened it still finds it open on a slow
+// machine.
+const demoBreakerOpen = 3 * time.Second
 
 // runDemo starts the service on an embedded store in a temporary
 // directory, drives users and orders through its HTTP API — a payment
@@ -254,7 +256,14 @@ func (d *demo) script(payments *Payments) error {
 
 	d.say("\n5. The provider recovers: after %v the breaker lets a probe through and closes", demoBreakerOpen)
 	payments.SetDown(false)
-	time.Sleep(demoBreakerOpen + 50*time.Millisecond)
+	var b BreakerView
+	if err := d.get("/breakers/"+PaymentsBreaker, &b); err != nil {
+		return err
+	}
+	if len(b.History) == 0 || b.History[len(b.History)-1].Type != "BreakerOpened" {
+		return fmt.Errorf("breaker %s: %+v, want it open", PaymentsBreaker, b)
+	}
+	time.Sleep(time.Until(b.History[len(b.History)-1].OpenUntil) + 50*time.Millisecond)
 	if _, _, err := d.order("#4", bob, []onboarding.Line{{SKU: "MUG-2", Quantity: 2}}, 2500); err != nil {
 		return err
 	}
