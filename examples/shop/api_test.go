@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/examples/onboarding"
 	"github.com/chronicle-go/chronicle/saga"
+	"github.com/chronicle-go/chronicle/schema"
 )
 
 // shop is a service under test: on a memory store, with SQLite read models
@@ -419,5 +421,36 @@ func TestStartUnfulfilled(t *testing.T) {
 	}
 	if n, err := s.svc.StartUnfulfilled(t.Context(), time.Now()); err != nil || n != 0 {
 		t.Fatalf("second StartUnfulfilled = %d, %v; want 0", n, err)
+	}
+}
+
+// The service publishes its schemas, and refuses to start when a published
+// one no longer matches the code (a type changed without a new version).
+func TestPublishedSchemas(t *testing.T) {
+	store := memory.New()
+	defer store.Close()
+	type fulfilmentOfOld struct {
+		OrderID string `json:"orderId" jsonschema:"required"`
+	}
+	old := schema.MustNewRegistry()
+	schema.MustRegister[fulfilmentOfOld](old, "FulfilmentRequested", 1)
+	if err := old.Publish(t.Context(), store); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(t.Context(), Config{Store: store, ReadModels: t.TempDir()})
+	if !errors.Is(err, schema.ErrChanged) {
+		t.Fatalf("New over a store with another FulfilmentRequested v1: %v, want schema.ErrChanged", err)
+	}
+
+	s := newShop(t, Config{})
+	n := 0
+	for _, err := range s.store.ReadStream(t.Context(), eventstore.FrameworkStream("schemas", ""), eventstore.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no schemas published")
 	}
 }

@@ -62,7 +62,6 @@ type Config struct {
 // fulfilment saga and the dependencies it calls.
 type Service struct {
 	store    eventstore.Store
-	reg      *schema.Registry
 	domain   *onboarding.Service
 	read     *ReadModels
 	engine   *saga.Engine[Fulfilment]
@@ -90,8 +89,10 @@ func NewRegistry() (*schema.Registry, error) {
 	return reg, nil
 }
 
-// New builds the service over cfg.Store. Call Run to run its projections
-// and resume sagas; to stop, stop taking requests, Drain, end Run, Close.
+// New builds the service over cfg.Store and publishes its event schemas
+// there (refusing to start when a published schema changed without a new
+// version). Call Run to run its projections and sagas' sweeps; to stop, stop
+// taking requests, end Run, Drain, Close.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("shop: no store")
@@ -129,7 +130,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{store: cfg.Store, reg: reg, tracer: tp.Tracer("github.com/chronicle-go/chronicle/examples/shop"),
+	if err := reg.Publish(ctx, cfg.Store); err != nil {
+		return nil, fmt.Errorf("publish schemas: %w", err)
+	}
+	s := &Service{store: cfg.Store, tracer: tp.Tracer("github.com/chronicle-go/chronicle/examples/shop"),
 		log: log, waitFor: cfg.WaitTimeout, sweep: cfg.Sweep, newID: func() string { return uuid.NewString() }}
 	s.domain, err = onboarding.NewService(cfg.Store, reg, aggregate.WithTracerProvider(tp), aggregate.WithLogger(log))
 	if err != nil {
