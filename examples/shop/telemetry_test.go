@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,15 +16,7 @@ func TestTracerProvider(t *testing.T) {
 	t.Run("stdout", func(t *testing.T) {
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 		var out bytes.Buffer
-		tp, err := newTracerProvider(t.Context(), &out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, span := tp.Tracer("test").Start(t.Context(), "a span")
-		span.End()
-		if err := tp.Shutdown(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		exportOneSpan(t, &out)
 		if !strings.Contains(out.String(), `"Name":"a span"`) {
 			t.Fatalf("stdout exporter wrote %q", out.String())
 		}
@@ -40,15 +33,7 @@ func TestTracerProvider(t *testing.T) {
 		defer collector.Close()
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 		var out bytes.Buffer
-		tp, err := newTracerProvider(t.Context(), &out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, span := tp.Tracer("test").Start(t.Context(), "a span")
-		span.End()
-		if err := tp.Shutdown(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		exportOneSpan(t, &out)
 		mu.Lock()
 		defer mu.Unlock()
 		if len(paths) != 1 || paths[0] != "POST /v1/traces application/x-protobuf" {
@@ -58,4 +43,18 @@ func TestTracerProvider(t *testing.T) {
 			t.Errorf("with OTLP set, the writer got %q too", out.String())
 		}
 	})
+}
+
+// exportOneSpan exports one span named "a span" through newTracerProvider.
+func exportOneSpan(t *testing.T, out io.Writer) {
+	t.Helper()
+	tp, err := newTracerProvider(t.Context(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tp.Tracer("test").Start(t.Context(), "a span")
+	span.End()
+	if err := tp.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
