@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,27 +26,18 @@ func TestOnEventStoreDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- node.Serve(ctx) }()
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- node.Serve(ctx) }()
 	t.Cleanup(func() {
 		stop()
-		<-served
+		<-nodeDone
 	})
 
-	srv, err := start(t.Context(), node.ConnectionString(), "127.0.0.1:0", Config{
+	s, _ := served(t, node.ConnectionString(), Config{
 		ReadModels: filepath.Join(t.TempDir(), "readmodels"), Sweep: -1,
 		Breakers: BreakerSettings{Failures: 1, Open: time.Hour},
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := srv.shutdown(t.Context()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}()
-	s := &shop{t: t, srv: &httptest.Server{URL: srv.addr}, payments: srv.svc.deps.payments}
 	ada := s.user("ada")
 	shipped, _ := s.order(ada, 1000)
 	if v := s.fulfilled(shipped); v.Status != saga.Completed {

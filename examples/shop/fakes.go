@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronicle-go/chronicle/examples/onboarding"
 )
@@ -78,9 +79,10 @@ func (w *Warehouse) Stock(sku string) int {
 }
 
 // Payments is a payment provider. While it is down every call fails with
-// ErrUnavailable.
+// ErrUnavailable; with a delay, a charge takes that long.
 type Payments struct {
 	down     atomic.Bool
+	delay    atomic.Int64 // nanoseconds
 	mu       sync.Mutex
 	byKey    map[string]string // idempotency key → payment ID
 	byOrder  map[string]string // order ID → payment ID, while charged
@@ -96,9 +98,19 @@ func NewPayments() *Payments {
 // SetDown starts or ends an outage.
 func (p *Payments) SetDown(down bool) { p.down.Store(down) }
 
+// SetDelay makes charges take d (or until their context ends).
+func (p *Payments) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
 // Charge charges an order's amount and returns the payment's ID. A charge
 // with a key already used returns the first charge's ID.
-func (p *Payments) Charge(_ context.Context, key, orderID string, amountCents int64) (string, error) {
+func (p *Payments) Charge(ctx context.Context, key, orderID string, amountCents int64) (string, error) {
+	if d := time.Duration(p.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return "", fmt.Errorf("payments: charge %s: %w", orderID, ctx.Err())
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++

@@ -166,11 +166,11 @@ type BreakerSettings struct {
 // timeout around a breaker whose state is the event stream
 // resilience.BreakerStream(name) in the store, shared by every instance of
 // the service.
-func newDependencies(store eventstore.Store, w *Warehouse, p *Payments, m *Mail, bs BreakerSettings, opts []resilience.Option, log *slog.Logger) (*dependencies, error) {
+func newDependencies(store eventstore.Store, w *Warehouse, p *Payments, m *Mail, bs BreakerSettings, opts []resilience.Option, instance string, log *slog.Logger) (*dependencies, error) {
 	d := &dependencies{warehouse: w, payments: p, mail: m, log: log}
 	policy := func(name string) (resilience.Policy, error) {
 		b, err := resilience.NewBreaker(name, resilience.BreakerConfig{ConsecutiveFailures: bs.Failures, OpenDuration: bs.Open},
-			append([]resilience.Option{resilience.WithStore(store)}, opts...)...)
+			append([]resilience.Option{resilience.WithStore(store), resilience.WithInstanceID(instance + "/" + name)}, opts...)...)
 		if err != nil {
 			return nil, err
 		}

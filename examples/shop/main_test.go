@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/chronicle-go/chronicle/saga"
 )
 
 func TestReadModelsDir(t *testing.T) {
@@ -50,28 +55,15 @@ func TestRestart(t *testing.T) {
 	cfg := Config{ReadModels: filepath.Join(dir, "readmodels"), Sweep: -1,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	url := "sqlite://" + filepath.Join(dir, "shop.db")
-	srv, err := start(t.Context(), url, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &shop{t: t, srv: &httptest.Server{URL: srv.addr}}
+	s, stop := served(t, url, cfg)
 	ada := s.user("ada")
 	order, _ := s.order(ada, 1000)
 	s.fulfilled(order)
-	if err := srv.shutdown(t.Context()); err != nil {
+	if err := stop(t.Context()); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 
-	srv, err = start(t.Context(), url, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := srv.shutdown(t.Context()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}()
-	s.srv.URL = srv.addr
+	s, _ = served(t, url, cfg)
 	var orders []OrderRow
 	s.must(http.StatusOK, "GET", "/users/"+ada+"/orders", nil, &orders)
 	if len(orders) != 1 || orders[0].ID != order || orders[0].Status != "shipped" {
@@ -83,4 +75,57 @@ func TestRestart(t *testing.T) {
 	if len(users) != 2 || users[0].ID != ada || users[1].ID != bob {
 		t.Fatalf("users after a restart: %+v", users)
 	}
+}
+
+// A shutdown that cannot wait for a saga cancels it where it is; the
+// instance, restarted on the same files, resumes it at once (its own lease)
+// and finishes it.
+func TestShutdownMidSaga(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "shop.db")
+	slow := NewPayments()
+	slow.SetDelay(time.Hour)
+	cfg := Config{ReadModels: filepath.Join(dir, "readmodels"), Payments: slow, InstanceID: "shop-1", Sweep: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	s, stop := served(t, url, cfg)
+	ada := s.user("ada")
+	order, _ := s.order(ada, 1000)
+	for charging := false; !charging; time.Sleep(5 * time.Millisecond) {
+		var v FulfilmentView
+		s.must(http.StatusOK, "GET", "/orders/"+order+"/fulfilment", nil, &v)
+		charging = len(v.Steps) == 4 && v.Steps[2].Status == saga.StepRunning
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	cfg.Payments = NewPayments()
+	s, _ = served(t, url, cfg)
+	if v := s.fulfilled(order); v.Status != saga.Completed {
+		t.Fatalf("after the restart the saga is %s: %+v", v.Status, v.Timeline)
+	}
+}
+
+// served starts a server on the store at url and returns a client of it
+// and the function that shuts it down; the test's end shuts it down if the
+// test did not.
+func served(t *testing.T, url string, cfg Config) (*shop, func(context.Context) error) {
+	t.Helper()
+	srv, err := start(t.Context(), url, "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func(ctx context.Context) (err error) {
+		once.Do(func() { err = srv.shutdown(ctx) })
+		return err
+	}
+	t.Cleanup(func() {
+		if err := stop(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &shop{t: t, svc: srv.svc, srv: &httptest.Server{URL: srv.addr}, payments: srv.svc.deps.payments}, stop
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -52,6 +53,12 @@ type Config struct {
 	// WaitTimeout bounds how long a write waits for its read models
 	// (read-your-writes); 0 means 5 s.
 	WaitTimeout time.Duration
+	// InstanceID names this instance of the service in the saga leases and
+	// breaker events it writes; it must differ between instances running at
+	// once and stay the same across restarts, so that a restarted instance
+	// takes its own sagas back at once instead of waiting for their leases
+	// to expire. Empty means the host name.
+	InstanceID string
 	// Sweep is how often Run resumes unfinished sagas and starts the
 	// fulfilment of orders without one; 0 means 10 s, a negative value
 	// never (tests that call StartUnfulfilled themselves).
@@ -126,6 +133,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Sweep == 0 {
 		cfg.Sweep = 10 * time.Second
 	}
+	if cfg.InstanceID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("instance ID: %w", err)
+		}
+		cfg.InstanceID = host
+	}
 	reg, err := NewRegistry()
 	if err != nil {
 		return nil, err
@@ -153,12 +167,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.deps, err = newDependencies(cfg.Store, cfg.Warehouse, cfg.Payments, cfg.Mail, cfg.Breakers,
-		[]resilience.Option{resilience.WithTracerProvider(tp)}, log)
+		[]resilience.Option{resilience.WithTracerProvider(tp)}, cfg.InstanceID, log)
 	if err != nil {
 		return nil, errors.Join(err, s.read.Close())
 	}
 	s.engine, err = saga.NewEngine(cfg.Store, reg, fulfilment(s.domain.Orders, s.deps),
-		saga.WithTracerProvider(tp), saga.WithLogger(log))
+		saga.WithTracerProvider(tp), saga.WithLogger(log), saga.WithInstanceID(cfg.InstanceID))
 	if err != nil {
 		return nil, errors.Join(err, s.deps.close(), s.read.Close())
 	}
