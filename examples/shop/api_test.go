@@ -199,6 +199,8 @@ func TestBadRequests(t *testing.T) {
 		{"fulfilment of an unknown order", "GET", "/orders/nothing/fulfilment", nil, nil, 404, "Not Found"},
 		{"unknown breaker", "GET", "/breakers/nothing", nil, nil, 404, "Not Found"},
 		{"unknown route", "GET", "/nothing", nil, nil, 404, "Not Found"},
+		{"wrong method", "DELETE", "/users/" + ada, nil, nil, 405, "Method Not Allowed"},
+		{"wrong method on a collection", "PUT", "/orders", map[string]string{}, nil, 405, "Method Not Allowed"},
 		{"stale If-Match", "POST", "/users/" + ada + "/deactivate", map[string]string{"reason": "r"}, []string{"If-Match", `"0"`}, 412, "Stale If-Match"},
 		{"If-Match ahead", "POST", "/users/" + ada + "/deactivate", map[string]string{"reason": "r"}, []string{"If-Match", `"7"`}, 412, "Stale If-Match"},
 		{"unquoted If-Match", "POST", "/users/" + ada + "/deactivate", map[string]string{"reason": "r"}, []string{"If-Match", `1`}, 400, "Bad If-Match"},
@@ -223,6 +225,9 @@ func TestBadRequests(t *testing.T) {
 			}
 			if c.status == 422 && c.title == "Invalid event" && (len(p.Violations) == 0 || p.Violations[0].Pointer == "" || p.Violations[0].Keyword == "") {
 				t.Errorf("no violations listed: %s", r.body)
+			}
+			if c.status == http.StatusMethodNotAllowed && r.header.Get("Allow") == "" {
+				t.Errorf("405 without Allow")
 			}
 			if after := s.events(); after != before {
 				t.Errorf("%d events written by a refused request", after-before)

@@ -42,8 +42,15 @@ import (
 // Errors are RFC 9457 problem documents.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	var paths []string
+	allowed := map[string][]string{} // path → methods
 	handle := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
 		mux.Handle(pattern, s.traced(pattern, h))
+		method, path, _ := strings.Cut(pattern, " ")
+		if allowed[path] == nil {
+			paths = append(paths, path)
+		}
+		allowed[path] = append(allowed[path], method)
 	}
 	handle("POST /users", s.postUser)
 	handle("GET /users", func(w http.ResponseWriter, r *http.Request) error {
@@ -110,6 +117,16 @@ func (s *Service) Handler() http.Handler {
 		v, err := s.Breaker(r.Context(), r.PathValue("name"))
 		return reply(w, http.StatusOK, v, err)
 	})
+	// Another method on a known path is 405 with Allow, anything else 404,
+	// both as problem documents (the mux's own answers are plain text).
+	for _, path := range paths {
+		allow := strings.Join(allowed[path], ", ")
+		mux.Handle(path, s.traced(path, func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return &problem{Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed",
+				Detail: fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, allow)}
+		}))
+	}
 	mux.Handle("/", s.traced("/", func(http.ResponseWriter, *http.Request) error {
 		return &problem{Status: http.StatusNotFound, Title: "Not Found", Detail: "no such resource"}
 	}))

@@ -54,6 +54,7 @@ type options struct {
 	readModels string
 	addr       string
 	traces     string
+	instance   string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -65,6 +66,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL for the read models (default: SQLite files beside the store)")
 	fs.StringVar(&o.readModels, "readmodels", "", "directory of the SQLite read models (default: beside the store)")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&o.instance, "instance", "", "this instance's ID in saga leases and breaker events: unique among running instances, the same across restarts (default the host name)")
 	fs.StringVar(&o.traces, "traces", "", `where spans go: "stdout", "off" (default stdout for the server, off for the demo; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set)`)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -211,7 +213,8 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			o.readModels = readModelsDir(o.store)
 		}
 	}
-	s, err := start(ctx, o.store, o.addr, Config{ReadModels: o.readModels, Postgres: o.postgres, TracerProvider: tp, Logger: log})
+	s, err := start(ctx, o.store, o.addr, Config{ReadModels: o.readModels, Postgres: o.postgres, InstanceID: o.instance,
+		TracerProvider: tp, Logger: log})
 	if err != nil {
 		return err
 	}
