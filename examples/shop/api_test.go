@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
 	"github.com/chronicle-go/chronicle/examples/onboarding"
@@ -457,5 +459,39 @@ func TestPublishedSchemas(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no schemas published")
+	}
+}
+
+// An order stored as OrderPlaced v1, before lines and currencies, reads
+// as v2 everywhere: the aggregate and the read models see the upcast shape.
+func TestUpcastedOrder(t *testing.T) {
+	s := newShop(t, Config{})
+	ada := s.user("ada")
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := reg.Encode(t.Context(), onboarding.OrderPlacedV1{UserID: ada, Items: []string{"BOOK-1", "MUG-2"}, Total: 19.99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.store.Append(t.Context(), "order-legacy", eventstore.NoStream, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.read.WaitFor(t.Context(), res.Position, projOrders, projRevenue); err != nil {
+		t.Fatal(err)
+	}
+	var o aggregateView[onboarding.Order]
+	s.must(http.StatusOK, "GET", "/orders/legacy", nil, &o)
+	want := onboarding.Order{Status: onboarding.StatusPlaced, UserID: ada, TotalCents: 1999, Currency: "USD",
+		Lines: []onboarding.Line{{SKU: "BOOK-1", Quantity: 1}, {SKU: "MUG-2", Quantity: 1}}}
+	if diff := cmp.Diff(want, o.State); diff != "" {
+		t.Errorf("order loaded from v1 (-want +got):\n%s", diff)
+	}
+	var orders []OrderRow
+	s.must(http.StatusOK, "GET", "/users/"+ada+"/orders", nil, &orders)
+	if len(orders) != 1 || orders[0].ID != "legacy" || orders[0].TotalCents != 1999 || orders[0].Currency != "USD" {
+		t.Errorf("orders read model from v1: %+v", orders)
 	}
 }
