@@ -207,6 +207,7 @@ func TestBadRequests(t *testing.T) {
 		{"If-Match ahead", "POST", "/users/" + ada + "/deactivate", map[string]string{"reason": "r"}, []string{"If-Match", `"7"`}, 412, "Stale If-Match"},
 		{"unquoted If-Match", "POST", "/users/" + ada + "/deactivate", map[string]string{"reason": "r"}, []string{"If-Match", `1`}, 400, "Bad If-Match"},
 		{"If-Match not a revision", "POST", "/users/" + ada + "/deactivate", map[string]string{"reason": "r"}, []string{"If-Match", `"abc"`}, 400, "Bad If-Match"},
+		{"unknown theme", "PUT", "/users/" + ada + "/preferences", map[string]any{"language": "en", "theme": "neon"}, nil, 422, "Invalid event"},
 		{"wrong e-mail", "POST", "/users/" + ada + "/verify-email", map[string]string{"email": "other@example.com"}, nil, 409, "Command rejected"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -278,9 +279,38 @@ func TestIfMatchRace(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d UserDeactivated events, want 1", n)
 	}
-	s.must(http.StatusOK, "GET", "/users/"+ada, nil, nil)
 	if got := s.must(http.StatusOK, "GET", "/users/"+ada, nil, nil).header.Get("ETag"); got != `"2"` {
 		t.Fatalf("ETag after the race %s, want \"2\"", got)
+	}
+}
+
+// Without If-Match, a writer that loses a race decides again on fresh
+// state (up to the repository's retry limit; past it, 503): it never gets
+// the 412 that means "you sent a stale If-Match".
+func TestConcurrentWritesWithoutIfMatch(t *testing.T) {
+	s := newShop(t, Config{})
+	ada := s.user("ada")
+	const writers, writes = 8, 10
+	statuses := make(chan int, writers*writes)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range writes {
+				prefs := onboarding.Preferences{Language: []string{"en", "de", "fr"}[w%3],
+					Theme: []string{"light", "dark"}[i%2], Newsletter: w%2 == 0}
+				statuses <- s.do("PUT", "/users/"+ada+"/preferences", prefs).status
+			}
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	t.Logf("statuses %v", count)
+	if count[http.StatusOK] == 0 || count[http.StatusOK]+count[http.StatusServiceUnavailable] != writers*writes {
+		t.Fatalf("statuses %v, want 200s (and 503s past the retry limit)", count)
 	}
 }
 

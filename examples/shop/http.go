@@ -29,6 +29,7 @@ import (
 //	GET  /users                       the user list (read model)
 //	GET  /users/{id}                  one user (aggregate), ETag
 //	POST /users/{id}/verify-email     {"email"}, If-Match           200, ETag
+//	PUT  /users/{id}/preferences      {"language","theme","newsletter"}, If-Match 200, ETag
 //	POST /users/{id}/deactivate       {"reason"}, If-Match          200, ETag
 //	GET  /users/{id}/orders           the user's orders (read model)
 //	POST /orders                      {"userId","lines","totalCents","currency"} 201, ETag
@@ -67,6 +68,12 @@ func (s *Service) Handler() http.Handler {
 		}
 		return s.userCommand(w, r, &body, "VerifyEmail", func() aggregate.Decision[onboarding.User] {
 			return onboarding.VerifyEmail{Email: body.Email}.Decide
+		})
+	})
+	handle("PUT /users/{id}/preferences", func(w http.ResponseWriter, r *http.Request) error {
+		var body onboarding.Preferences
+		return s.userCommand(w, r, &body, "SetPreferences", func() aggregate.Decision[onboarding.User] {
+			return onboarding.SetPreferences{Preferences: body}.Decide
 		})
 	})
 	handle("POST /users/{id}/deactivate", func(w http.ResponseWriter, r *http.Request) error {
@@ -295,6 +302,8 @@ func problemOf(err error) *problem {
 			p.Violations = append(p.Violations, violation(v))
 		}
 		return p
+	case errors.Is(err, aggregate.ErrConflict): // before ErrWrongExpectedVersion, which it wraps
+		return &problem{Status: http.StatusServiceUnavailable, Title: "Busy", Detail: "too many concurrent writers; try again"}
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 		return &problem{Status: http.StatusPreconditionFailed, Title: "Stale If-Match",
 			Detail: "the resource changed since it was read: " + err.Error()}
@@ -308,8 +317,6 @@ func problemOf(err error) *problem {
 	case errors.Is(err, aggregate.ErrRejected), errors.Is(err, aggregate.ErrAlreadyExists),
 		errors.Is(err, onboarding.ErrEmailNotVerified), errors.Is(err, onboarding.ErrDeactivated):
 		return &problem{Status: http.StatusConflict, Title: "Command rejected", Detail: err.Error()}
-	case errors.Is(err, aggregate.ErrConflict):
-		return &problem{Status: http.StatusServiceUnavailable, Title: "Busy", Detail: "too many concurrent writers; try again"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &problem{Status: http.StatusServiceUnavailable, Title: "Unavailable", Detail: err.Error()}
 	}

@@ -303,10 +303,22 @@ func (s *Service) RegisterUser(ctx context.Context, email, name string) (aggrega
 	return res, err
 }
 
+// commandOptions name a command and, unless expected is Any, make it run
+// only at that revision. (With Any the repository keeps its default: a
+// conflict with a concurrent writer makes it decide again on fresh state;
+// an expected revision, even Any, would turn the conflict into an error.)
+func commandOptions(name string, expected eventstore.ExpectedRevision) []aggregate.CommandOption {
+	opts := []aggregate.CommandOption{aggregate.WithCommandName(name)}
+	if !expected.IsAny() {
+		opts = append(opts, aggregate.WithExpectedRevision(expected))
+	}
+	return opts
+}
+
 // UpdateUser runs a user command, at the revision the caller read when
 // expected is not Any.
 func (s *Service) UpdateUser(ctx context.Context, id, name string, decide aggregate.Decision[onboarding.User], expected eventstore.ExpectedRevision) (aggregate.Result[onboarding.User], error) {
-	res, err := s.domain.Users.Update(ctx, id, decide, aggregate.WithCommandName(name), aggregate.WithExpectedRevision(expected))
+	res, err := s.domain.Users.Update(ctx, id, decide, commandOptions(name, expected)...)
 	if err == nil {
 		s.wait(ctx, res.Position, projUsers)
 	}
@@ -347,7 +359,7 @@ func (s *Service) startFulfilment(ctx context.Context, in Fulfilment) {
 
 // UpdateOrder runs an order command at the revision the caller read.
 func (s *Service) UpdateOrder(ctx context.Context, id, name string, decide aggregate.Decision[onboarding.Order], expected eventstore.ExpectedRevision) (aggregate.Result[onboarding.Order], error) {
-	res, err := s.domain.Orders.Update(ctx, id, decide, aggregate.WithCommandName(name), aggregate.WithExpectedRevision(expected))
+	res, err := s.domain.Orders.Update(ctx, id, decide, commandOptions(name, expected)...)
 	if err == nil {
 		s.wait(ctx, res.Position, projOrders, projRevenue)
 	}
