@@ -20,7 +20,6 @@ import (
 type Fulfilment struct {
 	OrderID    string            `json:"orderId" jsonschema:"required,minLength=1"`
 	UserID     string            `json:"userId" jsonschema:"required,minLength=1"`
-	Email      string            `json:"email" jsonschema:"required,format=email"`
 	Lines      []onboarding.Line `json:"lines" jsonschema:"required,minItems=1"`
 	TotalCents int64             `json:"totalCents" jsonschema:"required,minimum=1"`
 	Currency   string            `json:"currency" jsonschema:"required,enum=EUR,enum=USD"`
@@ -62,7 +61,17 @@ func retryable(err error) bool {
 // it, ship it. When a step fails for good, the steps before it are undone in
 // reverse order: the charge is refunded, the stock released, and undoing
 // "accept" cancels the order and tells the customer.
-func fulfilment(orders *aggregate.Repository[onboarding.Order], deps *dependencies) *saga.Definition[Fulfilment] {
+func fulfilment(orders *aggregate.Repository[onboarding.Order], users *aggregate.Repository[onboarding.User], deps *dependencies) *saga.Definition[Fulfilment] {
+	// notify e-mails the customer, at the address the user has when the
+	// message goes out.
+	notify := func(ctx context.Context, sc saga.StepContext[Fulfilment], subject string) {
+		u, err := users.Load(ctx, sc.Input.UserID)
+		if err != nil {
+			deps.log.WarnContext(ctx, "e-mail not sent", slog.String("user", sc.Input.UserID), slog.Any("error", err))
+			return
+		}
+		deps.notify(ctx, sc.Key, Message{To: u.State.Email, Subject: "Order " + sc.Input.OrderID + " " + subject})
+	}
 	return saga.New(FulfilmentSaga,
 		saga.Step[Fulfilment]{
 			Name: "accept",
@@ -82,7 +91,7 @@ func fulfilment(orders *aggregate.Repository[onboarding.Order], deps *dependenci
 				if err != nil {
 					return err
 				}
-				deps.notify(ctx, sc.Key, Message{To: sc.Input.Email, Subject: "Order " + sc.Input.OrderID + " cancelled"})
+				notify(ctx, sc, "cancelled")
 				return nil
 			},
 			Retry: deps.stepRetry,
@@ -129,7 +138,7 @@ func fulfilment(orders *aggregate.Repository[onboarding.Order], deps *dependenci
 				if err != nil && !errors.Is(err, onboarding.ErrAlreadyShipped) { // a repeated attempt
 					return err
 				}
-				deps.notify(ctx, sc.Key, Message{To: sc.Input.Email, Subject: "Order " + sc.Input.OrderID + " shipped"})
+				notify(ctx, sc, "shipped")
 				return nil
 			},
 			Retry: deps.stepRetry,

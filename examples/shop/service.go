@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.read.Close())
 	}
-	s.engine, err = saga.NewEngine(cfg.Store, reg, fulfilment(s.domain.Orders, s.deps),
+	s.engine, err = saga.NewEngine(cfg.Store, reg, fulfilment(s.domain.Orders, s.domain.Users, s.deps),
 		saga.WithTracerProvider(tp), saga.WithLogger(log), saga.WithInstanceID(cfg.InstanceID))
 	if err != nil {
 		return nil, errors.Join(err, s.deps.close(), s.read.Close())
@@ -242,10 +242,6 @@ func (s *Service) StartUnfulfilled(ctx context.Context, t time.Time) (int, error
 		if err != nil {
 			return n, err
 		}
-		user, err := s.domain.Users.Load(ctx, order.State.UserID)
-		if err != nil {
-			return n, err
-		}
 		// The saga continues the trace of the request that placed the order.
 		sc := trace.SpanContext{}
 		if e, err := s.first(ctx, onboarding.OrderType.Stream(id)); err == nil {
@@ -255,7 +251,7 @@ func (s *Service) StartUnfulfilled(ctx context.Context, t time.Time) (int, error
 			}
 		}
 		s.startFulfilment(trace.ContextWithRemoteSpanContext(ctx, sc), Fulfilment{OrderID: id, UserID: order.State.UserID,
-			Email: user.State.Email, Lines: order.State.Lines, TotalCents: order.State.TotalCents, Currency: order.State.Currency})
+			Lines: order.State.Lines, TotalCents: order.State.TotalCents, Currency: order.State.Currency})
 		n++
 	}
 	return n, nil
@@ -333,11 +329,7 @@ func (s *Service) PlaceOrder(ctx context.Context, cmd onboarding.PlaceOrder) (ag
 	if err != nil {
 		return res, err
 	}
-	user, err := s.domain.Users.Load(ctx, cmd.UserID)
-	if err != nil {
-		return res, err
-	}
-	s.startFulfilment(ctx, Fulfilment{OrderID: id, UserID: cmd.UserID, Email: user.State.Email,
+	s.startFulfilment(ctx, Fulfilment{OrderID: id, UserID: cmd.UserID,
 		Lines: cmd.Lines, TotalCents: cmd.TotalCents, Currency: cmd.Currency})
 	s.wait(ctx, res.Position, projOrders, projRevenue)
 	return res, nil
