@@ -217,6 +217,9 @@ func (st *State) apply(e *eventstore.RecordedEvent) error {
 		st.Status = Compensated
 	case EventNeedsAttention:
 		st.Status, st.Error = NeedsAttention, r.Error
+		if step != nil {
+			step.Status = StepCompensationFailed // its compensation failed for good
+		}
 	case EventRetryRequested:
 		// The failed compensation is tried again.
 		st.Status = Compensating
