@@ -31,10 +31,12 @@ type command struct {
 // eventstore.ErrWrongExpectedVersion) and the decision does not run; a
 // writer that wins the race between load and append gives the same error.
 // The command is never retried: the caller decided on what it had read, so
-// it must read again.
+// it must read again. Any expects nothing: the command runs as without the
+// option, retried on conflict (so a handler can pass what an absent
+// If-Match means).
 func WithExpectedRevision(rev eventstore.ExpectedRevision) CommandOption {
 	return func(c *command) error {
-		c.expected, c.expects = rev, true
+		c.expected, c.expects = rev, !rev.IsAny()
 		return nil
 	}
 }

@@ -86,6 +86,12 @@ func TestExpectedRevisionFromTheCaller(t *testing.T) {
 	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) || errors.Is(err, aggregate.ErrConflict) || len(seen) != 1 {
 		t.Fatalf("lost race: err = %v after %d decisions, want ErrWrongExpectedVersion after 1", err, len(seen))
 	}
+
+	// Any expects nothing: a lost race is retried as without the option.
+	var raced []int
+	if res, err := e.repo.Update(ctx, "1", competingDecision(t, e.store, e.reg, 1, &raced), aggregate.WithExpectedRevision(eventstore.Any)); err != nil || res.Attempts != 2 {
+		t.Errorf("Update with Any after a lost race = %+v, %v; want success in 2 attempts", res, err)
+	}
 }
 
 func TestCommandName(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/projection"
 	"github.com/chronicle-go/chronicle/schema"
 )
 
@@ -45,8 +46,8 @@ type options struct {
 }
 
 type namedTarget struct {
-	name     string
-	statuses StatusFunc
+	name   string
+	target projection.StatusReporter
 }
 
 // WithRegistry decodes events with the service's registry: its Go types and

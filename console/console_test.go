@@ -514,6 +514,7 @@ func TestOptions(t *testing.T) {
 		"travel twice":   {console.WithTimeTravel("order", replay), console.WithTimeTravel("order", replay)},
 		"nil repository": {console.WithAggregate[Order](nil)},
 		"target":         {console.WithTarget("", nil)},
+		"nil target":     {console.WithTarget("db", nil)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := console.New(s, opts...); !errors.Is(err, console.ErrInvalidOption) {
@@ -535,13 +536,13 @@ func TestHookFailures(t *testing.T) {
 		console.WithTimeTravel("order", func(context.Context, string) iter.Seq2[console.Step, error] {
 			return func(yield func(console.Step, error) bool) { yield(console.Step{}, boom) }
 		}),
-		console.WithTarget("db", func(context.Context) ([]console.TargetStatus, error) { return nil, boom }),
-		console.WithTarget("ok", func(context.Context) ([]console.TargetStatus, error) {
-			return []console.TargetStatus{{Projection: "orders", Live: 2, Versions: []console.TargetVersion{
-				{Version: 1, Where: "orders.v1.db", Retired: time.Now()},
-				{Version: 2, Where: "orders.v2.db", Checkpoints: []projection.Checkpoint{projection.At(eventstore.Position{Commit: 3, Prepare: 3})}},
+		console.WithTarget("db", reporter(func(context.Context) ([]projection.TargetStatus, error) { return nil, boom })),
+		console.WithTarget("ok", reporter(func(context.Context) ([]projection.TargetStatus, error) {
+			return []projection.TargetStatus{{Projection: "orders", Live: 2, Versions: []projection.VersionStatus{
+				{Version: 1, Place: "orders.v1.db", Retired: time.Now()},
+				{Version: 2, Place: "orders.v2.db", Checkpoints: []projection.PartitionCheckpoint{{Checkpoint: projection.At(eventstore.Position{Commit: 3, Prepare: 3})}}},
 			}}}, nil
-		}),
+		})),
 	)
 	code, body := get(t, srv, "/aggregate?stream=order-1")
 	if code != http.StatusInternalServerError {
@@ -563,3 +564,8 @@ func TestClosedStore(t *testing.T) {
 		}
 	}
 }
+
+// reporter adapts a function to projection.StatusReporter.
+type reporter func(context.Context) ([]projection.TargetStatus, error)
+
+func (r reporter) Statuses(ctx context.Context) ([]projection.TargetStatus, error) { return r(ctx) }

@@ -13,7 +13,7 @@
 //	h, err := console.New(store,
 //		console.WithRegistry(registry),       // decode with the service's Go types
 //		console.WithAggregate(orders),        // time travel for the "order" category
-//		console.WithTarget("sqlite", console.SQLiteStatuses(target)))
+//		console.WithTarget("sqlite", target)) // a projection/sqlite target
 //	mux.Handle("/console/", http.StripPrefix("/console", h))
 //
 // Every link the console writes is relative, so it works under any prefix.

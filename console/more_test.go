@@ -32,7 +32,7 @@ func TestSQLiteTarget(t *testing.T) {
 		func(context.Context, *sql.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	srv := f.server(t, console.WithTarget("sqlite", console.SQLiteStatuses(target)))
+	srv := f.server(t, console.WithTarget("sqlite", target))
 	contains(t, mustGet(t, srv, "/projections"), "SQL target sqlite", "revenue", "p0 all:C:2/P:2")
 }
 
@@ -54,7 +54,7 @@ func TestPostgresTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := seed(t, 1)
-	srv := f.server(t, console.WithTarget("pg", console.PostgresStatuses(target)))
+	srv := f.server(t, console.WithTarget("pg", target))
 	contains(t, mustGet(t, srv, "/projections"), "SQL target pg")
 	pool.Close()
 	contains(t, mustGet(t, srv, "/projections"), "SQL target pg", `class="problem"`)

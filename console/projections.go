@@ -12,93 +12,19 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/projection"
-	"github.com/chronicle-go/chronicle/projection/postgres"
-	psqlite "github.com/chronicle-go/chronicle/projection/sqlite"
 )
 
-// A TargetStatus is one projection as a SQL target keeps it.
-type TargetStatus struct {
-	Projection string
-	Live       int // the live version; 0 when none was promoted
-	Versions   []TargetVersion
-}
-
-// A TargetVersion is one version of a projection in a SQL target.
-type TargetVersion struct {
-	Version int
-	Where   string // the file or schema that holds its tables
-	Retired time.Time
-	// Checkpoints are the version's checkpoints, by partition.
-	Checkpoints []projection.Checkpoint
-}
-
-// A StatusFunc lists the projections a SQL target keeps.
-type StatusFunc func(ctx context.Context) ([]TargetStatus, error)
-
-// WithTarget shows the projections a SQL target keeps, under name, with
-// their checkpoints and lag. SQLiteStatuses and PostgresStatuses adapt the
-// targets of projection/sqlite and projection/postgres.
-func WithTarget(name string, statuses StatusFunc) Option {
+// WithTarget shows the projections a SQL target keeps (projection/sqlite,
+// projection/postgres: any projection.StatusReporter), under name, with
+// their versions, places and checkpoints.
+func WithTarget(name string, target projection.StatusReporter) Option {
 	return func(o *options) error {
-		if name == "" || statuses == nil {
-			return fmt.Errorf("%w: a target needs a name and a status function", ErrInvalidOption)
+		if name == "" || target == nil {
+			return fmt.Errorf("%w: a target needs a name and a status reporter", ErrInvalidOption)
 		}
-		o.targets = append(o.targets, namedTarget{name, statuses})
+		o.targets = append(o.targets, namedTarget{name, target})
 		return nil
 	}
-}
-
-// SQLiteStatuses lists the projections of a projection/sqlite target.
-func SQLiteStatuses(t *psqlite.Target) StatusFunc {
-	return func(ctx context.Context) ([]TargetStatus, error) {
-		sts, err := t.Statuses(ctx)
-		return convert(sts, err,
-			func(s psqlite.Status) (string, int, []psqlite.VersionStatus) { return s.Projection, s.Live, s.Versions },
-			func(v psqlite.VersionStatus) TargetVersion {
-				return TargetVersion{Version: v.Version, Where: v.Path, Retired: v.Retired,
-					Checkpoints: checkpointsOf(v.Checkpoints, func(c psqlite.PartitionCheckpoint) projection.Checkpoint { return c.Checkpoint })}
-			})
-	}
-}
-
-// PostgresStatuses lists the projections of a projection/postgres target.
-func PostgresStatuses(t *postgres.Target) StatusFunc {
-	return func(ctx context.Context) ([]TargetStatus, error) {
-		sts, err := t.Statuses(ctx)
-		return convert(sts, err,
-			func(s postgres.Status) (string, int, []postgres.VersionStatus) {
-				return s.Projection, s.Live, s.Versions
-			},
-			func(v postgres.VersionStatus) TargetVersion {
-				return TargetVersion{Version: v.Version, Where: v.Schema, Retired: v.Retired,
-					Checkpoints: checkpointsOf(v.Checkpoints, func(c postgres.PartitionCheckpoint) projection.Checkpoint { return c.Checkpoint })}
-			})
-	}
-}
-
-// convert turns a SQL target's statuses into the console's: the two targets
-// have types of the same shape.
-func convert[S, V any](sts []S, err error, status func(S) (string, int, []V), version func(V) TargetVersion) ([]TargetStatus, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]TargetStatus, len(sts))
-	for i, s := range sts {
-		name, live, versions := status(s)
-		out[i] = TargetStatus{Projection: name, Live: live}
-		for _, v := range versions {
-			out[i].Versions = append(out[i].Versions, version(v))
-		}
-	}
-	return out, nil
-}
-
-func checkpointsOf[P any](ps []P, checkpoint func(P) projection.Checkpoint) []projection.Checkpoint {
-	out := make([]projection.Checkpoint, len(ps))
-	for i, p := range ps {
-		out[i] = checkpoint(p)
-	}
-	return out
 }
 
 var (
@@ -220,7 +146,7 @@ type parkedRow struct {
 
 type targetView struct {
 	Name     string
-	Statuses []TargetStatus
+	Statuses []projection.TargetStatus
 	Error    string
 	Head     eventstore.Position
 }
@@ -253,7 +179,7 @@ func (h *handler) projections(r *http.Request) (view, error) {
 	targets := make([]targetView, len(h.opts.targets))
 	for i, t := range h.opts.targets {
 		targets[i] = targetView{Name: t.name, Head: head}
-		sts, err := t.statuses(ctx)
+		sts, err := t.target.Statuses(ctx)
 		if err != nil {
 			targets[i].Error = err.Error()
 			continue

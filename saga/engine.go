@@ -393,11 +393,7 @@ func (e *Engine[In]) runStep(ctx context.Context, st *State, i int, compensate b
 		return err
 	}
 	e.logger.Error("saga: compensation failed; the saga needs attention", "saga", st.Name, "id", st.ID, "step", ss.Name, "error", last)
-	next, err := e.append(ctx, st.ID, rev, EventCompensationFailed, record{Step: ss.Name, Attempt: attempt, Error: last.Error(), Final: true})
-	if err != nil {
-		return err
-	}
-	if _, err := e.append(ctx, st.ID, next, EventNeedsAttention, record{Step: ss.Name, Error: last.Error()}); err != nil {
+	if _, err := e.append(ctx, st.ID, rev, EventNeedsAttention, record{Step: ss.Name, Error: last.Error()}); err != nil {
 		return err
 	}
 	e.tel.ended(ctx, NeedsAttention)

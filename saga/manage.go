@@ -179,12 +179,12 @@ func Read(ctx context.Context, store eventstore.Store, stream string) (*State, e
 // Timeline is one transition of a saga, for tools: what happened, to which
 // step, when.
 type Timeline struct {
-	Revision uint64
-	Time     time.Time
-	Type     string
-	Step     string
-	Attempt  int
-	Error    string
+	Revision uint64    `json:"revision"`
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	Step     string    `json:"step,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // History returns the transitions of the saga stream stream in order.

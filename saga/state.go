@@ -49,11 +49,12 @@ const (
 
 // StepState is the fold of one step's events.
 type StepState struct {
-	Name   string
-	Status StepStatus
+	Name   string     `json:"name"`
+	Status StepStatus `json:"status"`
 	// Attempts of the action, and of the compensation.
-	Attempts, CompensationAttempts int
-	LastError                      string
+	Attempts             int    `json:"attempts"`
+	CompensationAttempts int    `json:"compensationAttempts,omitempty"`
+	LastError            string `json:"lastError,omitempty"`
 	// Owner and LeaseUntil name the engine running the step (or its
 	// compensation) and until when its claim holds.
 	Owner      string
@@ -62,20 +63,21 @@ type StepState struct {
 
 // State is the fold of a saga's stream.
 type State struct {
-	Name, ID string
-	Status   Status
-	Input    json.RawMessage
+	Name   string          `json:"name"`
+	ID     string          `json:"id"`
+	Status Status          `json:"status"`
+	Input  json.RawMessage `json:"input,omitempty"`
 	// InputType is the event type the input was encoded as, and
 	// InputMetadata its metadata (schema version, correlation, trace).
-	InputType     string
-	InputMetadata json.RawMessage
-	Steps         []StepState
+	InputType     string          `json:"inputType,omitempty"`
+	InputMetadata json.RawMessage `json:"inputMetadata,omitempty"`
+	Steps         []StepState     `json:"steps"`
 	// Error is the failure that made the saga compensate or stop.
-	Error string
+	Error string `json:"error,omitempty"`
 	// Revision is the revision of the last event of the saga's stream.
-	Revision uint64
-	Started  time.Time
-	Updated  time.Time
+	Revision uint64    `json:"revision"`
+	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
 }
 
 // Event types of a saga's stream. Their data are JSON objects with the
@@ -215,6 +217,9 @@ func (st *State) apply(e *eventstore.RecordedEvent) error {
 		st.Status = Compensated
 	case EventNeedsAttention:
 		st.Status, st.Error = NeedsAttention, r.Error
+		if step != nil {
+			step.Status = StepCompensationFailed // its compensation failed for good
+		}
 	case EventRetryRequested:
 		// The failed compensation is tried again.
 		st.Status = Compensating

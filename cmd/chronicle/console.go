@@ -82,13 +82,13 @@ func runConsole(cmd *cobra.Command, addr string, actions, asJSON bool, sql *sqlF
 				"for actions, serve its store (chronicle serve) and point --store at that esdb:// address", err)
 		}
 	} else {
-		store, err = openStoreReading(cmd, op)
+		store, err = openReading(cmd, op)
 	}
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	lite, pg, closeTargets, err := sql.targets(cmd, op)
+	sources, closeTargets, err := sql.open(cmd, op)
 	defer closeTargets()
 	if err != nil {
 		return err
@@ -97,11 +97,10 @@ func runConsole(cmd *cobra.Command, addr string, actions, asJSON bool, sql *sqlF
 	if actions {
 		opts = append(opts, console.WithActions())
 	}
-	if lite != nil {
-		opts = append(opts, console.WithTarget("sqlite "+sql.sqliteDir, console.SQLiteStatuses(lite)))
-	}
-	if pg != nil {
-		opts = append(opts, console.WithTarget("postgres", console.PostgresStatuses(pg)))
+	for _, src := range sources {
+		if t, ok := src.(targetSource); ok {
+			opts = append(opts, console.WithTarget(t.name, t.t))
+		}
 	}
 	h, err := console.New(store, opts...)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -33,19 +32,6 @@ func (f *sqlFlags) add(cmd *cobra.Command) {
 // open returns the sources the flags name and a function that closes them,
 // to call even when open fails.
 func (f *sqlFlags) open(cmd *cobra.Command, op string) (sources []checkpointSource, closeAll func(), err error) {
-	lite, pg, closeAll, err := f.targets(cmd, op)
-	if lite != nil {
-		sources = append(sources, sqliteSource{lite})
-	}
-	if pg != nil {
-		sources = append(sources, postgresSource{pg})
-	}
-	return sources, closeAll, err
-}
-
-// targets opens the SQL targets the flags name (nil when not named) and
-// returns a function that closes them, to call even when targets fails.
-func (f *sqlFlags) targets(cmd *cobra.Command, op string) (lite *projsqlite.Target, pg *postgres.Target, closeAll func(), err error) {
 	ctx := cmd.Context()
 	var closers []func()
 	closeAll = func() {
@@ -54,143 +40,76 @@ func (f *sqlFlags) targets(cmd *cobra.Command, op string) (lite *projsqlite.Targ
 		}
 	}
 	if cmd.Flags().Changed("postgres-schema") && f.postgres == "" {
-		return nil, nil, closeAll, usagef("%s: --postgres-schema needs --postgres URL", op)
+		return nil, closeAll, usagef("%s: --postgres-schema needs --postgres URL", op)
 	}
 	if f.sqliteDir != "" {
 		// projsqlite.Open creates what is missing: make sure it is a target's
 		// directory first, so that a typo does not create one.
 		if _, err := os.Stat(filepath.Join(f.sqliteDir, projsqlite.ControlFile)); err != nil {
-			return nil, nil, closeAll, fmt.Errorf("%s: --sqlite %s: not a projection/sqlite directory: %w", op, f.sqliteDir, err)
+			return nil, closeAll, fmt.Errorf("%s: --sqlite %s: not a projection/sqlite directory: %w", op, f.sqliteDir, err)
 		}
 		t, err := projsqlite.Open(f.sqliteDir)
 		if err != nil {
-			return nil, nil, closeAll, fmt.Errorf("%s: --sqlite: %w", op, err)
+			return nil, closeAll, fmt.Errorf("%s: --sqlite: %w", op, err)
 		}
 		closers = append(closers, func() { t.Close() })
-		lite = t
+		sources = append(sources, targetSource{"sqlite", t})
 	}
 	if f.postgres != "" {
 		pool, err := pgxpool.New(ctx, f.postgres)
 		if err != nil {
-			return lite, nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
+			return nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
 		}
 		closers = append(closers, pool.Close)
 		t, err := postgres.New(ctx, pool, postgres.WithSchema(f.postgresSchema))
 		if err != nil {
-			return lite, nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
+			return nil, closeAll, fmt.Errorf("%s: --postgres: %w", op, err)
 		}
-		pg = t
+		sources = append(sources, targetSource{"postgres", t})
 	}
-	return lite, pg, closeAll, nil
-}
-
-// sqlVersion is what both SQL targets report of one version.
-type sqlVersion struct {
-	version           int
-	created, prepared time.Time
-	started           projection.Checkpoint
-	checkpoints       []sqlCheckpoint
-}
-
-type sqlCheckpoint struct {
-	partition  int
-	checkpoint projection.Checkpoint
-	updated    time.Time
+	return sources, closeAll, nil
 }
 
 // sqlInfo turns a SQL target's version into a versionInfo. The rate runs
 // from the first checkpoint the version saved (at about the time it was
 // prepared) to its current one: the average since the build began.
-func sqlInfo(source, name string, live int, v sqlVersion) versionInfo {
-	vi := versionInfo{source: source, projection: name, version: v.version, liveKnown: true, live: live}
-	since := v.prepared
+func sqlInfo(source, name string, live int, v projection.VersionStatus) versionInfo {
+	vi := versionInfo{source: source, projection: name, version: v.Version, liveKnown: true, live: live}
+	since := v.Prepared
 	if since.IsZero() {
-		since = v.created
+		since = v.Created
 	}
-	for _, c := range v.checkpoints {
-		sc := storedCheckpoint{partition: c.partition, checkpoint: c.checkpoint, saved: c.updated}
-		if c.partition == 0 {
-			sc.since = checkpointMark{cp: v.started, at: since}
+	for _, c := range v.Checkpoints {
+		sc := storedCheckpoint{partition: c.Partition, checkpoint: c.Checkpoint, saved: c.Updated}
+		if c.Partition == 0 {
+			sc.since = checkpointMark{cp: v.Started, at: since}
 		}
 		vi.partitions = append(vi.partitions, sc)
 	}
 	return vi
 }
 
-// sqlStatus is what both SQL targets report of one projection.
-type sqlStatus struct {
-	name     string
-	live     int
-	versions []sqlVersion
+// targetSource is a checkpoint source over a SQL target's statuses.
+type targetSource struct {
+	name string // "postgres", "sqlite"
+	t    projection.StatusReporter
 }
 
-// sqlInfos returns the versionInfos of the projections (only name's when
-// set).
-func sqlInfos(source, name string, statuses []sqlStatus) []versionInfo {
+// versions returns the versionInfos of the target's projections (only
+// name's when set).
+func (s targetSource) versions(ctx context.Context, name string) ([]versionInfo, error) {
+	statuses, err := s.t.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []versionInfo
 	for _, st := range statuses {
-		if name != "" && st.name != name {
+		if name != "" && st.Projection != name {
 			continue
 		}
-		for _, v := range st.versions {
-			out = append(out, sqlInfo(source, st.name, st.live, v))
+		for _, v := range st.Versions {
+			out = append(out, sqlInfo(s.name, st.Projection, st.Live, v))
 		}
 	}
-	return out
-}
-
-// sqlStatuses converts a target's statuses through accessors of its types
-// (both targets report the same things in types of their own).
-func sqlStatuses[S, V, C any](in []S, status func(S) (string, int, []V), version func(V) (sqlVersion, []C), checkpoint func(C) sqlCheckpoint) []sqlStatus {
-	out := make([]sqlStatus, len(in))
-	for i, st := range in {
-		name, live, versions := status(st)
-		out[i] = sqlStatus{name: name, live: live}
-		for _, v := range versions {
-			sv, cps := version(v)
-			for _, c := range cps {
-				sv.checkpoints = append(sv.checkpoints, checkpoint(c))
-			}
-			out[i].versions = append(out[i].versions, sv)
-		}
-	}
-	return out
-}
-
-type postgresSource struct{ t *postgres.Target }
-
-func (s postgresSource) versions(ctx context.Context, name string) ([]versionInfo, error) {
-	statuses, err := s.t.Statuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sqlInfos("postgres", name, sqlStatuses(statuses,
-		func(s postgres.Status) (string, int, []postgres.VersionStatus) {
-			return s.Projection, s.Live, s.Versions
-		},
-		func(v postgres.VersionStatus) (sqlVersion, []postgres.PartitionCheckpoint) {
-			return sqlVersion{version: v.Version, created: v.Created, prepared: v.Prepared, started: v.Started}, v.Checkpoints
-		},
-		func(c postgres.PartitionCheckpoint) sqlCheckpoint {
-			return sqlCheckpoint{c.Partition, c.Checkpoint, c.Updated}
-		})), nil
-}
-
-type sqliteSource struct{ t *projsqlite.Target }
-
-func (s sqliteSource) versions(ctx context.Context, name string) ([]versionInfo, error) {
-	statuses, err := s.t.Statuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sqlInfos("sqlite", name, sqlStatuses(statuses,
-		func(s projsqlite.Status) (string, int, []projsqlite.VersionStatus) {
-			return s.Projection, s.Live, s.Versions
-		},
-		func(v projsqlite.VersionStatus) (sqlVersion, []projsqlite.PartitionCheckpoint) {
-			return sqlVersion{version: v.Version, created: v.Created, prepared: v.Prepared, started: v.Started}, v.Checkpoints
-		},
-		func(c projsqlite.PartitionCheckpoint) sqlCheckpoint {
-			return sqlCheckpoint{c.Partition, c.Checkpoint, c.Updated}
-		})), nil
+	return out, nil
 }

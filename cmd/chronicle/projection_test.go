@@ -476,9 +476,10 @@ func TestProjectionThroughServe(t *testing.T) {
 	conn, stopServe, _ := startServe(t, "--store", url, "--addr", "127.0.0.1:0")
 
 	direct, served := statusRows(t, "--store", url), statusRows(t, "--store", conn)
-	// The protocol carries times in 100 ns ticks.
+	// The protocol carries times in 100 ns ticks: rates computed from
+	// checkpoints microseconds apart differ by a few per cent.
 	if diff := cmp.Diff(direct, served, cmpopts.IgnoreUnexported(statusRow{}), cmpopts.EquateApproxTime(time.Microsecond),
-		cmpopts.EquateApprox(0.001, 0)); diff != "" {
+		cmpopts.EquateApprox(0.05, 0)); diff != "" {
 		t.Errorf("status through esdb:// differs (-store +served):\n%s", diff)
 	}
 	if len(served) != 1 || served[0].Parked != 1 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
 	"github.com/chronicle-go/chronicle/saga"
 )
@@ -60,7 +58,7 @@ with the state of every step.`,
 			if state != "" && !slices.Contains(sagaStatuses, saga.Status(state)) {
 				return usagef("saga list: --state %q: want one of %s", state, joinStatuses())
 			}
-			store, err := openStoreReading(cmd, "saga list")
+			store, err := openReading(cmd, "saga list")
 			if err != nil {
 				return err
 			}
@@ -113,7 +111,7 @@ the error. With --json it prints one JSON object: the state and "timeline".`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op := "saga show"
-			store, err := openStoreReading(cmd, op)
+			store, err := openReading(cmd, op)
 			if err != nil {
 				return err
 			}
@@ -220,31 +218,6 @@ Check the outcome with:
   chronicle saga show %s %s
 `, what, workflow, id, st.Revision, saga.StreamOf(workflow, id), workflow, workflow, id)
 	return err
-}
-
-// openStoreReading opens --store; an embedded store another process has
-// open for writing is opened read-only instead, as SQLite allows.
-func openStoreReading(cmd *cobra.Command, op string) (eventstore.Store, error) {
-	s, err := openStore(cmd, op)
-	if !errors.Is(err, sqlite.ErrLocked) {
-		return s, err
-	}
-	raw, _ := cmd.Flags().GetString("store")
-	if raw == "" {
-		raw = eventstore.DefaultURL
-	}
-	u, perr := url.Parse(raw)
-	if perr != nil {
-		return nil, err
-	}
-	q := u.Query()
-	q.Set("readonly", "true")
-	u.RawQuery = q.Encode()
-	s, err = eventstore.Open(cmd.Context(), u.String())
-	if err != nil {
-		return nil, fmt.Errorf("%s: open store read-only: %w", op, err)
-	}
-	return s, nil
 }
 
 // sagaJSON is the --json form of a saga: a line of list, the output of show

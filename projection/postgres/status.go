@@ -11,41 +11,12 @@ import (
 	"github.com/chronicle-go/chronicle/projection"
 )
 
-// A Status describes one projection kept by the target, for
-// `chronicle projection status`.
-type Status struct {
-	Projection string
-	Schema     string // the live schema readers query
-	Live       int    // the live version; 0 when none was promoted
-	Promoted   time.Time
-	Versions   []VersionStatus // in version order
-}
-
-// A VersionStatus describes one version of a projection.
-type VersionStatus struct {
-	Version    int
-	Schema     string // where its tables are: the live schema, its build schema, or its retired one; "" once dropped
-	Partitions int    // the partition count recorded by SetPartitions; 0 when unknown
-	Created    time.Time
-	Prepared   time.Time // when setup ran; zero if it did not
-	Retired    time.Time // when a newer version took over; zero if it did not
-	// Started is the first checkpoint the version saved (partition 0):
-	// where in the source it began.
-	Started     projection.Checkpoint
-	Checkpoints []PartitionCheckpoint // in partition order; none once retired
-}
-
-// A PartitionCheckpoint is one stored checkpoint.
-type PartitionCheckpoint struct {
-	Partition  int
-	Checkpoint projection.Checkpoint
-	Updated    time.Time
-}
+var _ projection.StatusReporter = (*Target)(nil)
 
 // Statuses lists the projections the target keeps, with their versions
 // and checkpoints, in name order.
-func (t *Target) Statuses(ctx context.Context) ([]Status, error) {
-	fail := func(err error) ([]Status, error) {
+func (t *Target) Statuses(ctx context.Context) ([]projection.TargetStatus, error) {
+	fail := func(err error) ([]projection.TargetStatus, error) {
 		return nil, fmt.Errorf("postgres: status: %w", ctxErr(ctx, err))
 	}
 	// Projections, and versions or checkpoints stored without a projection
@@ -59,10 +30,10 @@ ORDER BY n.projection`)
 	if err != nil {
 		return fail(err)
 	}
-	var out []Status
+	var out []projection.TargetStatus
 	index := map[string]int{}
 	for rows.Next() {
-		var s Status
+		var s projection.TargetStatus
 		var promoted *time.Time
 		if err := rows.Scan(&s.Projection, &s.Live, &promoted); err != nil {
 			rows.Close()
@@ -71,7 +42,7 @@ ORDER BY n.projection`)
 		if promoted != nil {
 			s.Promoted = *promoted
 		}
-		s.Schema = t.Schema(s.Projection)
+		s.Place = t.Schema(s.Projection)
 		index[s.Projection] = len(out)
 		out = append(out, s)
 	}
@@ -92,7 +63,7 @@ ORDER BY n.projection, n.version, c.partition`)
 	for rows.Next() {
 		var (
 			name                       string
-			v                          VersionStatus
+			v                          projection.VersionStatus
 			parts, part                *int
 			prepared, retired, updated *time.Time
 			started                    *string
@@ -112,11 +83,11 @@ ORDER BY n.projection, n.version, c.partition`)
 			}
 			switch {
 			case v.Version == s.Live:
-				v.Schema = s.Schema
+				v.Place = s.Place
 			case v.Version < s.Live:
-				v.Schema = fmt.Sprintf("%s_retired", t.VersionSchema(name, v.Version))
+				v.Place = fmt.Sprintf("%s_retired", t.VersionSchema(name, v.Version))
 			default:
-				v.Schema = t.VersionSchema(name, v.Version)
+				v.Place = t.VersionSchema(name, v.Version)
 			}
 			s.Versions = append(s.Versions, v)
 		}
@@ -126,7 +97,7 @@ ORDER BY n.projection, n.version, c.partition`)
 				return nil, err
 			}
 			vs := &s.Versions[len(s.Versions)-1]
-			vs.Checkpoints = append(vs.Checkpoints, PartitionCheckpoint{Partition: *part, Checkpoint: cp, Updated: *updated})
+			vs.Checkpoints = append(vs.Checkpoints, projection.PartitionCheckpoint{Partition: *part, Checkpoint: cp, Updated: *updated})
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -137,7 +108,7 @@ ORDER BY n.projection, n.version, c.partition`)
 	var names []string
 	for _, s := range out {
 		for _, v := range s.Versions {
-			names = append(names, v.Schema)
+			names = append(names, v.Place)
 		}
 	}
 	rows, err = t.pool.Query(ctx, `SELECT n FROM unnest($1::text[]) AS n WHERE n NOT IN (SELECT nspname FROM pg_catalog.pg_namespace)`, names)
@@ -150,8 +121,8 @@ ORDER BY n.projection, n.version, c.partition`)
 	}
 	for i := range out {
 		for j := range out[i].Versions {
-			if slices.Contains(gone, out[i].Versions[j].Schema) {
-				out[i].Versions[j].Schema = ""
+			if slices.Contains(gone, out[i].Versions[j].Place) {
+				out[i].Versions[j].Place = ""
 			}
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/chronicle-go/chronicle/projection"
-	"github.com/chronicle-go/chronicle/projection/postgres"
 )
 
 func TestStatuses(t *testing.T) {
@@ -38,16 +37,16 @@ func TestStatuses(t *testing.T) {
 	got, err := tg.Statuses(ctx)
 	must(err)
 	p := e.prefix
-	want := []postgres.Status{
-		{Projection: "audit", Schema: p + "audit", Versions: []postgres.VersionStatus{
-			{Version: 1, Schema: "", Started: projection.AtRevision(4), // never prepared: no schema
-				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: projection.AtRevision(4)}}},
+	want := []projection.TargetStatus{
+		{Projection: "audit", Place: p + "audit", Versions: []projection.VersionStatus{
+			{Version: 1, Place: "", Started: projection.AtRevision(4), // never prepared: no schema
+				Checkpoints: []projection.PartitionCheckpoint{{Partition: 0, Checkpoint: projection.AtRevision(4)}}},
 		}},
-		{Projection: "orders", Schema: p + "orders", Live: 1, Versions: []postgres.VersionStatus{
-			{Version: 1, Schema: p + "orders", Started: at(5),
-				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: at(5)}}},
-			{Version: 2, Schema: p + "orders_v2", Partitions: 2, Started: at(2),
-				Checkpoints: []postgres.PartitionCheckpoint{{Partition: 0, Checkpoint: at(2)}, {Partition: 2, Checkpoint: at(3)}}},
+		{Projection: "orders", Place: p + "orders", Live: 1, Versions: []projection.VersionStatus{
+			{Version: 1, Place: p + "orders", Started: at(5),
+				Checkpoints: []projection.PartitionCheckpoint{{Partition: 0, Checkpoint: at(5)}}},
+			{Version: 2, Place: p + "orders_v2", Partitions: 2, Started: at(2),
+				Checkpoints: []projection.PartitionCheckpoint{{Partition: 0, Checkpoint: at(2)}, {Partition: 2, Checkpoint: at(3)}}},
 		}},
 	}
 	opts := cmp.Options{cmpopts.IgnoreTypes(time.Time{})}
@@ -65,8 +64,8 @@ func TestStatuses(t *testing.T) {
 	got, err = tg.Statuses(ctx)
 	must(err)
 	o = got[1]
-	if o.Live != 2 || o.Versions[0].Schema != p+"orders_v1_retired" || o.Versions[0].Retired.IsZero() ||
-		len(o.Versions[0].Checkpoints) != 0 || o.Versions[1].Schema != p+"orders" {
+	if o.Live != 2 || o.Versions[0].Place != p+"orders_v1_retired" || o.Versions[0].Retired.IsZero() ||
+		len(o.Versions[0].Checkpoints) != 0 || o.Versions[1].Place != p+"orders" {
 		t.Errorf("after Promote(2), orders = %+v", o)
 	}
 	must(tg.Promote(ctx, "orders", 3))
@@ -74,7 +73,7 @@ func TestStatuses(t *testing.T) {
 	must(err)
 	var schemas []string
 	for _, v := range got[1].Versions {
-		schemas = append(schemas, v.Schema)
+		schemas = append(schemas, v.Place)
 	}
 	if want := []string{"", p + "orders_v2_retired", p + "orders"}; !slices.Equal(schemas, want) {
 		t.Errorf("after Promote(3), schemas of versions = %q; want %q", schemas, want)

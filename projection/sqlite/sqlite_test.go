@@ -330,16 +330,16 @@ func TestStatuses(t *testing.T) {
 	must(t, tg.Save(ctx, projection.Key{Projection: "audit", Version: 1}, projection.Checkpoint{}, projection.AtRevision(4)))
 	got, err := tg.Statuses(ctx)
 	must(t, err)
-	want := []sqlite.Status{
-		{Projection: "audit", Versions: []sqlite.VersionStatus{
-			{Version: 1, Path: tg.Path("audit", 1), Started: projection.AtRevision(4),
-				Checkpoints: []sqlite.PartitionCheckpoint{{Partition: 0, Checkpoint: projection.AtRevision(4)}}},
+	want := []projection.TargetStatus{
+		{Projection: "audit", Versions: []projection.VersionStatus{
+			{Version: 1, Place: tg.Path("audit", 1), Started: projection.AtRevision(4),
+				Checkpoints: []projection.PartitionCheckpoint{{Partition: 0, Checkpoint: projection.AtRevision(4)}}},
 		}},
-		{Projection: "orders", Live: 1, Versions: []sqlite.VersionStatus{
-			{Version: 1, Path: tg.Path("orders", 1), Started: at(5),
-				Checkpoints: []sqlite.PartitionCheckpoint{{Partition: 0, Checkpoint: at(5)}}},
-			{Version: 2, Path: tg.Path("orders", 2), Partitions: 2, Started: at(2),
-				Checkpoints: []sqlite.PartitionCheckpoint{{Partition: 0, Checkpoint: at(2)}, {Partition: 2, Checkpoint: at(3)}}},
+		{Projection: "orders", Live: 1, Versions: []projection.VersionStatus{
+			{Version: 1, Place: tg.Path("orders", 1), Started: at(5),
+				Checkpoints: []projection.PartitionCheckpoint{{Partition: 0, Checkpoint: at(5)}}},
+			{Version: 2, Place: tg.Path("orders", 2), Partitions: 2, Started: at(2),
+				Checkpoints: []projection.PartitionCheckpoint{{Partition: 0, Checkpoint: at(2)}, {Partition: 2, Checkpoint: at(3)}}},
 		}},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreTypes(time.Time{})); diff != "" {

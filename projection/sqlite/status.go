@@ -9,47 +9,19 @@ import (
 	"github.com/chronicle-go/chronicle/projection"
 )
 
-// A Status describes one projection kept by the target, for
-// `chronicle projection status`.
-type Status struct {
-	Projection string
-	Live       int // the live version; 0 when none was promoted
-	Promoted   time.Time
-	Versions   []VersionStatus // in version order
-}
-
-// A VersionStatus describes one version of a projection: one file.
-type VersionStatus struct {
-	Version    int
-	Path       string
-	Partitions int // the partition count recorded by SetPartitions; 0 when unknown
-	Created    time.Time
-	Prepared   time.Time // when setup ran; zero if it did not
-	Retired    time.Time // when a newer version took over; zero if it did not
-	// Started is the first checkpoint the version saved (partition 0):
-	// where in the source it began.
-	Started     projection.Checkpoint
-	Checkpoints []PartitionCheckpoint // in partition order; none once retired
-}
-
-// A PartitionCheckpoint is one stored checkpoint.
-type PartitionCheckpoint struct {
-	Partition  int
-	Checkpoint projection.Checkpoint
-	Updated    time.Time
-}
+var _ projection.StatusReporter = (*Target)(nil)
 
 // Statuses lists the projections that have files in the directory, with
 // their live version, versions and checkpoints, in name order.
-func (t *Target) Statuses(ctx context.Context) ([]Status, error) {
+func (t *Target) Statuses(ctx context.Context) ([]projection.TargetStatus, error) {
 	places, err := t.listFiles()
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: status: %w", err)
 	}
-	var out []Status
+	var out []projection.TargetStatus
 	for _, pl := range places {
 		if len(out) == 0 || out[len(out)-1].Projection != pl.projection {
-			s := Status{Projection: pl.projection}
+			s := projection.TargetStatus{Projection: pl.projection}
 			var promoted sql.NullString
 			err := t.ctlR.QueryRowContext(ctx, `SELECT live, promoted_at FROM projections WHERE projection = ?`, pl.projection).Scan(&s.Live, &promoted)
 			if err != nil && err != sql.ErrNoRows {
@@ -67,10 +39,10 @@ func (t *Target) Statuses(ctx context.Context) ([]Status, error) {
 	return out, nil
 }
 
-func (t *Target) versionStatus(ctx context.Context, pl place) (VersionStatus, error) {
-	v := VersionStatus{Version: pl.version, Path: t.Path(pl.projection, pl.version)}
-	fail := func(err error) (VersionStatus, error) {
-		return v, fmt.Errorf("sqlite: status of %s: %w", v.Path, err)
+func (t *Target) versionStatus(ctx context.Context, pl place) (projection.VersionStatus, error) {
+	v := projection.VersionStatus{Version: pl.version, Place: t.Path(pl.projection, pl.version)}
+	fail := func(err error) (projection.VersionStatus, error) {
+		return v, fmt.Errorf("sqlite: status of %s: %w", v.Place, err)
 	}
 	f, err := t.open(ctx, pl, false)
 	if err != nil || f == nil {
@@ -94,7 +66,7 @@ func (t *Target) versionStatus(ctx context.Context, pl place) (VersionStatus, er
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var pc PartitionCheckpoint
+		var pc projection.PartitionCheckpoint
 		var kind, commit, prepare, revision int64
 		var updated sql.NullString
 		if err := rows.Scan(&pc.Partition, &kind, &commit, &prepare, &revision, &updated); err != nil {

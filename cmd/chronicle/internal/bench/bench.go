@@ -63,7 +63,10 @@ var ErrNotEmpty = errors.New("bench: the store is not empty")
 // microseconds. RawScanEventsPerS and ReadAllVsRaw are 0 for stores that
 // are not SQLite files, BytesPerEvent for stores without a file.
 type Result struct {
-	Store                    string  `json:"-"`
+	Store string `json:"-"`
+	// Prefix starts the names of the streams (and, with --postgres, the
+	// schemas, '-' as '_') the run wrote.
+	Prefix                   string  `json:"-"`
 	FsyncPerS                float64 `json:"fsync_per_s"`
 	Append1wPerS             float64 `json:"append_1w_per_s"`
 	Append1wP50us            float64 `json:"append_1w_p50_us"`
@@ -175,6 +178,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		}
 	}
 	r := &runner{ctx: ctx, s: s, sz: o.Sizes, out: o.Progress, prefix: "bench-" + uuid.NewString()[:8], streams: map[string]bool{}}
+	res.Prefix = r.prefix
 	if o.URL != "" {
 		// A store the caller named keeps nothing of the run: delete its
 		// streams, even when the run fails or is interrupted.

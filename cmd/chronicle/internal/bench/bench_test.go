@@ -174,7 +174,9 @@ func TestRunPostgres(t *testing.T) {
 	}
 	defer pool.Close()
 	var left int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench\_%\_%'`).Scan(&left); err != nil || left != 0 {
+	// Only this run's schemas: other runs may share the database.
+	mine := strings.ReplaceAll(res.Prefix, "-", `\_`) + `\_%`
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1`, mine).Scan(&left); err != nil || left != 0 || res.Prefix == "" {
 		t.Errorf("the run left %d schemas behind (%v)", left, err)
 	}
 	if _, err := bench.Run(context.Background(), bench.Options{URL: "memory:", Sizes: tiny, Postgres: "postgres://nobody@127.0.0.1:1/x?connect_timeout=1"}); err == nil {
