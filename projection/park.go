@@ -82,6 +82,10 @@ type parkedSet struct {
 	byID    map[uuid.UUID]*ParkedEvent
 	blocked map[string]int // key → unresolved parked events
 	lastRev eventstore.From
+	version int // only this version's parked events; 0: every version's
+	// requested: a replay was requested after the last replay outcome (no
+	// runner was running to carry it out).
+	requested bool
 }
 
 func newParkedSet() *parkedSet {
@@ -97,6 +101,9 @@ func (s *parkedSet) apply(e *eventstore.RecordedEvent) error {
 		if err := json.Unmarshal(e.Data, &p); err != nil {
 			return fmt.Errorf("%w: %s@%d: %v", ErrCheckpointMismatch, e.Stream, e.Revision, err)
 		}
+		if s.version != 0 && p.Version != s.version {
+			return nil // another version's: a rebuilt version has its own handlers
+		}
 		s.add(&p)
 	case ParkedResolvedEventType, ParkedReplayFailedEventType:
 		var ref parkedRef
@@ -108,7 +115,9 @@ func (s *parkedSet) apply(e *eventstore.RecordedEvent) error {
 		} else if p := s.byID[ref.ParkedID]; p != nil {
 			p.ReplayError = ref.Error
 		}
+		s.requested = false
 	case ReplayRequestedEventType:
+		s.requested = true
 	default:
 		return fmt.Errorf("%w: %s@%d has type %q, not a parked-stream event", ErrCheckpointMismatch, e.Stream, e.Revision, e.Type)
 	}
@@ -164,9 +173,11 @@ func (s *parkedSet) unresolved() []ParkedEvent {
 	return out
 }
 
-// readParked folds a projection's parked stream.
-func readParked(ctx context.Context, store eventstore.Store, projection string) (*parkedSet, error) {
+// readParked folds a projection's parked stream: the parked events of
+// version (0: of every version).
+func readParked(ctx context.Context, store eventstore.Store, projection string, version int) (*parkedSet, error) {
 	set := newParkedSet()
+	set.version = version
 	for e, err := range store.ReadStream(ctx, ParkedStream(projection), eventstore.ReadOptions{}) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			break
@@ -184,7 +195,7 @@ func readParked(ctx context.Context, store eventstore.Store, projection string) 
 // ListParked returns the parked events of a projection that are not
 // resolved yet, in the order they were parked.
 func ListParked(ctx context.Context, store eventstore.Store, projection string) ([]ParkedEvent, error) {
-	set, err := readParked(ctx, store, projection)
+	set, err := readParked(ctx, store, projection, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,8 +308,17 @@ func (s *session[Tx]) watchReplays(ctx context.Context) (<-chan replayRequest, f
 	var wg sync.WaitGroup
 	r.parked.mu.Lock()
 	from := r.parked.lastRev
+	pendingRequest := r.parked.requested && len(r.parked.list) > 0
 	r.parked.mu.Unlock()
 	wg.Go(func() {
+		if pendingRequest {
+			// A request appended while no runner was running.
+			select {
+			case out <- replayRequest{reply: make(chan replayOutcome, 1)}:
+			case <-wctx.Done():
+				return
+			}
+		}
 		for m, err := range r.store.SubscribeToStream(wctx, ParkedStream(r.p.name), eventstore.SubscribeOptions{From: from}) {
 			if err != nil {
 				if wctx.Err() == nil {

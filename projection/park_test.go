@@ -279,3 +279,81 @@ func TestReplayParkedNotRunning(t *testing.T) {
 		t.Errorf("RequestReplay(bad name) = %v", err)
 	}
 }
+
+// TestParkedBelongToTheirVersion: a new version (a rebuild with fixed
+// handlers) is not blocked by the events an older version parked.
+func TestParkedBelongToTheirVersion(t *testing.T) {
+	store := newMemory(t)
+	reg := newRegistry(t)
+	fail := func(h *ledgerHooks) {
+		h.before = func(e eventstore.RecordedEvent) error {
+			if e.Stream == "account-1" {
+				return errPoison
+			}
+			return nil
+		}
+	}
+	res := appendTyped(t, store, reg, "account-1", Deposited{"account-1", 1}, Deposited{"account-1", 2})
+	v1, _ := projection.NewRunner(store, ledger(reg, "ledger", fail), newMemDB(), fastRetry(t, 1))
+	stop := start(t, v1)
+	waitFor(t, v1, res.Position)
+	stop()
+	if st := v1.State(); st.Parked != 2 {
+		t.Fatalf("version 1 parked %d events; want 2", st.Parked)
+	}
+	db := newMemDB()
+	v2, _ := projection.NewRunner(store, ledger(reg, "ledger").Version(2), db)
+	stop = start(t, v2)
+	waitFor(t, v2, res.Position)
+	stop()
+	if st := v2.State(); st.Parked != 0 || st.Blocked != 0 || st.Handled != 2 {
+		t.Errorf("version 2 state %+v; want both events handled, none parked or blocked", st)
+	}
+	if all, _ := projection.ListParked(t.Context(), store, "ledger"); len(all) != 2 || all[0].Version != 1 {
+		t.Errorf("ListParked = %+v; want version 1's two events", all)
+	}
+}
+
+// TestReplayRequestedWhileStopped: a replay requested while no runner runs
+// is carried out by the next one.
+func TestReplayRequestedWhileStopped(t *testing.T) {
+	store := newMemory(t)
+	reg := newRegistry(t)
+	db := newMemDB()
+	fail := func(h *ledgerHooks) {
+		h.before = func(e eventstore.RecordedEvent) error {
+			if e.Stream == "account-1" {
+				return errPoison
+			}
+			return nil
+		}
+	}
+	res := appendTyped(t, store, reg, "account-1", Deposited{"account-1", 5})
+	r1, _ := projection.NewRunner(store, ledger(reg, "ledger", fail), db, fastRetry(t, 1))
+	stop := start(t, r1)
+	waitFor(t, r1, res.Position)
+	stop()
+	if err := projection.RequestReplay(t.Context(), store, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := projection.NewRunner(store, ledger(reg, "ledger"), db)
+	stop = start(t, r2)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		parked, err := projection.ListParked(t.Context(), store, "ledger")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parked) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the request made while stopped was not carried out: %+v", parked)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := balancesOf(db)["balance:account-1"]; got != 5 {
+		t.Errorf("balance = %d; want 5 after the replay", got)
+	}
+}

@@ -205,7 +205,7 @@ func (s *session[Tx]) prepare(ctx context.Context) error {
 			s.parts = append(s.parts, &partition[Tx]{r: r, key: r.key(i), stored: cp, done: cp})
 		}
 	}
-	parked, err := readParked(ctx, r.store, r.p.name)
+	parked, err := readParked(ctx, r.store, r.p.name, r.p.version)
 	if err != nil {
 		return err
 	}

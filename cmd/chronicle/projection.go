@@ -191,9 +191,9 @@ handler again, in the order they were parked, record each one that succeeds
 as resolved (and unblock its partition key once all of the key's are) and
 record the new error of each one that fails again.
 
-Only a runner that is running when the request is appended carries it out; a
-runner that starts later does not. When nothing is parked, nothing is
-appended. Check the outcome with 'chronicle projection parked NAME'. With
+A runner that is running carries it out at once; when none is, the next one
+to start does (a request not yet followed by a replay is still pending).
+When nothing is parked, nothing is appended. Check the outcome with 'chronicle projection parked NAME'. With
 --json it prints one object: projection, requested (false when nothing was
 parked), unresolved (the parked events the request covers) and stream.
 
@@ -239,8 +239,8 @@ store read-only.)`,
 			}
 			_, err = fmt.Fprintf(out, `requested a replay of the %d unresolved parked event(s) of projection %s
 (a %s event in %s).
-A running runner of %s replays them between two batches; a runner that
-starts later does not. Check the outcome with:
+A running runner of %s replays them between two batches (or the next one
+to start, if none runs now). Check the outcome with:
   chronicle projection parked %s
 Resolved events leave the list; events that failed again stay, with the new
 error under REPLAY ERROR.

@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	sqlitedriver "modernc.org/sqlite" // and the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/chronicle-go/chronicle/projection"
 )
@@ -122,10 +124,39 @@ CREATE TABLE IF NOT EXISTS chronicle_checkpoints (
 // writer pool of one connection whose transactions take the write lock at
 // BEGIN, and a reader pool.
 func openFile(ctx context.Context, path, schema string) (w, r *sql.DB, err error) {
+	// Switching a new file to WAL mode, while another process's target does
+	// the same, can fail with SQLITE_BUSY without waiting on the busy
+	// timeout; try again for a while.
+	for attempt := 0; ; attempt++ {
+		w, r, err = openFileOnce(ctx, path, schema)
+		if err == nil || !isBusy(err) || attempt == 100 {
+			return w, r, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Duration(1+attempt%10) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
+func isBusy(err error) bool {
+	var se *sqlitedriver.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}
+
+func openFileOnce(ctx context.Context, path, schema string) (w, r *sql.DB, err error) {
 	_, statErr := os.Stat(path)
 	dsn := func(params ...string) string {
 		u := url.URL{Path: filepath.ToSlash(path)}
-		return "file:" + u.EscapedPath() + "?" + strings.Join(append(params, "_pragma=busy_timeout(10000)"), "&")
+		// The busy timeout first: the pragmas after it (journal_mode) take
+		// locks that another process's target may hold.
+		return "file:" + u.EscapedPath() + "?" + strings.Join(append([]string{"_pragma=busy_timeout(10000)"}, params...), "&")
 	}
 	fail := func(err error) (*sql.DB, *sql.DB, error) {
 		if w != nil {
