@@ -96,20 +96,7 @@ func TestPoisonEventParkedAndReplayed(t *testing.T) {
 			if err := projection.RequestReplay(t.Context(), store, "ledger"); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				parked, err := projection.ListParked(t.Context(), store, "ledger")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(parked) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("parked events not replayed after a request: %+v", parked)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			waitNoParked(t, store, "ledger", "parked events not replayed after a request")
 			if diff := cmp.Diff(map[string]int{"balance:account-1": 107, "balance:account-2": 7}, balancesOf(db)); diff != "" {
 				t.Errorf("balances after replay (-want +got):\n%s", diff)
 			}
@@ -339,21 +326,28 @@ func TestReplayRequestedWhileStopped(t *testing.T) {
 	r2, _ := projection.NewRunner(store, ledger(reg, "ledger"), db)
 	stop = start(t, r2)
 	defer stop()
+	waitNoParked(t, store, "ledger", "the request made while stopped was not carried out")
+	if got := balancesOf(db)["balance:account-1"]; got != 5 {
+		t.Errorf("balance = %d; want 5 after the replay", got)
+	}
+}
+
+// waitNoParked waits until projection has no unresolved parked event, and
+// fails with what when that takes more than 10 s.
+func waitNoParked(t *testing.T, store eventstore.Store, projectionName, what string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		parked, err := projection.ListParked(t.Context(), store, "ledger")
+		parked, err := projection.ListParked(t.Context(), store, projectionName)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(parked) == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the request made while stopped was not carried out: %+v", parked)
+			t.Fatalf("%s: %+v", what, parked)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	if got := balancesOf(db)["balance:account-1"]; got != 5 {
-		t.Errorf("balance = %d; want 5 after the replay", got)
 	}
 }

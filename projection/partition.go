@@ -391,7 +391,9 @@ func (t *tracker) markDone(seqs ...uint64) {
 	}
 	if n > 0 {
 		t.last, t.moved = t.pending[n-1].cp, true
-		t.pending = append(t.pending[:0], t.pending[n:]...)
+		// Reslice rather than copy: the done prefix leaves in O(1); append
+		// reallocates (dropping it) once the backing array is full.
+		t.pending = t.pending[n:]
 		t.base += uint64(n)
 	}
 	close(t.changed)

@@ -448,18 +448,16 @@ func (r *Runner[Tx]) advance(cp Checkpoint, items []item) {
 			last = &items[i]
 		}
 	}
+	// One update, so that a waiter woken by it sees the new position too
+	// (update holds r.mu, which guards lastPos).
 	r.update(func(st *State) {
 		st.Checkpoint = cp
 		st.Examined += uint64(len(items))
 		if last != nil {
 			st.LastEventTime = last.rec.Created
+			r.lastPos = last.rec.Position
 		}
 	})
-	if last != nil {
-		r.mu.Lock()
-		r.lastPos = last.rec.Position
-		r.mu.Unlock()
-	}
 }
 
 // promote makes a rebuilt version live once it is past the live one.

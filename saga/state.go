@@ -111,7 +111,6 @@ type record struct {
 	Owner     string          `json:"owner,omitempty"`
 	Lease     time.Time       `json:"leaseUntil,omitzero"`
 	Error     string          `json:"error,omitempty"`
-	Final     bool            `json:"final,omitempty"`
 }
 
 // fold applies the events of a saga's stream.
@@ -184,9 +183,6 @@ func (st *State) apply(e *eventstore.RecordedEvent) error {
 			return err
 		}
 		step.Status, step.LastError, step.Owner, step.LeaseUntil = StepFailed, r.Error, "", time.Time{}
-		if r.Final {
-			st.Error = r.Error
-		}
 	case EventCompensationStarted:
 		st.Status = Compensating
 		if r.Error != "" {
@@ -207,10 +203,7 @@ func (st *State) apply(e *eventstore.RecordedEvent) error {
 			return err
 		}
 		step.LastError, step.Owner, step.LeaseUntil = r.Error, "", time.Time{}
-		step.Status = StepSucceeded // still to compensate
-		if r.Final {
-			step.Status = StepCompensationFailed
-		}
+		step.Status = StepSucceeded // still to compensate; SagaNeedsAttention marks it failed for good
 	case EventCompleted:
 		st.Status = Completed
 	case EventCompensated:
