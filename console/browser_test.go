@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"flag"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,8 +19,12 @@ import (
 	"github.com/chronicle-go/chronicle/saga"
 )
 
-// screenshots is where the browser tests leave a PNG of each main page.
+// screenshots is where `go test -run TestBrowser -screenshots` leaves a PNG
+// of each main page (the committed artifacts); without the flag they go to a
+// temporary directory, so that running the tests changes no file.
 const screenshots = "testdata/screenshots"
+
+var saveScreenshots = flag.Bool("screenshots", false, "write the browser tests' screenshots to "+screenshots)
 
 // browser returns a chromedp context on a headless Chromium, or skips the
 // test when none is installed.
@@ -66,17 +71,21 @@ func step(t *testing.T, ctx context.Context) context.Context {
 	return ctx
 }
 
-// shoot saves a screenshot of the viewport as testdata/screenshots/name.png.
+// shoot saves a screenshot of the viewport as name.png (see screenshots).
 func shoot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png, err := chromedp.Run(step(t, ctx), chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.MkdirAll(screenshots, 0o755); err != nil {
+	dir := t.TempDir()
+	if *saveScreenshots {
+		dir = screenshots
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(screenshots, name+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
