@@ -48,6 +48,22 @@ type RecordedEvent struct {
 	Position Position
 	// Created is when the store recorded the event, in UTC.
 	Created time.Time
+	// Link is the link event through which a read or subscription with
+	// ResolveLinks reached this event; nil when the event was not reached
+	// through a link. A link whose target no longer exists is returned as
+	// itself, with Link nil.
+	Link *RecordedEvent
+}
+
+// Original returns the record the read or subscription actually met: the
+// link when the event was reached through one, else the event itself. Its
+// position and revision are what a consumer checkpoints by, and its ID is
+// what a persistent subscription acknowledges.
+func (e *RecordedEvent) Original() *RecordedEvent {
+	if e.Link != nil {
+		return e.Link
+	}
+	return e
 }
 
 // IsJSON reports whether the event's data is JSON.

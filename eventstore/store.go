@@ -138,6 +138,9 @@ type ReadOptions struct {
 	From From
 	// MaxCount bounds how many events are returned; 0 means no limit.
 	MaxCount uint64
+	// ResolveLinks returns, for each link event, the event it points to
+	// (with the link in RecordedEvent.Link).
+	ResolveLinks bool
 }
 
 // ReadAllOptions configure ReadAll. The zero value reads forwards from the
@@ -150,6 +153,8 @@ type ReadAllOptions struct {
 	MaxCount uint64
 	// Filter, when set, keeps only matching events.
 	Filter *Filter
+	// ResolveLinks returns, for each link event, the event it points to.
+	ResolveLinks bool
 }
 
 // SubscribeOptions configure SubscribeToStream. The zero value subscribes
@@ -157,6 +162,8 @@ type ReadAllOptions struct {
 type SubscribeOptions struct {
 	// From is Start, End or FromRevision(r) (exclusive).
 	From From
+	// ResolveLinks delivers, for each link event, the event it points to.
+	ResolveLinks bool
 }
 
 // SubscribeAllOptions configure SubscribeToAll. The zero value subscribes to
@@ -167,6 +174,8 @@ type SubscribeAllOptions struct {
 	// Filter, when set, keeps only matching events and makes the
 	// subscription yield Checkpoint messages.
 	Filter *Filter
+	// ResolveLinks delivers, for each link event, the event it points to.
+	ResolveLinks bool
 }
 
 // MessageKind says what a subscription Message carries.
