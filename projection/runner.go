@@ -41,6 +41,7 @@ type Runner[Tx any] struct {
 
 	replays chan replayRequest
 	parked  *parkedSet
+	pers    *persistentSource[Tx] // WithPersistentGroup
 }
 
 // NewRunner returns a runner of p over store, writing into target. It
@@ -77,11 +78,18 @@ func NewRunner[Tx any](store eventstore.Store, p *Projection[Tx], target Target[
 	if err != nil {
 		return nil, err
 	}
+	var pers *persistentSource[Tx]
+	if o.persistent != nil {
+		if pers, err = newPersistentSource(store, p, target, &o); err != nil {
+			return nil, err
+		}
+	}
 	tel, err := newTelemetry(p.name, o)
 	if err != nil {
 		return nil, err
 	}
 	r := &Runner[Tx]{
+		pers:  pers,
 		store: store, p: p, target: target, o: o, tel: tel, source: src,
 		changed: make(chan struct{}),
 		replays: make(chan replayRequest),
@@ -115,7 +123,12 @@ func (r *Runner[Tx]) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.runErr = nil
 	r.mu.Unlock()
-	err := r.run(ctx)
+	var err error
+	if r.pers != nil {
+		err = r.runPersistent(ctx)
+	} else {
+		err = r.run(ctx)
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = nil
 	}

@@ -148,3 +148,46 @@ WHERE partition = ? AND kind = ? AND commit_pos = ? AND prepare_pos = ? AND revi
 	}
 	return nil
 }
+
+// Transact runs apply in one transaction of the version's file without
+// moving a checkpoint, for a runner that consumes through a persistent
+// subscription group (projection.WithPersistentGroup), where the group
+// keeps the position. A retired version fails with projection.ErrRetired
+// before apply runs. Delivery through a group is at least once: apply must
+// be idempotent.
+func (t *Target) Transact(ctx context.Context, key projection.Key, apply func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := projection.CheckKey(key); err != nil {
+		return err
+	}
+	if err := checkName(key.Projection, key.Version); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := t.open(ctx, place{key.Projection, key.Version}, true)
+	if err != nil {
+		return err
+	}
+	tx, err := f.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: transact %v: %w", key, err)
+	}
+	var retired bool
+	if err := tx.QueryRowContext(ctx, `SELECT retired_at IS NOT NULL FROM chronicle_version`).Scan(&retired); err != nil {
+		rollback(tx)
+		return fmt.Errorf("sqlite: transact %v: %w", key, err)
+	}
+	if retired {
+		rollback(tx)
+		return fmt.Errorf("%w: %v: a newer version of %q is live", projection.ErrRetired, key, key.Projection)
+	}
+	if err := apply(ctx, tx); err != nil {
+		rollback(tx)
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: transact %v: commit: %w", key, err)
+	}
+	return nil
+}
