@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
-	"github.com/chronicle-go/chronicle/internal/backoff"
 )
 
 // A Transactor is a Target that can run handlers in a transaction of a
@@ -164,59 +162,18 @@ func (r *Runner[Tx]) errPersistentMode(what string) error {
 
 // runPersistent is Run for a persistent-group runner.
 func (r *Runner[Tx]) runPersistent(ctx context.Context) error {
-	key := r.key(0)
-	if prep, ok := r.target.(Preparer[Tx]); ok {
-		if err := prep.Prepare(ctx, key, r.p.setup, r.p.tables); err != nil {
-			return fmt.Errorf("projection %q: prepare: %w", r.p.name, err)
-		}
+	building, err := r.prepareVersion(ctx, r.key(0), func() error { return nil })
+	if err != nil {
+		return err
 	}
-	if rb, ok := r.target.(Rebuilder); ok {
-		v, err := rb.Live(ctx, r.p.name)
-		if err != nil {
-			return fmt.Errorf("projection %q: live version: %w", r.p.name, err)
-		}
-		switch {
-		case v == 0:
-			if err := rb.Promote(ctx, r.p.name, r.p.version); err != nil {
-				return fmt.Errorf("projection %q: promote: %w", r.p.name, err)
-			}
-		case v > r.p.version:
-			return fmt.Errorf("%w: projection %q version %d; version %d is live", ErrRetired, r.p.name, r.p.version, v)
-		case v < r.p.version:
-			return invalid(r.p.name, "version %d cannot be rebuilt beside live version %d through persistent group %s (rebuilds need ordered consumption); run it in a group of its own to a target where no older version is live", r.p.version, v, r.pers.group)
-		}
+	if building != 0 {
+		return invalid(r.p.name, "version %d cannot be rebuilt beside live version %d through persistent group %s (rebuilds need ordered consumption); run it in a group of its own to a target where no older version is live", r.p.version, building, r.pers.group)
 	}
 	r.update(func(st *State) { st.Live = true })
 	work := context.WithoutCancel(ctx)
-	b := backoff.Policy{Initial: r.o.resubscribe[0], Max: r.o.resubscribe[1], Multiplier: 2, Jitter: backoff.Full}
-	attempt := 0
-	var delay time.Duration
-	for {
-		received, err := r.consume(ctx, work)
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		if fatal(err) {
-			return err
-		}
-		if received {
-			attempt = 0
-		}
-		attempt++
-		delay = b.Delay(attempt, delay, rand.Float64())
+	return r.retryLoop(ctx, func() (bool, error) { return r.consume(ctx, work) }, func(err error, delay time.Duration) {
 		r.o.logger.Warn("projection: persistent subscription dropped; reconnecting", "projection", r.p.name, "group", r.pers.group.ID(), "error", err, "delay", delay)
-		r.update(func(st *State) {
-			st.LastError = err
-			st.Resubscriptions++
-		})
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // connect subscribes to the group, creating it first if it does not

@@ -18,7 +18,9 @@ type capable struct {
 }
 
 // plainTarget is a Target that is not a Transactor.
-type plainTarget struct{ projection.Target[projection.NoTx] }
+type plainTarget struct {
+	projection.Target[projection.NoTx]
+}
 
 func TestPersistentGroupDefinitionErrors(t *testing.T) {
 	reg := newRegistry(t)

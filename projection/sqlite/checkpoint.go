@@ -83,19 +83,9 @@ func (t *Target) Update(ctx context.Context, key projection.Key, prev, next proj
 	if err := projection.CheckMove(key, prev, next); err != nil {
 		return err
 	}
-	if err := checkName(key.Projection, key.Version); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f, err := t.open(ctx, place{key.Projection, key.Version}, true)
+	tx, err := t.begin(ctx, key, "update")
 	if err != nil {
 		return err
-	}
-	tx, err := f.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: update %v: %w", key, err)
 	}
 	if err := move(ctx, tx, key, prev, next); err != nil {
 		rollback(tx)
@@ -159,19 +149,9 @@ func (t *Target) Transact(ctx context.Context, key projection.Key, apply func(ct
 	if err := projection.CheckKey(key); err != nil {
 		return err
 	}
-	if err := checkName(key.Projection, key.Version); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f, err := t.open(ctx, place{key.Projection, key.Version}, true)
+	tx, err := t.begin(ctx, key, "transact")
 	if err != nil {
 		return err
-	}
-	tx, err := f.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: transact %v: %w", key, err)
 	}
 	var retired bool
 	if err := tx.QueryRowContext(ctx, `SELECT retired_at IS NOT NULL FROM chronicle_version`).Scan(&retired); err != nil {
@@ -190,4 +170,24 @@ func (t *Target) Transact(ctx context.Context, key projection.Key, apply func(ct
 		return fmt.Errorf("sqlite: transact %v: commit: %w", key, err)
 	}
 	return nil
+}
+
+// begin starts a write transaction in the file of key's version, creating
+// the file if needed.
+func (t *Target) begin(ctx context.Context, key projection.Key, op string) (*sql.Tx, error) {
+	if err := checkName(key.Projection, key.Version); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := t.open(ctx, place{key.Projection, key.Version}, true)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := f.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s %v: %w", op, key, err)
+	}
+	return tx, nil
 }
