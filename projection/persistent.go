@@ -245,6 +245,9 @@ func (r *Runner[Tx]) consume(ctx, work context.Context) (received bool, err erro
 			return received, nil
 		}
 		if !ok {
+			if ctx.Err() != nil {
+				return received, nil
+			}
 			return received, errors.New("projection: persistent subscription ended")
 		}
 		batch = batch[:0]
@@ -337,6 +340,13 @@ func (r *Runner[Tx]) handlePersistent(ctx context.Context, sub eventstore.Persis
 		})
 	}()
 	r.count(skipped, 0)
+	if len(jobs) == 1 {
+		// Alone already: straight to the retry policy.
+		if err := r.ack(sub, ack); err != nil {
+			return err
+		}
+		return r.oneByOnePersistent(ctx, sub, batch, jobs, at)
+	}
 	if len(jobs) > 0 {
 		err := r.traced(ctx, jobs, func(ctx context.Context) error { return r.transact(ctx, jobs) })
 		switch {
@@ -379,7 +389,8 @@ func (r *Runner[Tx]) transact(ctx context.Context, jobs []job[Tx]) error {
 func (r *Runner[Tx]) oneByOnePersistent(ctx context.Context, sub eventstore.PersistentSubscription, batch []eventstore.PersistentEvent, jobs []job[Tx], at []int) error {
 	for k, j := range jobs {
 		d := &batch[at[k]]
-		err := r.o.retry.Wrap(func(ctx context.Context) error { return r.transact(ctx, []job[Tx]{j}) })(ctx)
+		one := []job[Tx]{j}
+		err := r.traced(ctx, one, r.o.retry.Wrap(func(ctx context.Context) error { return r.transact(ctx, one) }))
 		if err == nil {
 			r.count(0, 1)
 			if err := r.ack(sub, []uuid.UUID{d.ID()}); err != nil {
