@@ -471,3 +471,124 @@ func TestPersistentGroupOfAStream(t *testing.T) {
 		t.Errorf("the stream group: %v", err)
 	}
 }
+
+func TestPersistentGroupUndecodablePolicies(t *testing.T) {
+	for _, policy := range []projection.Policy{projection.Skip, projection.Stop} {
+		t.Run(policy.String(), func(t *testing.T) {
+			reg := newRegistry(t)
+			store := newMemory(t)
+			r, _ := sharedRunner(t, store, reg, "one", groupSettings(5), projection.OnUndecodable(policy))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			if _, err := store.Append(ctx, account(1), eventstore.Any, eventstore.EventData{Type: "Deposited", Data: []byte(`{"account": 5}`)}); err != nil {
+				t.Fatal(err)
+			}
+			appendTyped(t, store, reg, account(1), Deposited{Account: account(1), Amount: 7})
+			if policy == projection.Stop {
+				if err := <-done; !errors.Is(err, projection.ErrStopped) {
+					t.Fatalf("Run = %v; want ErrStopped", err)
+				}
+				return
+			}
+			eventually(t, "skipped and handled", func() bool { st := r.State(); return st.Skipped == 1 && st.Handled == 1 })
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// flakyTarget fails its first transactions as a lost database would.
+type flakyTarget struct {
+	*projection.Deferred
+	mu    sync.Mutex
+	fails int
+}
+
+var errDatabaseDown = errors.New("database down")
+
+func (f *flakyTarget) Transact(ctx context.Context, key projection.Key, apply func(context.Context, projection.NoTx) error) error {
+	f.mu.Lock()
+	fail := f.fails > 0
+	f.fails--
+	f.mu.Unlock()
+	if fail {
+		return errDatabaseDown
+	}
+	return f.Deferred.Transact(ctx, key, apply)
+}
+
+func TestPersistentGroupTargetFailureReconnects(t *testing.T) {
+	reg := newRegistry(t)
+	store := newMemory(t)
+	b := newBalances()
+	p := b.define(reg, "shared", projection.AllStreams())
+	target := &flakyTarget{Deferred: projection.AtLeastOnce(&projection.MemoryCheckpoints{}, 0, 0), fails: 2}
+	r, err := projection.NewRunner(store, p, target, projection.WithPersistentGroup("workers", groupSettings(5)),
+		projection.WithResubscribe(time.Millisecond, 5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, r)
+	appendTyped(t, store, reg, account(1), Deposited{Account: account(1), Amount: 7}, Deposited{Account: account(1), Amount: 1})
+	eventually(t, "handled after the target recovered", func() bool { _, a := b.snapshot(); return len(a) == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := r.State()
+	if st.Resubscriptions < 1 || !errors.Is(st.LastError, errDatabaseDown) || st.Parked != 0 {
+		t.Errorf("state %+v: a target failure is not the handler's; the runner reconnects and parks nothing", st)
+	}
+}
+
+// rebuildTarget is a Rebuilder with a fixed live version.
+type rebuildTarget struct {
+	*projection.Deferred
+	live     int
+	promoted int
+}
+
+func (r *rebuildTarget) Live(context.Context, string) (int, error) { return r.live, nil }
+func (r *rebuildTarget) Promote(_ context.Context, _ string, v int) error {
+	r.promoted = v
+	r.live = v
+	return nil
+}
+
+func TestPersistentGroupVersions(t *testing.T) {
+	reg := newRegistry(t)
+	store := newMemory(t)
+	for _, c := range []struct {
+		live, version int
+		want          error
+	}{{0, 1, nil}, {1, 2, projection.ErrInvalidProjection}, {3, 2, projection.ErrRetired}} {
+		target := &rebuildTarget{Deferred: projection.AtLeastOnce(&projection.MemoryCheckpoints{}, 0, 0), live: c.live}
+		p := newBalances().define(reg, "versioned", projection.AllStreams()).Version(c.version)
+		r, err := projection.NewRunner(store, p, target, projection.WithPersistentGroup("g", groupSettings(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err = r.Run(ctx)
+		cancel()
+		if c.want == nil {
+			if err != nil || target.promoted != c.version {
+				t.Errorf("live %d, version %d: Run = %v, promoted %d", c.live, c.version, err, target.promoted)
+			}
+		} else if !errors.Is(err, c.want) {
+			t.Errorf("live %d, version %d: Run = %v; want %v", c.live, c.version, err, c.want)
+		}
+	}
+}
+
+func TestPersistentGroupReplayOfAMissingGroup(t *testing.T) {
+	reg := newRegistry(t)
+	store := newMemory(t)
+	r, _ := sharedRunner(t, store, reg, "one", groupSettings(1))
+	if _, err := r.ReplayParked(context.Background()); !errors.Is(err, eventstore.ErrPersistentSubscriptionNotFound) {
+		t.Errorf("ReplayParked = %v; want ErrPersistentSubscriptionNotFound", err)
+	}
+}

@@ -119,7 +119,8 @@ func (t *Target) Update(ctx context.Context, key projection.Key, prev, next proj
 func (t *Target) move(ctx context.Context, tx pgx.Tx, key projection.Key, prev, next projection.Checkpoint) error {
 	nk, nc, np, nr := columns(next)
 	b := &pgx.Batch{}
-	b.Queue(t.livePath(key))
+	q, args := t.livePath(key)
+	b.Queue(q, args...)
 	if prev.IsZero() {
 		b.Queue(`INSERT INTO `+t.checkpoints+` (projection, version, partition, kind, commit_pos, prepare_pos, revision)
 VALUES ($1, $2, $3, $4, $5::text::numeric, $6::text::numeric, $7::text::numeric)
