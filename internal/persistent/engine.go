@@ -115,6 +115,14 @@ func (e *Engine) load(ctx context.Context) error {
 		}
 		rev = eventstore.Exact(ev.Revision)
 	}
+	cps := make(map[eventstore.PersistentGroup]*place, len(defs))
+	for id := range defs {
+		cp, err := e.readCheckpoint(ctx, id)
+		if err != nil {
+			return err
+		}
+		cps[id] = cp
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -122,7 +130,7 @@ func (e *Engine) load(ctx context.Context) error {
 	}
 	e.defs, e.configRev, e.loaded = defs, rev, true
 	for id, d := range defs {
-		e.groups[id] = e.startGroup(d)
+		e.groups[id] = e.startGroup(d, cps[id])
 	}
 	return nil
 }
@@ -203,12 +211,12 @@ func (e *Engine) CreatePersistentSubscription(ctx context.Context, id eventstore
 	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { m[id] = d })); err != nil {
 		return err
 	}
-	return e.replace(id, d, nil)
+	return e.replace(ctx, id, d, nil)
 }
 
 // replace stops the running group id (its consumers end with reason) and
-// starts d in its place (none when d is nil).
-func (e *Engine) replace(id eventstore.PersistentGroup, d *definition, reason error) error {
+// starts d in its place, from its checkpoint (none when d is nil).
+func (e *Engine) replace(ctx context.Context, id eventstore.PersistentGroup, d *definition, reason error) error {
 	e.mu.Lock()
 	old := e.groups[id]
 	delete(e.groups, id)
@@ -216,13 +224,20 @@ func (e *Engine) replace(id eventstore.PersistentGroup, d *definition, reason er
 	if old != nil {
 		old.stop(reason)
 	}
+	var cp *place
+	if d != nil {
+		var err error
+		if cp, err = e.readCheckpoint(ctx, id); err != nil {
+			return err
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return eventstore.ErrClosed
 	}
 	if d != nil {
-		e.groups[id] = e.startGroup(d)
+		e.groups[id] = e.startGroup(d, cp)
 	}
 	return nil
 }
@@ -284,7 +299,7 @@ func (e *Engine) UpdatePersistentSubscription(ctx context.Context, id eventstore
 	}
 	// Stop the old group (it checkpoints what it acknowledged) before its
 	// checkpoint is dropped for a new start point.
-	if err := e.replace(id, nil, eventstore.ErrPersistentSubscriptionDropped); err != nil {
+	if err := e.replace(ctx, id, nil, eventstore.ErrPersistentSubscriptionDropped); err != nil {
 		return err
 	}
 	if restart {
@@ -292,7 +307,7 @@ func (e *Engine) UpdatePersistentSubscription(ctx context.Context, id eventstore
 			return err
 		}
 	}
-	return e.replace(id, d, eventstore.ErrPersistentSubscriptionDropped)
+	return e.replace(ctx, id, d, eventstore.ErrPersistentSubscriptionDropped)
 }
 
 // deleteStream soft-deletes one of a group's streams, if it exists, as
@@ -323,7 +338,7 @@ func (e *Engine) DeletePersistentSubscription(ctx context.Context, id eventstore
 	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { delete(m, id) })); err != nil {
 		return err
 	}
-	if err := e.replace(id, nil, eventstore.ErrPersistentSubscriptionDropped); err != nil {
+	if err := e.replace(ctx, id, nil, eventstore.ErrPersistentSubscriptionDropped); err != nil {
 		return err
 	}
 	if err := e.deleteStream(ctx, id.CheckpointStream()); err != nil {
@@ -343,7 +358,7 @@ func (e *Engine) RestartPersistentSubscriptions(ctx context.Context) error {
 		return err
 	}
 	for _, d := range sortedDefinitions(e.defs) {
-		if err := e.replace(d.id, d, eventstore.ErrPersistentSubscriptionDropped); err != nil {
+		if err := e.replace(ctx, d.id, d, eventstore.ErrPersistentSubscriptionDropped); err != nil {
 			return err
 		}
 	}

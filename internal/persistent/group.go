@@ -61,7 +61,7 @@ type group struct {
 
 	known     place
 	knownSet  bool
-	started   bool // the checkpoint was read
+	started   bool // the subscription started
 	live      bool
 	replaying bool
 	total     int64
@@ -91,9 +91,14 @@ type parking struct {
 	reason string
 }
 
-// startGroup starts d's group; e.mu is held.
-func (e *Engine) startGroup(d *definition) *group {
+// startGroup starts d's group from its checkpoint cp (nil: none); e.mu is
+// held.
+func (e *Engine) startGroup(d *definition, cp *place) *group {
 	g := &group{e: e, def: d, all: d.id.IsAll(), kick: make(chan struct{}, 1), inflight: map[uuid.UUID]*delivery{}, startedAt: e.clk.Now()}
+	if cp != nil {
+		g.ckpt, g.ckptSet, g.written, g.writtenSet = *cp, true, *cp, true
+		g.known, g.knownSet = *cp, true
+	}
 	g.cond = sync.NewCond(&g.mu)
 	g.ctx, g.cancel = context.WithCancel(e.ctx)
 	g.wg.Add(2)
@@ -182,26 +187,11 @@ func (g *group) read() {
 	}
 }
 
-// readOnce reads the checkpoint (the first time) and subscribes to the
-// source after the last place read.
+// readOnce subscribes to the source after the last place read (the
+// checkpoint at first), or from the group's start.
 func (g *group) readOnce() error {
 	g.mu.Lock()
-	started := g.started
-	g.mu.Unlock()
-	if !started {
-		cp, ok, err := g.readCheckpoint()
-		if err != nil {
-			return err
-		}
-		g.mu.Lock()
-		g.started = true
-		if ok {
-			g.ckpt, g.ckptSet, g.written, g.writtenSet = cp, true, cp, true
-			g.known, g.knownSet = cp, true
-		}
-		g.mu.Unlock()
-	}
-	g.mu.Lock()
+	g.started = true
 	known, knownSet := g.known, g.knownSet
 	g.mu.Unlock()
 	st := g.def.settings
@@ -225,19 +215,22 @@ func (g *group) readOnce() error {
 	return g.consume(g.e.store.SubscribeToStream(g.ctx, g.def.id.Stream, opts))
 }
 
-// readCheckpoint returns the group's last checkpoint.
-func (g *group) readCheckpoint() (place, bool, error) {
-	for ev, err := range g.e.store.ReadStream(g.ctx, g.def.id.CheckpointStream(), eventstore.ReadOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1}) {
+// readCheckpoint returns the last checkpoint of group id.
+func (e *Engine) readCheckpoint(ctx context.Context, id eventstore.PersistentGroup) (*place, error) {
+	for ev, err := range e.store.ReadStream(ctx, id.CheckpointStream(), eventstore.ReadOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1}) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			break
 		}
 		if err != nil {
-			return place{}, false, err
+			return nil, err
 		}
-		p, err := decodeCheckpoint(g.all, ev.Data)
-		return p, err == nil, err
+		p, err := decodeCheckpoint(id.IsAll(), ev.Data)
+		if err != nil {
+			return nil, err
+		}
+		return &p, nil
 	}
-	return place{}, false, nil
+	return nil, nil
 }
 
 // consume takes the messages of a subscription until it fails or the group
