@@ -94,7 +94,8 @@ type parking struct {
 // startGroup starts d's group from its checkpoint cp (nil: none); e.mu is
 // held.
 func (e *Engine) startGroup(d *definition, cp *place) *group {
-	g := &group{e: e, def: d, all: d.id.IsAll(), kick: make(chan struct{}, 1), inflight: map[uuid.UUID]*delivery{}, startedAt: e.clk.Now()}
+	now := e.clk.Now()
+	g := &group{e: e, def: d, all: d.id.IsAll(), kick: make(chan struct{}, 1), inflight: map[uuid.UUID]*delivery{}, startedAt: now, lastCkptAt: now}
 	if cp != nil {
 		g.ckpt, g.ckptSet, g.written, g.writtenSet = *cp, true, *cp, true
 		g.known, g.knownSet = *cp, true
@@ -314,7 +315,9 @@ func (g *group) settle(counted bool) {
 		g.tbWant = p.rev + 1
 		g.poke()
 	}
-	if g.resolvedSince >= g.def.settings.MaxCheckpointCount || (g.resolvedSince >= g.def.settings.MinCheckpointCount && g.timerAt.IsZero()) {
+	// The worker (re)arms its timer when the count reaches
+	// MinCheckpointCount, and checkpoints at MaxCheckpointCount.
+	if n, st := g.resolvedSince, g.def.settings; counted && (n >= st.MaxCheckpointCount || n-1 < st.MinCheckpointCount && n >= st.MinCheckpointCount) {
 		g.poke()
 	}
 	g.cond.Broadcast()
@@ -617,6 +620,9 @@ func (g *group) arm(now time.Time) {
 	}
 	if len(g.toPark) > 0 || g.tbWant > g.tbWritten {
 		earlier(g.backoffUntil)
+	}
+	if !next.IsZero() && next.Before(g.backoffUntil) {
+		next = g.backoffUntil // nothing is written before then
 	}
 	if next.Equal(g.timerAt) || g.stopped {
 		return
