@@ -188,6 +188,27 @@ func CheckMove(key Key, prev, next Checkpoint) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %v: %s", ErrInvalidCheckpoint, key, fmt.Sprintf(format, args...))
 	}
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	switch {
+	case next.Kind != AllCheckpoint && next.Kind != StreamCheckpoint:
+		return bad("cannot save a %v checkpoint", next.Kind)
+	case prev.Kind != NoCheckpoint && prev.Kind != next.Kind:
+		return bad("a %v checkpoint cannot become a %v one", prev.Kind, next.Kind)
+	case next.Compare(prev) < 0:
+		return bad("%v is before %v", next, prev)
+	}
+	return nil
+}
+
+// CheckKey returns an ErrInvalidCheckpoint error for a key without a
+// projection name, with a version below 1 or a negative partition.
+// CheckMove and Transactor implementations call it first.
+func CheckKey(key Key) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %v: %s", ErrInvalidCheckpoint, key, fmt.Sprintf(format, args...))
+	}
 	switch {
 	case key.Projection == "":
 		return bad("no projection name")
@@ -195,12 +216,6 @@ func CheckMove(key Key, prev, next Checkpoint) error {
 		return bad("version %d < 1", key.Version)
 	case key.Partition < 0:
 		return bad("partition %d < 0", key.Partition)
-	case next.Kind != AllCheckpoint && next.Kind != StreamCheckpoint:
-		return bad("cannot save a %v checkpoint", next.Kind)
-	case prev.Kind != NoCheckpoint && prev.Kind != next.Kind:
-		return bad("a %v checkpoint cannot become a %v one", prev.Kind, next.Kind)
-	case next.Compare(prev) < 0:
-		return bad("%v is before %v", next, prev)
 	}
 	return nil
 }

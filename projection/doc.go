@@ -77,6 +77,19 @@
 // partition has finished (a gap-aware commit), and a restart resumes from it,
 // each partition skipping what it had already committed.
 //
+// # Competing consumers
+//
+// WithPersistentGroup runs a projection through a persistent subscription
+// group of a store that implements eventstore.PersistentSubscriptions, so
+// that several instances of a service share its events: the group hands
+// each event to one of its consumers, and the runner acks it after its
+// handler's transaction commits (Transactor). A failing handler is nacked
+// for the group to retry, then parked in the group's parked stream, skipped
+// or stopped on, per OnFailure. The trade-offs: no global order, no runner
+// checkpoint (the group's replaces it), and at-least-once delivery on every
+// target, so handlers must be idempotent. Partitions, WaitFor, WaitCaughtUp
+// and rebuilds do not apply and are refused with ErrInvalidProjection.
+//
 // # Poison events
 //
 // A failing handler is retried alone, in its own transaction, under a

@@ -50,6 +50,7 @@ type balances struct {
 	balance map[string]int
 	applied map[string]int // event ID → times applied
 	fail    func(ev projection.Event[Withdrawn]) error
+	before  func() // called before each event is applied
 }
 
 func newBalances() *balances {
@@ -66,6 +67,9 @@ func (b *balances) snapshot() (map[string]int, map[string]int) {
 func (b *balances) define(reg *schema.Registry, name string, source projection.Source) *projection.Projection[projection.NoTx] {
 	p := projection.New[projection.NoTx](name, source, reg)
 	projection.Handle(p, func(ctx context.Context, ev projection.Event[Deposited]) error {
+		if b.before != nil {
+			b.before()
+		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.balance[ev.Data.Account] += ev.Data.Amount

@@ -60,6 +60,7 @@ type options struct {
 	batchSize   int
 	workers     int
 	key         func(*eventstore.RecordedEvent) string
+	keySet      bool
 	retry       resilience.Policy
 	undecodable Policy
 	failures    Policy
@@ -69,6 +70,8 @@ type options struct {
 	tracer      trace.TracerProvider
 	meter       metric.MeterProvider
 	now         func() time.Time
+	persistent  *persistentMode // WithPersistentGroup
+	consumer    string          // WithConsumerName
 }
 
 func defaultOptions() options {
@@ -126,7 +129,7 @@ func WithPartitionKey(key func(*eventstore.RecordedEvent) string) Option {
 		if key == nil {
 			return fmt.Errorf("%w: nil partition key", ErrInvalidProjection)
 		}
-		o.key = key
+		o.key, o.keySet = key, true
 		return nil
 	}
 }

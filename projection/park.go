@@ -284,7 +284,16 @@ type replayOutcome struct {
 // once all its parked events are resolved. A replayed event's writes commit
 // in the target's transaction, but the record that resolves it is appended
 // after that commit: a crash in between replays it once more.
+//
+// A runner with WithPersistentGroup parks in the group's parked stream:
+// ReplayParked asks the group to deliver its parked messages again (to any
+// of its consumers; the outcome shows in their State), and returns the
+// number of messages that were parked as Replayed. It needs no running
+// runner.
 func (r *Runner[Tx]) ReplayParked(ctx context.Context) (ReplayResult, error) {
+	if r.pers != nil {
+		return r.replayPersistent(ctx)
+	}
 	req := replayRequest{reply: make(chan replayOutcome, 1)}
 	select {
 	case r.replays <- req:

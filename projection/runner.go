@@ -41,6 +41,7 @@ type Runner[Tx any] struct {
 
 	replays chan replayRequest
 	parked  *parkedSet
+	pers    *persistentSource[Tx] // WithPersistentGroup
 }
 
 // NewRunner returns a runner of p over store, writing into target. It
@@ -77,11 +78,18 @@ func NewRunner[Tx any](store eventstore.Store, p *Projection[Tx], target Target[
 	if err != nil {
 		return nil, err
 	}
+	var pers *persistentSource[Tx]
+	if o.persistent != nil {
+		if pers, err = newPersistentSource(store, p, target, &o); err != nil {
+			return nil, err
+		}
+	}
 	tel, err := newTelemetry(p.name, o)
 	if err != nil {
 		return nil, err
 	}
 	r := &Runner[Tx]{
+		pers:  pers,
 		store: store, p: p, target: target, o: o, tel: tel, source: src,
 		changed: make(chan struct{}),
 		replays: make(chan replayRequest),
@@ -115,7 +123,12 @@ func (r *Runner[Tx]) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.runErr = nil
 	r.mu.Unlock()
-	err := r.run(ctx)
+	var err error
+	if r.pers != nil {
+		err = r.runPersistent(ctx)
+	} else {
+		err = r.run(ctx)
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = nil
 	}
@@ -161,33 +174,19 @@ func (r *Runner[Tx]) run(ctx context.Context) error {
 func (s *session[Tx]) prepare(ctx context.Context) error {
 	r := s.r
 	key := r.key(0)
-	if prep, ok := r.target.(Preparer[Tx]); ok {
-		if err := prep.Prepare(ctx, key, r.p.setup, r.p.tables); err != nil {
-			return fmt.Errorf("projection %q: prepare: %w", r.p.name, err)
-		}
-	}
-	if pc, ok := r.target.(PartitionCounter); ok {
-		if err := pc.SetPartitions(ctx, r.p.name, r.p.version, r.o.workers); err != nil {
-			return fmt.Errorf("projection %q: %w", r.p.name, err)
-		}
-	}
-	live := true
-	if rb, ok := r.target.(Rebuilder); ok {
-		v, err := rb.Live(ctx, r.p.name)
-		if err != nil {
-			return fmt.Errorf("projection %q: live version: %w", r.p.name, err)
-		}
-		switch {
-		case v == 0:
-			if err := rb.Promote(ctx, r.p.name, r.p.version); err != nil {
-				return fmt.Errorf("projection %q: promote: %w", r.p.name, err)
+	building, err := r.prepareVersion(ctx, key, func() error {
+		if pc, ok := r.target.(PartitionCounter); ok {
+			if err := pc.SetPartitions(ctx, r.p.name, r.p.version, r.o.workers); err != nil {
+				return fmt.Errorf("projection %q: %w", r.p.name, err)
 			}
-		case v > r.p.version:
-			return fmt.Errorf("%w: projection %q version %d; version %d is live", ErrRetired, r.p.name, r.p.version, v)
-		case v < r.p.version:
-			s.building, live = v, false
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	s.building = building
+	live := building == 0
 	global, err := r.load(ctx, key)
 	if err != nil {
 		return err
@@ -218,6 +217,40 @@ func (s *session[Tx]) prepare(ctx context.Context) error {
 	return nil
 }
 
+// prepareVersion prepares the target for the projection's version (a
+// Preparer's setup, then between, then a Rebuilder's live version: the
+// version is promoted when none is live) and returns the live version this
+// one is being built beside, or 0 when this version is live.
+func (r *Runner[Tx]) prepareVersion(ctx context.Context, key Key, between func() error) (building int, err error) {
+	if prep, ok := r.target.(Preparer[Tx]); ok {
+		if err := prep.Prepare(ctx, key, r.p.setup, r.p.tables); err != nil {
+			return 0, fmt.Errorf("projection %q: prepare: %w", r.p.name, err)
+		}
+	}
+	if err := between(); err != nil {
+		return 0, err
+	}
+	rb, ok := r.target.(Rebuilder)
+	if !ok {
+		return 0, nil
+	}
+	v, err := rb.Live(ctx, r.p.name)
+	if err != nil {
+		return 0, fmt.Errorf("projection %q: live version: %w", r.p.name, err)
+	}
+	switch {
+	case v == 0:
+		if err := rb.Promote(ctx, r.p.name, r.p.version); err != nil {
+			return 0, fmt.Errorf("projection %q: promote: %w", r.p.name, err)
+		}
+	case v > r.p.version:
+		return 0, fmt.Errorf("%w: projection %q version %d; version %d is live", ErrRetired, r.p.name, r.p.version, v)
+	case v < r.p.version:
+		return v, nil
+	}
+	return 0, nil
+}
+
 func (r *Runner[Tx]) key(partition int) Key {
 	return Key{Projection: r.p.name, Version: r.p.version, Partition: partition}
 }
@@ -241,25 +274,37 @@ func (s *session[Tx]) loop(ctx, work context.Context) error {
 	r := s.r
 	watch, stopWatch := s.watchReplays(ctx)
 	defer stopWatch()
+	return r.retryLoop(ctx, func() (bool, error) {
+		stopWorkers := s.startWorkers(ctx, work)
+		defer stopWorkers()
+		return s.subscribe(ctx, work, watch)
+	}, func(err error, delay time.Duration) {
+		r.o.logger.Warn("projection: subscription dropped; resubscribing", "projection", r.p.name, "error", err, "delay", delay, "from", s.resume)
+	})
+}
+
+// retryLoop runs once until it returns nil or a fatal error, or ctx ends;
+// after other errors it runs it again after a backoff with full jitter,
+// which restarts after a run that progressed (once reports whether it did).
+// drop logs each drop.
+func (r *Runner[Tx]) retryLoop(ctx context.Context, once func() (progressed bool, err error), drop func(err error, delay time.Duration)) error {
 	b := backoff.Policy{Initial: r.o.resubscribe[0], Max: r.o.resubscribe[1], Multiplier: 2, Jitter: backoff.Full}
 	attempt := 0
 	var delay time.Duration
 	for {
-		stopWorkers := s.startWorkers(ctx, work)
-		caughtUp, err := s.subscribe(ctx, work, watch)
-		stopWorkers()
+		progressed, err := once()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
 		if fatal(err) {
 			return err
 		}
-		if caughtUp {
+		if progressed {
 			attempt = 0
 		}
 		attempt++
 		delay = b.Delay(attempt, delay, rand.Float64())
-		r.o.logger.Warn("projection: subscription dropped; resubscribing", "projection", r.p.name, "error", err, "delay", delay, "from", s.resume)
+		drop(err, delay)
 		r.update(func(st *State) {
 			st.LastError = err
 			st.Resubscriptions++

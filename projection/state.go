@@ -130,8 +130,13 @@ func (r *Runner[Tx]) handledPosition() (eventstore.Position, bool) {
 // an event of that stream. It returns nil at once if p is zero or already
 // handled; ctx's error when ctx ends first; and ErrNotRunning, joined with
 // the error Run ended with, when the runner stops before reaching p. Called
-// before Run starts, it waits for Run.
+// before Run starts, it waits for Run. A runner that consumes through a
+// persistent group (WithPersistentGroup) has no position: WaitFor fails
+// with ErrInvalidProjection.
 func (r *Runner[Tx]) WaitFor(ctx context.Context, p eventstore.Position) error {
+	if r.pers != nil {
+		return r.errPersistentMode("WaitFor")
+	}
 	return r.wait(ctx, func() bool { return p.IsZero() || r.reachedLocked(p) })
 }
 
@@ -143,8 +148,13 @@ func (r *Runner[Tx]) reachedLocked(p eventstore.Position) bool {
 }
 
 // WaitCaughtUp blocks until the runner is caught up (State.CaughtUp), ctx
-// ends, or the runner stops (ErrNotRunning joined with Run's error).
+// ends, or the runner stops (ErrNotRunning joined with Run's error). A
+// persistent group's consumer is never caught up: WaitCaughtUp fails with
+// ErrInvalidProjection for a runner with WithPersistentGroup.
 func (r *Runner[Tx]) WaitCaughtUp(ctx context.Context) error {
+	if r.pers != nil {
+		return r.errPersistentMode("WaitCaughtUp")
+	}
 	return r.wait(ctx, func() bool { return r.state.CaughtUp })
 }
 

@@ -43,6 +43,7 @@ func TestBenchCommand(t *testing.T) {
 		"saga_steps_per_s", "saga_steps_vs_append_32w",
 		"projection_catchup_events_per_s", "projection_catchup_vs_read_all",
 		"projection_sqlite_events_per_s", "sqlite_inserts_per_s", "projection_sqlite_vs_inserts",
+		"persistent_events_per_s", "persistent_vs_read_all",
 	}
 	var keys []string
 	for k := range got {

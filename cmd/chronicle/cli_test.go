@@ -24,7 +24,9 @@ var (
 	shared   = map[string]*memory.Store{}
 )
 
-type unclosable struct{ eventstore.Store }
+// unclosable embeds the memory store itself, so that its optional
+// capabilities (eventstore.PersistentSubscriptions) show through.
+type unclosable struct{ *memory.Store }
 
 func (unclosable) Close() error { return nil }
 

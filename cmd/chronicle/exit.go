@@ -21,8 +21,8 @@ const (
 	// exitUsage: the command line is wrong: an unknown command or flag,
 	// missing or extra arguments, flags that do not go together.
 	exitUsage = 2
-	// exitNotFound: the stream (or the saga, or the input file) asked for
-	// does not exist.
+	// exitNotFound: the stream (or the saga, the persistent subscription
+	// group, or the input file) asked for does not exist.
 	exitNotFound = 3
 )
 
@@ -43,7 +43,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command "):
 		return exitUsage
-	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, saga.ErrUnknownSaga), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, saga.ErrUnknownSaga), errors.Is(err, fs.ErrNotExist),
+		errors.Is(err, eventstore.ErrPersistentSubscriptionNotFound):
 		return exitNotFound
 	}
 	return exitFailure

@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 		newScavengeCmd(),
 		newSagaCmd(),
 		newProjectionCmd(),
+		newPersistentCmd(),
 	)
 	markUsageErrors(root)
 	return root

@@ -119,11 +119,8 @@ func (t *Target) Update(ctx context.Context, key projection.Key, prev, next proj
 func (t *Target) move(ctx context.Context, tx pgx.Tx, key projection.Key, prev, next projection.Checkpoint) error {
 	nk, nc, np, nr := columns(next)
 	b := &pgx.Batch{}
-	b.Queue(`
-WITH l AS (SELECT live FROM `+t.projections+` WHERE projection = $1 FOR KEY SHARE)
-SELECT coalesce((SELECT live FROM l), 0),
-       set_config('search_path', CASE WHEN coalesce((SELECT live FROM l), 0) = $2 THEN $3 ELSE $4 END, true)`,
-		key.Projection, key.Version, quote(t.Schema(key.Projection)), quote(t.VersionSchema(key.Projection, key.Version)))
+	q, args := t.livePath(key)
+	b.Queue(q, args...)
 	if prev.IsZero() {
 		b.Queue(`INSERT INTO `+t.checkpoints+` (projection, version, partition, kind, commit_pos, prepare_pos, revision)
 VALUES ($1, $2, $3, $4, $5::text::numeric, $6::text::numeric, $7::text::numeric)
@@ -166,4 +163,52 @@ ON CONFLICT (projection, version) DO UPDATE SET started = coalesce(`+t.versions+
 		return fail(err)
 	}
 	return nil
+}
+
+// Transact runs apply in one transaction whose search_path is the schema
+// of key's version, without moving a checkpoint, for a runner that consumes
+// through a persistent subscription group (projection.WithPersistentGroup),
+// where the group keeps the position. If a newer version is live it fails
+// with projection.ErrRetired before apply runs. Delivery through a group
+// is at least once: apply must be idempotent.
+func (t *Target) Transact(ctx context.Context, key projection.Key, apply func(ctx context.Context, tx pgx.Tx) error) error {
+	if err := projection.CheckKey(key); err != nil {
+		return err
+	}
+	tx, err := t.begin(ctx, fmt.Sprintf("transact %v", key))
+	if err != nil {
+		return err
+	}
+	var live int
+	var path string
+	q, args := t.livePath(key)
+	err = tx.QueryRow(ctx, q, args...).Scan(&live, &path)
+	if err != nil {
+		rollback(tx)
+		return fmt.Errorf("postgres: transact %v: %w", key, ctxErr(ctx, err))
+	}
+	if live > key.Version {
+		rollback(tx)
+		return fmt.Errorf("%w: %v: version %d of %q is live", projection.ErrRetired, key, live, key.Projection)
+	}
+	if err := apply(ctx, tx); err != nil {
+		rollback(tx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: transact %v: commit: %w", key, ctxErr(ctx, err))
+	}
+	return nil
+}
+
+// livePath is the query that takes a share lock on the projection's row
+// (which Promote takes for update) and returns the live version, setting
+// the transaction's search_path to key's version's schema: its live schema
+// or the one it is being built in.
+func (t *Target) livePath(key projection.Key) (string, []any) {
+	return `
+WITH l AS (SELECT live FROM ` + t.projections + ` WHERE projection = $1 FOR KEY SHARE)
+SELECT coalesce((SELECT live FROM l), 0),
+       set_config('search_path', CASE WHEN coalesce((SELECT live FROM l), 0) = $2 THEN $3 ELSE $4 END, true)`,
+		[]any{key.Projection, key.Version, quote(t.Schema(key.Projection)), quote(t.VersionSchema(key.Projection, key.Version))}
 }

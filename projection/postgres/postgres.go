@@ -26,9 +26,10 @@ type Target struct {
 }
 
 var (
-	_ projection.Target[pgx.Tx]   = (*Target)(nil)
-	_ projection.Preparer[pgx.Tx] = (*Target)(nil)
-	_ projection.Rebuilder        = (*Target)(nil)
+	_ projection.Target[pgx.Tx]     = (*Target)(nil)
+	_ projection.Preparer[pgx.Tx]   = (*Target)(nil)
+	_ projection.Rebuilder          = (*Target)(nil)
+	_ projection.Transactor[pgx.Tx] = (*Target)(nil)
 )
 
 // An Option configures a Target.

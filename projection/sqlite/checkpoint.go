@@ -83,19 +83,9 @@ func (t *Target) Update(ctx context.Context, key projection.Key, prev, next proj
 	if err := projection.CheckMove(key, prev, next); err != nil {
 		return err
 	}
-	if err := checkName(key.Projection, key.Version); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f, err := t.open(ctx, place{key.Projection, key.Version}, true)
+	tx, err := t.begin(ctx, key, "update")
 	if err != nil {
 		return err
-	}
-	tx, err := f.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: update %v: %w", key, err)
 	}
 	if err := move(ctx, tx, key, prev, next); err != nil {
 		rollback(tx)
@@ -147,4 +137,57 @@ WHERE partition = ? AND kind = ? AND commit_pos = ? AND prepare_pos = ? AND revi
 		}
 	}
 	return nil
+}
+
+// Transact runs apply in one transaction of the version's file without
+// moving a checkpoint, for a runner that consumes through a persistent
+// subscription group (projection.WithPersistentGroup), where the group
+// keeps the position. A retired version fails with projection.ErrRetired
+// before apply runs. Delivery through a group is at least once: apply must
+// be idempotent.
+func (t *Target) Transact(ctx context.Context, key projection.Key, apply func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := projection.CheckKey(key); err != nil {
+		return err
+	}
+	tx, err := t.begin(ctx, key, "transact")
+	if err != nil {
+		return err
+	}
+	var retired bool
+	if err := tx.QueryRowContext(ctx, `SELECT retired_at IS NOT NULL FROM chronicle_version`).Scan(&retired); err != nil {
+		rollback(tx)
+		return fmt.Errorf("sqlite: transact %v: %w", key, err)
+	}
+	if retired {
+		rollback(tx)
+		return fmt.Errorf("%w: %v: a newer version of %q is live", projection.ErrRetired, key, key.Projection)
+	}
+	if err := apply(ctx, tx); err != nil {
+		rollback(tx)
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: transact %v: commit: %w", key, err)
+	}
+	return nil
+}
+
+// begin starts a write transaction in the file of key's version, creating
+// the file if needed.
+func (t *Target) begin(ctx context.Context, key projection.Key, op string) (*sql.Tx, error) {
+	if err := checkName(key.Projection, key.Version); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := t.open(ctx, place{key.Projection, key.Version}, true)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := f.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s %v: %w", op, key, err)
+	}
+	return tx, nil
 }

@@ -34,9 +34,10 @@ type Target struct {
 }
 
 var (
-	_ projection.Target[*sql.Tx]   = (*Target)(nil)
-	_ projection.Preparer[*sql.Tx] = (*Target)(nil)
-	_ projection.Rebuilder         = (*Target)(nil)
+	_ projection.Target[*sql.Tx]     = (*Target)(nil)
+	_ projection.Preparer[*sql.Tx]   = (*Target)(nil)
+	_ projection.Rebuilder           = (*Target)(nil)
+	_ projection.Transactor[*sql.Tx] = (*Target)(nil)
 )
 
 // place is one version of one projection: one file.

@@ -102,6 +102,12 @@ type Result struct {
 	ProjectionPostgresEventsPerS float64 `json:"projection_postgres_events_per_s,omitempty"`
 	PostgresInsertsPerS          float64 `json:"postgres_inserts_per_s,omitempty"`
 	ProjectionPostgresVsInserts  float64 `json:"projection_postgres_vs_inserts,omitempty"`
+	// PersistentEventsPerS is the run's events of $all consumed through one
+	// persistent subscription group by 4 consumers acking every event
+	// (persistent.go); PersistentVsReadAll its ratio to ReadAllEventsPerS.
+	// Both are 0 for a store without eventstore.PersistentSubscriptions.
+	PersistentEventsPerS float64 `json:"persistent_events_per_s"`
+	PersistentVsReadAll  float64 `json:"persistent_vs_read_all"`
 }
 
 // fileStore is what a file-backed store (eventstore/sqlite) offers.
@@ -221,6 +227,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			res.ProjectionCatchUpEventsPerS, err = r.projectionCatchUp(allEvents)
 			return err
 		}},
+		{"persistent subscription, 4 consumers", func() (err error) { res.PersistentEventsPerS, err = r.persistentEvents(); return err }},
 		{"projection into SQLite", func() (err error) {
 			res.ProjectionSQLiteEventsPerS, res.SQLiteInsertsPerS, err = r.sqliteProjection(dir, allEvents)
 			return err
@@ -270,6 +277,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.ReadAllVsRaw = ratio(res.ReadAllEventsPerS, res.RawScanEventsPerS)
 	res.SagaStepsVsAppend32w = ratio(res.SagaStepsPerS, res.Append32wEventsPerS)
 	res.ProjectionCatchUpVsReadAll = ratio(res.ProjectionCatchUpEventsPerS, res.ReadAllEventsPerS)
+	res.PersistentVsReadAll = ratio(res.PersistentEventsPerS, res.ReadAllEventsPerS)
 	res.ProjectionSQLiteVsInserts = ratio(res.ProjectionSQLiteEventsPerS, res.SQLiteInsertsPerS)
 	res.ProjectionPostgresVsInserts = ratio(res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS)
 	return res, nil
@@ -594,6 +602,8 @@ func (res Result) Table() string {
 	row("read_all_events_per_s", num(res.ReadAllEventsPerS), ratioNote(res))
 	row("projection_catchup_events_per_s", num(res.ProjectionCatchUpEventsPerS),
 		fmt.Sprintf("%.2f × read_all: $all into an in-memory read model through projection.Runner", res.ProjectionCatchUpVsReadAll))
+	row("persistent_events_per_s", num(res.PersistentEventsPerS),
+		fmt.Sprintf("%.2f × read_all: one persistent subscription group of $all, 4 consumers acking every event", res.PersistentVsReadAll))
 	row("projection_sqlite_events_per_s", num(res.ProjectionSQLiteEventsPerS),
 		fmt.Sprintf("%.2f × plain batched inserts (%.0f rows/s): $all into projection/sqlite", res.ProjectionSQLiteVsInserts, res.SQLiteInsertsPerS))
 	if res.ProjectionPostgresEventsPerS > 0 {
