@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +55,8 @@ type batch struct {
 	heads      map[string]*head
 	rows       []eventstore.RecordedEvent // in position order; published after the commit
 	rowStreams []int64                    // streams.id of each row
+	links      []linkRow                  // links to the rows, in position order
+	linkNames  []string                   // scratch
 	ids        []recentEntry              // event IDs written, for the recent-ID window
 	idIndex    map[uuid.UUID]recentEntry  // the same, for lookups within the batch
 	nextPos    uint64
@@ -70,6 +74,13 @@ func newBatch(w *writer) *batch {
 		nextStream: w.nextStream,
 		now:        w.s.opts.now().UTC(),
 	}
+}
+
+// linkRow is a link planned in a batch, to the event at rows[row].
+type linkRow struct {
+	head *head // the link stream
+	rev  uint64
+	row  int
 }
 
 // head returns the batch's view of a stream, loading it on first use.
@@ -188,12 +199,22 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 			return eventstore.Position{}, eventstore.NewArgumentError("set metadata", name, eventstore.ErrInvalidMetadata, err.Error())
 		}
 	}
+	tombstone := first == eventstore.TombstoneRevision
+	linked := !tombstone && !eventstore.IsSystemStream(h.name)
+	if linked { // load the link streams' heads
+		for i := range events {
+			for _, name := range backend.LinkStreams(b.linkNames[:0], h.name, events[i].Type) {
+				if _, err := b.head(ctx, name); err != nil {
+					return eventstore.Position{}, err
+				}
+			}
+		}
+	}
 	if h.id == 0 {
 		h.id = b.nextStream
 		b.nextStream++
 	}
 	h.dirty = true
-	tombstone := first == eventstore.TombstoneRevision
 	if !tombstone && h.pend == nil {
 		h.pendFirst = first
 	}
@@ -217,6 +238,12 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 			Created:     b.now,
 		})
 		b.rowStreams = append(b.rowStreams, h.id)
+		if linked {
+			b.linkNames = backend.LinkStreams(b.linkNames[:0], h.name, e.Type)
+			for _, name := range b.linkNames {
+				b.addLink(b.heads[name], len(b.rows)-1)
+			}
+		}
 		if tombstone {
 			h.tombstoned = true
 			continue
@@ -240,6 +267,35 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 		of.meta, of.deleted, of.dirty = clone(events[len(events)-1].Data), meta.IsDeleted(), true
 	}
 	return pos, nil
+}
+
+// addLink plans the next link of lh, to the event at rows[row].
+func (b *batch) addLink(lh *head, row int) {
+	if lh.id == 0 {
+		lh.id = b.nextStream
+		b.nextStream++
+	}
+	rev := uint64(0)
+	if lh.exists {
+		rev = lh.last + 1
+	}
+	lh.exists, lh.last, lh.dirty = true, rev, true
+	b.links = append(b.links, linkRow{head: lh, rev: rev, row: row})
+	b.bytes += 32
+}
+
+// liveLinks returns the committed batch's links that live subscribers
+// listen to, one run per link stream.
+func (b *batch) liveLinks() []eventstore.RecordedEvent {
+	var out []eventstore.RecordedEvent
+	for _, l := range b.links {
+		if b.w.s.hub.Listening(l.head.name) {
+			e := &b.rows[l.row]
+			out = append(out, backend.Link(l.head.name, l.rev, e.Stream, e.Revision, e.Position, e.Created))
+		}
+	}
+	slices.SortStableFunc(out, func(x, y eventstore.RecordedEvent) int { return strings.Compare(x.Stream, y.Stream) })
+	return out
 }
 
 func clone(p []byte) []byte {
@@ -269,6 +325,14 @@ func (b *batch) flush(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	err = st.insertLinks.exec(ctx, b.w.conn, len(b.links), func(args []any, i int) []any {
+		l := &b.links[i]
+		e := &b.rows[l.row]
+		return append(args, l.head.id, int64(l.rev), int64(e.Position.Commit), b.rowStreams[l.row], int64(e.Revision), b.now.UnixNano())
+	})
+	if err != nil {
+		return fmt.Errorf("insert links: %w", err)
 	}
 	dirty := make([]*head, 0, len(b.heads))
 	for _, h := range b.heads {
