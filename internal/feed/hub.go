@@ -106,6 +106,20 @@ func (h *Hub) Listening(stream string) bool {
 	return len(h.byStream[stream]) > 0
 }
 
+// Listened returns the streams that have live subscribers and for which
+// keep reports true.
+func (h *Hub) Listened(keep func(stream string) bool) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for name := range h.byStream {
+		if keep(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // sendStreams sends each run of batch to its stream's subscribers; h.mu is
 // held.
 func (h *Hub) sendStreams(batch []eventstore.RecordedEvent) {
