@@ -22,8 +22,8 @@ type watcher struct {
 	// links: the revision of the last link published, by the category and
 	// event-type streams live subscribers listen to.
 	links map[string]int64
-	quit chan struct{}
-	done chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
 }
 
 func startWatcher(ctx context.Context, s *Store) (*watcher, error) {
