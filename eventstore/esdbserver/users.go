@@ -88,4 +88,3 @@ func (s *Server) readStream(ctx context.Context, stream string, opts eventstore.
 		}
 	}
 }
-
