@@ -57,6 +57,7 @@ type batch struct {
 	rowStreams []int64                    // streams.id of each row
 	links      []linkRow                  // links to the rows, in position order
 	linkNames  []string                   // scratch
+	linkHeads  []*head                    // scratch: the link streams of each event of a write
 	ids        []recentEntry              // event IDs written, for the recent-ID window
 	idIndex    map[uuid.UUID]recentEntry  // the same, for lookups within the batch
 	nextPos    uint64
@@ -200,16 +201,27 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 		}
 	}
 	tombstone := first == eventstore.TombstoneRevision
-	linked := !tombstone && !eventstore.IsSystemStream(h.name)
-	if linked { // load the link streams' heads
+	// The link streams' heads, two per event at most (nil: none), loaded
+	// once per event type of the write.
+	heads := b.linkHeads[:0]
+	if !tombstone && !eventstore.IsSystemStream(h.name) {
 		for i := range events {
-			for _, name := range backend.LinkStreams(b.linkNames[:0], h.name, events[i].Type) {
-				if _, err := b.head(ctx, name); err != nil {
+			if i > 0 && events[i].Type == events[i-1].Type {
+				heads = append(heads, heads[2*i-2], heads[2*i-1])
+				continue
+			}
+			var pair [2]*head
+			for j, name := range backend.LinkStreams(b.linkNames[:0], h.name, events[i].Type) {
+				lh, err := b.head(ctx, name)
+				if err != nil {
 					return eventstore.Position{}, err
 				}
+				pair[j] = lh
 			}
+			heads = append(heads, pair[0], pair[1])
 		}
 	}
+	b.linkHeads = heads
 	if h.id == 0 {
 		h.id = b.nextStream
 		b.nextStream++
@@ -238,10 +250,11 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 			Created:     b.now,
 		})
 		b.rowStreams = append(b.rowStreams, h.id)
-		if linked {
-			b.linkNames = backend.LinkStreams(b.linkNames[:0], h.name, e.Type)
-			for _, name := range b.linkNames {
-				b.addLink(b.heads[name], len(b.rows)-1)
+		if len(heads) > 0 {
+			for _, lh := range heads[2*i : 2*i+2] {
+				if lh != nil {
+					b.addLink(lh, len(b.rows)-1)
+				}
 			}
 		}
 		if tombstone {
@@ -287,9 +300,18 @@ func (b *batch) addLink(lh *head, row int) {
 // liveLinks returns the committed batch's links that live subscribers
 // listen to, one run per link stream.
 func (b *batch) liveLinks() []eventstore.RecordedEvent {
+	if len(b.links) == 0 {
+		return nil
+	}
 	var out []eventstore.RecordedEvent
+	listening := make(map[*head]bool)
 	for _, l := range b.links {
-		if b.w.s.hub.Listening(l.head.name) {
+		on, ok := listening[l.head]
+		if !ok {
+			on = b.w.s.hub.Listening(l.head.name)
+			listening[l.head] = on
+		}
+		if on {
 			e := &b.rows[l.row]
 			out = append(out, backend.Link(l.head.name, l.rev, e.Stream, e.Revision, e.Position, e.Created))
 		}
