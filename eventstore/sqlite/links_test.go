@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,6 +199,12 @@ func TestReadOnlyLinkSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(5*time.Millisecond))
+	// A subscriber of a category that has no link yet costs the watcher
+	// nothing.
+	go func() {
+		for range r.SubscribeToStream(ctx, "$ce-none", eventstore.SubscribeOptions{}) {
+		}
+	}()
 	got := make(chan eventstore.RecordedEvent, 16)
 	caught := make(chan struct{})
 	go func() {
@@ -232,5 +240,132 @@ func TestReadOnlyLinkSubscription(t *testing.T) {
 		if e.Link == nil || e.Link.Revision != uint64(i+2) || e.Stream != fmt.Sprintf("cart-%d", i+2) {
 			t.Fatalf("live message %d: %s@%d (link %v), want cart-%d@0 through $ce-cart@%d", i, e.Stream, e.Revision, e.Link, i+2, i+2)
 		}
+	}
+}
+
+// TestUpgradeFailsCleanly: an upgrade that fails (here, the file already
+// has a links table of its own) changes nothing and says why.
+func TestUpgradeFailsCleanly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s := openAt(t, path)
+	linkFixture(t, s)
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`PRAGMA user_version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "upgrade schema from version 1") {
+		t.Fatalf("open of a version 1 store whose upgrade fails: %v", err)
+	}
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != 1 {
+		t.Fatalf("user_version after the failed upgrade: %d, %v", version, err)
+	}
+}
+
+// TestScavengeExpiredLinks: $maxAge on a category stream hides its links
+// older than the age, and a scavenge removes them.
+func TestScavengeExpiredLinks(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	s := open(t, sqlite.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
+	ctx := context.Background()
+	for i := range 4 {
+		if i == 2 {
+			clock.Add(int64(time.Hour))
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("aged-%d", i), eventstore.Any, eventstore.EventData{Type: "Aged"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SetStreamMetadata(ctx, "$ce-aged", eventstore.Any, eventstore.StreamMetadata{MaxAge: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, s, []string{"$ce-aged"})
+	if got := want["$ce-aged resolved=false"]; len(got) != 2 || got[0].Revision != 2 {
+		t.Fatalf("$ce-aged with $maxAge: %d links", len(got))
+	}
+	res, err := s.Scavenge(ctx)
+	if err != nil || res.EventsRemoved != 2 {
+		t.Fatalf("scavenge: %+v, %v; want the 2 expired links removed", res, err)
+	}
+	if diff := cmp.Diff(want, snapshot(t, s, []string{"$ce-aged"})); diff != "" {
+		t.Fatalf("links after the scavenge differ (-before +after):\n%s", diff)
+	}
+}
+
+// TestReadOnlyLinkPages: a read-only store's watcher publishes more than a
+// page of links at once, and finds where to start in a link stream a
+// subscriber joins while many links are new; each link arrives once.
+func TestReadOnlyLinkPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	w := openAt(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(100*time.Millisecond))
+	bulk := func(stream string, n int) {
+		t.Helper()
+		evs := make([]eventstore.EventData, n)
+		for i := range evs {
+			evs[i] = eventstore.EventData{Type: "Bulk"}
+		}
+		if _, err := w.Append(ctx, stream, eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bulk("bulk-1", 700)
+	next, stop := iter.Pull2(r.SubscribeToStream(ctx, "$ce-bulk", eventstore.SubscribeOptions{}))
+	defer stop()
+	want := uint64(0)
+	expect := func(n uint64) {
+		t.Helper()
+		for want < n {
+			m, err, ok := next()
+			if !ok || err != nil {
+				t.Fatalf("subscription ended: %v", err)
+			}
+			if m.Kind != eventstore.MessageEvent {
+				continue
+			}
+			if m.Event.Revision != want {
+				t.Fatalf("link %d, want %d", m.Event.Revision, want)
+			}
+			want++
+		}
+	}
+	expect(700)
+	bulk("bulk-2", 1100)
+	expect(1800)
+}
+
+// TestLinkReadOnClosedStore: a read of a link stream that outlives its
+// store ends with ErrClosed at its next page.
+func TestLinkReadOnClosedStore(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, 600)
+	for i := range evs {
+		evs[i] = eventstore.EventData{Type: "Many"}
+	}
+	if _, err := s.Append(ctx, "many-1", eventstore.Any, evs...); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var last error
+	for _, err := range s.ReadStream(ctx, "$et-Many", eventstore.ReadOptions{}) {
+		if err != nil {
+			last = err
+			break
+		}
+		if n++; n == 1 {
+			s.Close()
+		}
+	}
+	if !errors.Is(last, eventstore.ErrClosed) || n >= 600 {
+		t.Fatalf("read of a closed store's link stream: %d links, then %v", n, last)
 	}
 }

@@ -320,8 +320,8 @@ func (s *Store) linkPage(ctx context.Context, stmt *sql.Stmt, stream string, kee
 		target               sql.RawBytes
 	)
 	for rows.Next() {
-		if err := rows.Scan(&rev, &pos, &trev, &nano, &target); err != nil {
-			return p, s.sqlErr(ctx, "read", err)
+		if err = rows.Scan(&rev, &pos, &trev, &nano, &target); err != nil {
+			break
 		}
 		e := backend.Link(stream, uint64(rev), s.intern(target), uint64(trev),
 			eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)}, time.Unix(0, nano).UTC())
@@ -331,7 +331,7 @@ func (s *Store) linkPage(ctx context.Context, stmt *sql.Stmt, stream string, kee
 			p.events = append(p.events, e)
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := errors.Join(err, rows.Err()); err != nil {
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	return p, nil

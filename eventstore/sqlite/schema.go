@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
@@ -137,17 +136,15 @@ func buildLinks(ctx context.Context, c *sql.Conn) error {
 		if h := heads[name]; h != nil {
 			return h, nil
 		}
-		h := new(linkStream)
 		// A link stream may have a row already: its metadata's.
-		switch err := c.QueryRowContext(ctx, `SELECT id FROM streams WHERE name = ?`, name).Scan(&h.id); {
-		case errors.Is(err, sql.ErrNoRows):
-			h.id = nextID
-			nextID++
-			if _, err := c.ExecContext(ctx, `INSERT INTO streams (id, name, last, deleted, tombstoned, meta) VALUES (?, ?, NULL, 0, 0, NULL)`, h.id, name); err != nil {
-				return nil, err
-			}
-		case err != nil:
+		h := new(linkStream)
+		err := c.QueryRowContext(ctx, `INSERT INTO streams (id, name, last, deleted, tombstoned, meta) VALUES (?, ?, NULL, 0, 0, NULL)
+			ON CONFLICT (name) DO UPDATE SET last = NULL RETURNING id`, nextID, name).Scan(&h.id)
+		if err != nil {
 			return nil, err
+		}
+		if h.id == nextID {
+			nextID++
 		}
 		heads[name] = h
 		return h, nil
@@ -158,24 +155,22 @@ func buildLinks(ctx context.Context, c *sql.Conn) error {
 	}
 	var names []string
 	for after := int64(0); ; {
+		// Only events of user streams whose type does not start with '$'
+		// have links.
 		rows, err := c.QueryContext(ctx, `SELECT e.pos, e.stream, e.rev, e.created, e.type, s.name FROM events e JOIN streams s ON s.id = e.stream
-			WHERE e.pos > ? ORDER BY e.pos LIMIT ?`, after, buildPage)
+			WHERE e.pos > ? AND substr(s.name, 1, 1) <> '$' AND substr(e.type, 1, 1) <> '$' ORDER BY e.pos LIMIT ?`, after, buildPage)
 		if err != nil {
 			return err
 		}
 		var page []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.pos, &r.stream, &r.rev, &r.created, &r.typ, &r.name); err != nil {
-				rows.Close()
-				return err
+			if err = rows.Scan(&r.pos, &r.stream, &r.rev, &r.created, &r.typ, &r.name); err != nil {
+				break
 			}
 			page = append(page, r)
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		if err := errors.Join(err, rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		if len(page) == 0 {
@@ -183,9 +178,6 @@ func buildLinks(ctx context.Context, c *sql.Conn) error {
 		}
 		for _, r := range page {
 			after = r.pos
-			if r.rev == int64(eventstore.TombstoneRevision) {
-				continue
-			}
 			for _, name := range backend.LinkStreams(names[:0], r.name, r.typ) {
 				h, err := headOf(name)
 				if err != nil {

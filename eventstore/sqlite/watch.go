@@ -164,10 +164,7 @@ func (w *watcher) lastLinkBefore(ctx context.Context, name string, before int64)
 				return int64(l.Revision), nil
 			}
 		}
-		if p.rows == 0 {
-			break
-		}
-		hi = int64(p.lastRev) - 1
+		hi = int64(p.lastRev) - 1 // -1 after an empty page
 	}
 	return -1, nil
 }
