@@ -47,8 +47,23 @@
 //     rejected (ErrReservedStreamName); EventStoreDB lets privileged users
 //     write system streams. Metadata streams are written through
 //     SetStreamMetadata only.
-//   - Links: link events ("$>") and resolving them are not supported yet
-//     (they come with persistent subscriptions).
+//   - Category and event-type streams: the embedded stores keep, for every
+//     event of a user stream whose type does not start with '$', a link in
+//     $et-<type> and, when the stream's name holds a '-', in
+//     $ce-<category> (see IsLinked), as EventStoreDB's $by_category and
+//     $by_event_type system projections do — but in the transaction of the
+//     append, so a link exists exactly when its event is committed, and
+//     with no projection to enable. These streams are read-only. Their
+//     links are not in $all (EventStoreDB writes them there): a link has
+//     the position and creation time of the event it points to, and an ID
+//     derived from its stream and revision, the same on every read.
+//     EventStoreDB's other system projections ($streams,
+//     $by_correlation_id, $stream_by_category) are not kept.
+//   - Links: ReadOptions.ResolveLinks (and its siblings on ReadAll and the
+//     subscriptions) returns the event a link ("$>", "<revision>@<stream>")
+//     points to, with the link in RecordedEvent.Link; a link whose target
+//     is deleted, tombstoned, truncated or expired is returned as itself,
+//     as EventStoreDB does.
 //   - Idempotency: a re-append with Any or StreamExists is recognised while
 //     its first event ID is among the last 65 536 event IDs written (see
 //     Store.Append); EventStoreDB uses a cache of its own size, emptied by a

@@ -10,9 +10,10 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore/storetest"
 )
 
-// features: EventStoreDB never sends fell-behind; remote calls on a busy
+// features: EventStoreDB never sends fell-behind; the server serves $ce- and
+// $et- streams through the store (SystemStreams); remote calls on a busy
 // machine get more time.
-var features = storetest.Features{Timeout: 3 * time.Minute}
+var features = storetest.Features{Timeout: 3 * time.Minute, SystemStreams: true}
 
 func TestConformanceMemory(t *testing.T) {
 	storetest.Run(t, features, func(t *testing.T) eventstore.Store {

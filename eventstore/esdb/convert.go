@@ -53,6 +53,21 @@ func fromRecorded(r *esdb.RecordedEvent) eventstore.RecordedEvent {
 	}
 }
 
+// fromResolved converts what a read or subscription delivered: with
+// ResolveLinks, a resolved link is the event with the link in its Link
+// field; a link whose target is gone is the link itself.
+func fromResolved(ev *esdb.ResolvedEvent) eventstore.RecordedEvent {
+	switch {
+	case ev.Link == nil:
+		return fromRecorded(ev.Event)
+	case ev.Event == nil:
+		return fromRecorded(ev.Link)
+	}
+	e, l := fromRecorded(ev.Event), fromRecorded(ev.Link)
+	e.Link = &l
+	return e
+}
+
 func nilIfEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return nil

@@ -32,6 +32,14 @@
 // Filtered ReadAll calls filter on the client, since the v4 client sends no
 // filter with reads.
 //
+// ResolveLinks is passed to the server (ResolveLinkTos): a resolved link
+// arrives as its target with the link record in RecordedEvent.Link, and a
+// link whose target is gone as the link itself; reads and resumed
+// subscriptions continue after the link (RecordedEvent.Original). The
+// $ce-<category> and $et-<type> streams are the server's: on EventStoreDB
+// its $by_category and $by_event_type system projections must be running
+// (there, unlike the embedded stores, the links are also in $all).
+//
 // # Failures
 //
 // When the server becomes unreachable, one prober per Store polls it with

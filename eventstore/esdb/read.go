@@ -36,14 +36,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			if done {
 				return nil, nil
 			}
-			return s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: toStreamPosition(from)}, countOf(left))
+			return s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: toStreamPosition(from), ResolveLinkTos: opts.ResolveLinks}, countOf(left))
 		}
 		each := func(ev *esdb.ResolvedEvent) bool {
-			e := fromRecorded(ev.OriginalEvent())
-			if dir == esdb.Backwards {
-				from, done = eventstore.FromRevision(e.Revision-1), e.Revision == 0
+			e := fromResolved(ev)
+			if o := e.Original(); dir == esdb.Backwards {
+				from, done = eventstore.FromRevision(o.Revision-1), o.Revision == 0
 			} else {
-				from = eventstore.FromRevision(e.Revision + 1)
+				from = eventstore.FromRevision(o.Revision + 1)
 			}
 			if left > 0 {
 				left--
@@ -82,15 +82,17 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 			if m != nil {
 				count = unlimited
 			}
-			return s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: toAllPosition(from)}, count)
+			return s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: toAllPosition(from), ResolveLinkTos: opts.ResolveLinks}, count)
 		}
 		each := func(ev *esdb.ResolvedEvent) bool {
-			e := fromRecorded(ev.OriginalEvent())
-			if last != nil && dir == esdb.Forwards && e.Position.Compare(*last) <= 0 {
+			e := fromResolved(ev)
+			o := e.Original()
+			if last != nil && dir == esdb.Forwards && o.Position.Compare(*last) <= 0 {
 				return true // a restarted forwards read includes its start
 			}
-			last, from = &e.Position, eventstore.FromPosition(e.Position)
-			if !m.MatchEvent(&e) {
+			pos := o.Position
+			last, from = &pos, eventstore.FromPosition(pos)
+			if !m.MatchEvent(o) {
 				return true
 			}
 			if left > 0 {

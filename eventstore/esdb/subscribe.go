@@ -25,7 +25,7 @@ func (s *Store) SubscribeToStream(ctx context.Context, stream string, opts event
 			yield(eventstore.Message{}, err)
 			return
 		}
-		sub := &subscription{stream: stream, end: opts.From.IsEnd()}
+		sub := &subscription{stream: stream, end: opts.From.IsEnd(), resolve: opts.ResolveLinks}
 		if rev, ok := opts.From.Revision(); ok {
 			sub.cur = cursor{set: true, rev: rev}
 		}
@@ -44,7 +44,7 @@ func (s *Store) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeAll
 			yield(eventstore.Message{}, err)
 			return
 		}
-		sub := &subscription{all: true, filter: opts.Filter, end: opts.From.IsEnd()}
+		sub := &subscription{all: true, filter: opts.Filter, end: opts.From.IsEnd(), resolve: opts.ResolveLinks}
 		if pos, ok := opts.From.Position(); ok {
 			sub.cur = cursor{set: true, pos: pos}
 		}
@@ -66,6 +66,8 @@ type subscription struct {
 	stream string
 	filter *eventstore.Filter
 	cur    cursor
+	// resolve asks the server to resolve links (ResolveLinkTos).
+	resolve bool
 	// end: started from End and not resolved yet (see head).
 	end      bool
 	caughtUp bool
@@ -81,8 +83,10 @@ func (sub *subscription) name() string {
 }
 
 // after reports whether e comes after the cursor (a resumed subscription
-// may repeat the event it resumed from).
+// may repeat the event it resumed from); a resolved link counts as the
+// link.
 func (sub *subscription) after(e *eventstore.RecordedEvent) bool {
+	e = e.Original()
 	switch {
 	case !sub.cur.set:
 		return true
@@ -148,7 +152,7 @@ func (s *Store) open(ctx context.Context, sub *subscription) (*esdb.Subscription
 		sub.end = false
 	}
 	if sub.all {
-		o := esdb.SubscribeToAllOptions{From: esdb.Start{}}
+		o := esdb.SubscribeToAllOptions{From: esdb.Start{}, ResolveLinkTos: sub.resolve}
 		if sub.cur.set {
 			o.From = toPosition(sub.cur.pos)
 		}
@@ -158,7 +162,7 @@ func (s *Store) open(ctx context.Context, sub *subscription) (*esdb.Subscription
 		}
 		return s.client.SubscribeToAll(ctx, o)
 	}
-	o := esdb.SubscribeToStreamOptions{From: esdb.Start{}}
+	o := esdb.SubscribeToStreamOptions{From: esdb.Start{}, ResolveLinkTos: sub.resolve}
 	if sub.cur.set {
 		o.From = esdb.StreamRevision{Value: sub.cur.rev}
 	}
@@ -202,15 +206,15 @@ func (s *Store) consume(sub *subscription, h *esdb.Subscription, failures *int, 
 		case ev.SubscriptionDropped != nil:
 			return false, ev.SubscriptionDropped.Error
 		case ev.EventAppeared != nil:
-			r := ev.EventAppeared.OriginalEvent()
-			if r == nil {
+			if ev.EventAppeared.OriginalEvent() == nil {
 				continue
 			}
-			e := fromRecorded(r)
+			e := fromResolved(ev.EventAppeared)
 			if !sub.after(&e) {
 				continue
 			}
-			sub.cur = cursor{set: true, rev: e.Revision, pos: e.Position}
+			o := e.Original()
+			sub.cur = cursor{set: true, rev: o.Revision, pos: o.Position}
 			msg = eventstore.Message{Kind: eventstore.MessageEvent, Event: e}
 		case ev.CheckPointReached != nil:
 			p := fromPosition(*ev.CheckPointReached)

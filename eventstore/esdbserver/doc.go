@@ -17,6 +17,14 @@
 // projections, users, operations and BatchAppend are not served: calls to
 // them fail with Unimplemented, and they are not advertised.
 //
+// Reads and subscriptions go through the store, so the category and
+// event-type streams of links ($ce-<category>, $et-<type>) that the
+// embedded stores keep are served too, and resolve_links is answered with
+// the store's ResolveLinks: ReadEvent{event: target, link: link record}, or
+// the link record alone when its target is gone. A server with users
+// ([WithUsers]) answers reads of $users with one "$User" event per user,
+// whose data is the login name, as an EventStoreDB node writes at start-up.
+//
 // Errors follow the real server: a wrong expected revision on Append is an
 // in-band result; a tombstoned stream is FailedPrecondition with the trailers
 // "exception: stream-deleted" and "stream-name" (gRPC trailers carry

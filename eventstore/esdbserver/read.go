@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"strconv"
-	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -15,10 +13,6 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
-
-// linkEventType is the type of link events, whose data is
-// "<revision>@<stream>".
-const linkEventType = "$>"
 
 // Read serves reads of a stream or of $all and catch-up subscriptions.
 //
@@ -48,9 +42,9 @@ func (s *streamsService) read(ctx context.Context, r *readRequest, call streams.
 	limit := max(r.count, 1)
 	var events iter.Seq2[eventstore.RecordedEvent, error]
 	if r.all {
-		events = s.srv.store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: r.direction, From: r.from, MaxCount: limit, Filter: r.filter})
+		events = s.srv.store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: r.direction, From: r.from, MaxCount: limit, Filter: r.filter, ResolveLinks: r.resolveLinks})
 	} else {
-		events = s.srv.store.ReadStream(ctx, r.stream, eventstore.ReadOptions{Direction: r.direction, From: r.from, MaxCount: limit})
+		events = s.srv.readStream(ctx, r.stream, eventstore.ReadOptions{Direction: r.direction, From: r.from, MaxCount: limit, ResolveLinks: r.resolveLinks})
 	}
 	for e, err := range events {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
@@ -64,11 +58,7 @@ func (s *streamsService) read(ctx context.Context, r *readRequest, call streams.
 		if r.count == 0 {
 			return nil
 		}
-		msg, err := s.event(ctx, &e, r)
-		if err != nil {
-			return s.srv.failCall(ctx, call.SetTrailer, "read", r.target(), err)
-		}
-		if err := call.Send(msg); err != nil {
+		if err := call.Send(s.event(&e, r)); err != nil {
 			return err
 		}
 	}
@@ -101,9 +91,9 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 	}
 	var messages iter.Seq2[eventstore.Message, error]
 	if r.all {
-		messages = s.srv.store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: r.from, Filter: r.filter})
+		messages = s.srv.store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: r.from, Filter: r.filter, ResolveLinks: r.resolveLinks})
 	} else {
-		messages = s.srv.store.SubscribeToStream(ctx, r.stream, eventstore.SubscribeOptions{From: r.from})
+		messages = s.srv.store.SubscribeToStream(ctx, r.stream, eventstore.SubscribeOptions{From: r.from, ResolveLinks: r.resolveLinks})
 	}
 	// checkpointed: the last message sent was a checkpoint. A filtered
 	// subscription always sends one right before caught_up.
@@ -118,11 +108,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 		var msgs []*streams.ReadResp
 		switch m.Kind {
 		case eventstore.MessageEvent:
-			msg, err := s.event(ctx, &m.Event, r)
-			if err != nil {
-				return s.srv.failCall(ctx, call.SetTrailer, "subscribe", r.target(), err)
-			}
-			msgs = append(msgs, msg)
+			msgs = append(msgs, s.event(&m.Event, r))
 		case eventstore.MessageCheckpoint:
 			msgs = append(msgs, checkpoint(m.Position))
 		case eventstore.MessageCaughtUp:
@@ -153,40 +139,16 @@ func checkpoint(p eventstore.Position) *streams.ReadResp {
 	}}}
 }
 
-// event encodes one event of a read or subscription, resolving it when it
-// is a link and the request asked for that.
-func (s *streamsService) event(ctx context.Context, e *eventstore.RecordedEvent, r *readRequest) (*streams.ReadResp, error) {
-	if !r.resolveLinks || e.Type != linkEventType {
-		return readEvent(e, nil, false, r.uuidString), nil
+// event encodes one event of a read or subscription. The store resolved
+// links when the request asked for it (ResolveLinks): a resolved link is
+// sent as the event with its link record, a link whose target is gone as
+// the link record alone, as EventStoreDB does.
+func (s *streamsService) event(e *eventstore.RecordedEvent, r *readRequest) *streams.ReadResp {
+	switch {
+	case e.Link != nil:
+		return readEvent(e.Link, e, true, r.uuidString)
+	case r.resolveLinks && e.IsLink():
+		return readEvent(e, nil, true, r.uuidString)
 	}
-	target, err := s.resolve(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	return readEvent(e, target, true, r.uuidString), nil
-}
-
-// resolve returns the event a link points to, or nil when the link is
-// malformed or its target is not (or no longer) visible.
-func (s *streamsService) resolve(ctx context.Context, link *eventstore.RecordedEvent) (*eventstore.RecordedEvent, error) {
-	revText, stream, ok := strings.Cut(string(link.Data), "@")
-	if !ok {
-		return nil, nil
-	}
-	rev, err := strconv.ParseUint(revText, 10, 64)
-	if err != nil {
-		return nil, nil
-	}
-	for e, err := range s.srv.store.ReadStream(ctx, stream, eventstore.ReadOptions{From: eventstore.FromRevision(rev), MaxCount: 1}) {
-		switch {
-		case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, eventstore.ErrStreamDeleted), errors.Is(err, eventstore.ErrInvalidArgument):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		case e.Revision != rev:
-			return nil, nil
-		}
-		return &e, nil
-	}
-	return nil, nil
+	return readEvent(e, nil, false, r.uuidString)
 }

@@ -54,6 +54,7 @@ type Server struct {
 	log      *slog.Logger
 	tls      *tls.Config
 	id       uuid.UUID // the node's instance id in gossip
+	started  time.Time // when New made it: the Created time of $users events
 	services []service
 	grpc     *grpc.Server
 	inFlight *semaphore.Weighted // bytes of appends held, across calls
@@ -110,7 +111,7 @@ func New(store eventstore.Store, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: store, opts: o, log: log, tls: tlsConfig, id: uuid.New(), done: make(chan struct{}),
+	s := &Server{store: store, opts: o, log: log, tls: tlsConfig, id: uuid.New(), started: time.Now().UTC(), done: make(chan struct{}),
 		inFlight: semaphore.NewWeighted(int64(o.maxInFlight))}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.services = []service{

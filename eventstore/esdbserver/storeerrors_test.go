@@ -259,15 +259,17 @@ func TestReadErrorsMidway(t *testing.T) {
 		t.Fatalf("$all read failing after 2 events: %v after %d messages", st, len(msgs))
 	}
 
-	// A link whose target cannot be read fails the read; in a subscription too.
+	// The store resolves links (ResolveLinks): a resolved read that fails
+	// fails the call; in a subscription too, after the event it delivered,
+	// sent as an unresolved link.
 	f.set(errors.New("bad sector"), 0)
 	f.mu.Lock()
-	f.only = "mid-1"
+	f.only = "links-1"
 	f.mu.Unlock()
 	resolve := func(o *streams.ReadReq_Options) { o.ResolveLinks = true }
 	st, msgs, _ = firstReadError(ctx, t, raw, readReq(streamOpts("links-1"), resolve))
 	if st.Code() != codes.Internal || len(msgs) != 0 {
-		t.Fatalf("read with a failing link target: %v after %d messages", st, len(msgs))
+		t.Fatalf("resolved read failing in the store: %v after %d messages", st, len(msgs))
 	}
 	var linkRec eventstore.RecordedEvent
 	for e := range f.Store.ReadStream(ctx, "links-1", eventstore.ReadOptions{}) {
@@ -275,8 +277,9 @@ func TestReadErrorsMidway(t *testing.T) {
 	}
 	f.set(errors.New("bad sector"), 0, eventstore.Message{Kind: eventstore.MessageEvent, Event: linkRec})
 	st, msgs, _ = firstReadError(ctx, t, raw, readReq(streamOpts("links-1"), resolve, subscriptionOpt()))
-	if st.Code() != codes.Internal || len(msgs) != 1 || msgs[0].GetConfirmation() == nil {
-		t.Fatalf("subscription with a failing link target: %v after %v", st, msgs)
+	if st.Code() != codes.Internal || len(msgs) != 2 || msgs[0].GetConfirmation() == nil ||
+		msgs[1].GetEvent().GetLink().GetStreamIdentifier() == nil || msgs[1].GetEvent().GetEvent() != nil {
+		t.Fatalf("subscription failing in the store after a link it could not resolve: %v after %v", st, msgs)
 	}
 }
 

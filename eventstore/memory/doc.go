@@ -24,4 +24,8 @@
 //     to; NoStream and Exact re-appends compare IDs at their revisions,
 //     whatever their age. EventStoreDB does the same with a bounded cache of
 //     committed event IDs, emptied by a restart.
+//   - The category and event-type streams ($ce-<category>, $et-<type>)
+//     are kept in the append's critical section, as sqlite keeps them in
+//     the append's transaction (see the eventstore package documentation):
+//     one index entry per link, no copy of the event.
 package memory

@@ -90,3 +90,38 @@ func ExampleStore_SubscribePersistent() {
 	// 1 OrderPaid retry 0
 	// order-1::billing 2 worker-1
 }
+
+// The category stream $ce-order holds a link to every event of the streams
+// order-…; with ResolveLinks a read returns the events themselves, each
+// with its link.
+func ExampleStore_ReadStream_categoryStream() {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+
+	store.Append(ctx, "order-1", eventstore.NoStream, eventstore.EventData{Type: "OrderPlaced", Data: []byte(`{}`)})
+	store.Append(ctx, "customer-7", eventstore.NoStream, eventstore.EventData{Type: "CustomerRegistered", Data: []byte(`{}`)})
+	store.Append(ctx, "order-2", eventstore.NoStream, eventstore.EventData{Type: "OrderPlaced", Data: []byte(`{}`)})
+	store.Append(ctx, "order-1", eventstore.Exact(0), eventstore.EventData{Type: "OrderShipped", Data: []byte(`{}`)})
+
+	for e, err := range store.ReadStream(ctx, "$ce-order", eventstore.ReadOptions{}) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(e.Stream, e.Revision, e.Type, string(e.Data))
+	}
+	for e, err := range store.ReadStream(ctx, "$et-OrderPlaced", eventstore.ReadOptions{ResolveLinks: true}) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(e.Stream, e.Revision, e.Type, "through", e.Link.Stream, e.Link.Revision)
+	}
+	// Output:
+	// $ce-order 0 $> 0@order-1
+	// $ce-order 1 $> 0@order-2
+	// $ce-order 2 $> 1@order-1
+	// order-1 0 OrderPlaced through $et-OrderPlaced 0
+	// order-2 0 OrderPlaced through $et-OrderPlaced 1
+}

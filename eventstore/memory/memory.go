@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,9 @@ type Store struct {
 	streams map[string]*stream
 	recent  *recentids.Window[string] // idempotency window, as sqlite's
 	closed  bool
+
+	linkNames []string                   // scratch of record
+	liveLinks []eventstore.RecordedEvent // links recorded since the last publish that someone listens to
 }
 
 // DefaultRecentIDs is how many recent event IDs a Store remembers for
@@ -43,6 +48,9 @@ type Store struct {
 // by default.
 const DefaultRecentIDs = 1 << 16
 
+// stream is a stream's state. The revisions of a category or event-type
+// stream ($ce-, $et-) are its links: revs holds the log index of the event
+// each link points to.
 type stream struct {
 	revs       []int                     // log index of each revision; dense from 0
 	meta       eventstore.StreamMetadata // parsed latest event of $$<name>
@@ -195,11 +203,26 @@ func (s *Store) record(name string, st *stream, e *eventstore.EventData, rev uin
 	if rev != eventstore.TombstoneRevision {
 		st.revs = append(st.revs, len(s.log)-1)
 		s.recent.Add(recentids.Entry[string]{ID: e.ID, Stream: name, Rev: rev})
+		s.link(len(s.log) - 1)
 	}
 	if of, ok := eventstore.IsMetadataStream(name); ok {
 		var meta eventstore.StreamMetadata
 		_ = json.Unmarshal(e.Data, &meta) // written by PrepareMetadata: valid
 		s.ensure(of).meta = meta
+	}
+}
+
+// link adds the links to the event at log index i to the category and
+// event-type streams; s.mu is held.
+func (s *Store) link(i int) {
+	e := &s.log[i]
+	s.linkNames = backend.LinkStreams(s.linkNames[:0], e.Stream, e.Type)
+	for _, name := range s.linkNames {
+		ls := s.ensure(name)
+		ls.revs = append(ls.revs, i)
+		if s.hub.Listening(name) {
+			s.liveLinks = append(s.liveLinks, backend.Link(name, uint64(len(ls.revs)-1), e.Stream, e.Revision, e.Position, e.Created))
+		}
 	}
 }
 
@@ -224,6 +247,12 @@ func (s *Store) publish(start int) {
 		batch[i] = copyOut(&s.log[start+i])
 	}
 	s.hub.Publish(batch)
+	if len(s.liveLinks) > 0 {
+		// One run per stream, each in revision order.
+		slices.SortStableFunc(s.liveLinks, func(a, b eventstore.RecordedEvent) int { return strings.Compare(a.Stream, b.Stream) })
+		s.hub.PublishStreams(s.liveLinks)
+		s.liveLinks = nil
+	}
 }
 
 // copyOut returns e with its own Data and Metadata, as a read hands it out.
@@ -324,6 +353,10 @@ func (s *Store) remove(ctx context.Context, op, name string, expected eventstore
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return backend.ResolveAll(ctx, s, opts.ResolveLinks, s.readStream(ctx, name, opts))
+}
+
+func (s *Store) readStream(ctx context.Context, name string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		if err := backend.ValidateRead(name, opts); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
@@ -362,13 +395,18 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts eventstore.Rea
 			next = first
 		}
 		now := s.now()
+		links := backend.IsLinkStream(name)
 		s.paged(ctx, opts.MaxCount, yield, func(buf []eventstore.RecordedEvent, room int) ([]eventstore.RecordedEvent, bool) {
 			for len(buf) < room {
 				if (!back && next > last) || (back && next < first) || next == ^uint64(0) {
 					return buf, false
 				}
 				e := &s.log[st.revs[next]]
-				if meta.Visible(next, last, e.Created, now) {
+				switch {
+				case !meta.Visible(next, last, e.Created, now):
+				case links:
+					buf = append(buf, backend.Link(name, next, e.Stream, e.Revision, e.Position, e.Created))
+				default:
 					buf = append(buf, copyOut(e))
 				}
 				if back {
@@ -446,8 +484,13 @@ func (s *Store) visibleRange(name string) (first, last uint64, err error) {
 	return meta.FirstVisible(last), last, nil
 }
 
-// ReadAll implements eventstore.Store.
+// ReadAll implements eventstore.Store. The links of the category and
+// event-type streams are not in $all.
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return backend.ResolveAll(ctx, s, opts.ResolveLinks, s.readAll(ctx, opts))
+}
+
+func (s *Store) readAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		m, err := backend.ValidateReadAll(opts)
 		if err != nil {

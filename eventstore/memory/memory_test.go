@@ -9,7 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, storetest.Features{FallsBehind: true, SnapshotReads: true, IdempotencyWindow: 64}, func(t *testing.T) eventstore.Store {
+	storetest.Run(t, storetest.Features{FallsBehind: true, SnapshotReads: true, IdempotencyWindow: 64, SystemStreams: true}, func(t *testing.T) eventstore.Store {
 		s := memory.New(memory.WithRecentIDs(64))
 		t.Cleanup(func() { _ = s.Close() })
 		return s

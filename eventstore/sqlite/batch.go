@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +55,9 @@ type batch struct {
 	heads      map[string]*head
 	rows       []eventstore.RecordedEvent // in position order; published after the commit
 	rowStreams []int64                    // streams.id of each row
+	links      []linkRow                  // links to the rows, in position order
+	linkNames  []string                   // scratch
+	linkHeads  []*head                    // scratch: the link streams of each event of a write
 	ids        []recentEntry              // event IDs written, for the recent-ID window
 	idIndex    map[uuid.UUID]recentEntry  // the same, for lookups within the batch
 	nextPos    uint64
@@ -70,6 +75,13 @@ func newBatch(w *writer) *batch {
 		nextStream: w.nextStream,
 		now:        w.s.opts.now().UTC(),
 	}
+}
+
+// linkRow is a link planned in a batch, to the event at rows[row].
+type linkRow struct {
+	head *head // the link stream
+	rev  uint64
+	row  int
 }
 
 // head returns the batch's view of a stream, loading it on first use.
@@ -188,12 +200,33 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 			return eventstore.Position{}, eventstore.NewArgumentError("set metadata", name, eventstore.ErrInvalidMetadata, err.Error())
 		}
 	}
+	tombstone := first == eventstore.TombstoneRevision
+	// The link streams' heads, two per event at most (nil: none), loaded
+	// once per event type of the write.
+	heads := b.linkHeads[:0]
+	if !tombstone && !eventstore.IsSystemStream(h.name) {
+		for i := range events {
+			if i > 0 && events[i].Type == events[i-1].Type {
+				heads = append(heads, heads[2*i-2], heads[2*i-1])
+				continue
+			}
+			var pair [2]*head
+			for j, name := range backend.LinkStreams(b.linkNames[:0], h.name, events[i].Type) {
+				lh, err := b.head(ctx, name)
+				if err != nil {
+					return eventstore.Position{}, err
+				}
+				pair[j] = lh
+			}
+			heads = append(heads, pair[0], pair[1])
+		}
+	}
+	b.linkHeads = heads
 	if h.id == 0 {
 		h.id = b.nextStream
 		b.nextStream++
 	}
 	h.dirty = true
-	tombstone := first == eventstore.TombstoneRevision
 	if !tombstone && h.pend == nil {
 		h.pendFirst = first
 	}
@@ -217,6 +250,13 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 			Created:     b.now,
 		})
 		b.rowStreams = append(b.rowStreams, h.id)
+		if len(heads) > 0 {
+			for _, lh := range heads[2*i : 2*i+2] {
+				if lh != nil {
+					b.addLink(lh, len(b.rows)-1)
+				}
+			}
+		}
 		if tombstone {
 			h.tombstoned = true
 			continue
@@ -240,6 +280,44 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 		of.meta, of.deleted, of.dirty = clone(events[len(events)-1].Data), meta.IsDeleted(), true
 	}
 	return pos, nil
+}
+
+// addLink plans the next link of lh, to the event at rows[row].
+func (b *batch) addLink(lh *head, row int) {
+	if lh.id == 0 {
+		lh.id = b.nextStream
+		b.nextStream++
+	}
+	rev := uint64(0)
+	if lh.exists {
+		rev = lh.last + 1
+	}
+	lh.exists, lh.last, lh.dirty = true, rev, true
+	b.links = append(b.links, linkRow{head: lh, rev: rev, row: row})
+	b.bytes += 32
+}
+
+// liveLinks returns the committed batch's links that live subscribers
+// listen to, one run per link stream.
+func (b *batch) liveLinks() []eventstore.RecordedEvent {
+	if len(b.links) == 0 {
+		return nil
+	}
+	var out []eventstore.RecordedEvent
+	listening := make(map[*head]bool)
+	for _, l := range b.links {
+		on, ok := listening[l.head]
+		if !ok {
+			on = b.w.s.hub.Listening(l.head.name)
+			listening[l.head] = on
+		}
+		if on {
+			e := &b.rows[l.row]
+			out = append(out, backend.Link(l.head.name, l.rev, e.Stream, e.Revision, e.Position, e.Created))
+		}
+	}
+	slices.SortStableFunc(out, func(x, y eventstore.RecordedEvent) int { return strings.Compare(x.Stream, y.Stream) })
+	return out
 }
 
 func clone(p []byte) []byte {
@@ -269,6 +347,14 @@ func (b *batch) flush(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	err = st.insertLinks.exec(ctx, b.w.conn, len(b.links), func(args []any, i int) []any {
+		l := &b.links[i]
+		e := &b.rows[l.row]
+		return append(args, l.head.id, int64(l.rev), int64(e.Position.Commit), b.rowStreams[l.row], int64(e.Revision), b.now.UnixNano())
+	})
+	if err != nil {
+		return fmt.Errorf("insert links: %w", err)
 	}
 	dirty := make([]*head, 0, len(b.heads))
 	for _, h := range b.heads {

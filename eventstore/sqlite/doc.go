@@ -101,6 +101,26 @@
 // committed batches in memory (internal/feed); one that falls behind reads
 // again.
 //
+// # Category and event-type streams
+//
+// The links of $ce-<category> and $et-<type> (see the eventstore package
+// documentation) are rows of the links table, written by the transaction
+// that appends their events: one row per link, keyed by the link stream and
+// the link's revision (WITHOUT ROWID), holding the position, stream,
+// revision and creation time of the event it points to — about 30 bytes
+// and one B-tree insert per link, no copy of the event. A link stream has a
+// head in the streams table like any stream, so a read of $ce-order is an
+// index range scan of its rows, never a scan of the log, and the commit
+// loop caches its last revision. Links to events that a scavenge removed
+// stay (they resolve to nothing, as before the scavenge); a scavenge
+// removes the links that $maxCount, $tb or $maxAge on a link stream hide.
+// A read-only store's watcher publishes the links of the link streams its
+// subscribers follow. Stores of schema version 1 (before the links table)
+// are upgraded when first opened for writing, in one transaction that
+// reads the log once in pages and writes the links of every event it
+// holds; a read-only Open of such a store fails with ErrNotStore until
+// then.
+//
 // # Checkpoints
 //
 // Automatic checkpoints are off on the writer; a background checkpointer on
@@ -132,7 +152,7 @@
 // # Other tools
 //
 // Any SQLite tool may read the file while a Store writes it (the tables are
-// streams and events; see schema.go). Writing to it with another tool while
+// streams, events and links; see schema.go). Writing to it with another tool while
 // a Store has it open is not supported: the commit loop caches stream heads
 // and positions.
 //

@@ -38,8 +38,13 @@ func (s *Store) readHead(ctx context.Context, name string) (h head, ok bool, err
 	return h, true, nil
 }
 
-// ReadStream implements eventstore.Store.
+// ReadStream implements eventstore.Store. A category or event-type stream
+// ($ce-, $et-) is read from the links table.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return backend.ResolveAll(ctx, s, opts.ResolveLinks, s.readStream(ctx, stream, opts))
+}
+
+func (s *Store) readStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		if err := backend.ValidateRead(stream, opts); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
@@ -99,6 +104,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		if back {
 			stmt = s.reads.streamBack
 		}
+		query := s.page
+		if backend.IsLinkStream(stream) {
+			stmt, query = s.reads.linksFwd, s.linkPage
+			if back {
+				stmt = s.reads.linksBack
+			}
+		}
 		pages(yield, opts.MaxCount, func(prev *page) (page, bool, error) {
 			switch {
 			case prev == nil:
@@ -116,15 +128,20 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			if back {
 				from, to = hi, lo
 			}
-			p, err := s.page(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
+			p, err := query(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
 			return p, true, err
 		})
 	}
 }
 
 // ReadAll implements eventstore.Store. A forwards read ends at the last
-// event committed when it started.
+// event committed when it started. The links of the category and
+// event-type streams are not in $all.
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return backend.ResolveAll(ctx, s, opts.ResolveLinks, s.readAll(ctx, opts))
+}
+
+func (s *Store) readAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		m, err := backend.ValidateReadAll(opts)
 		if err != nil {
@@ -285,6 +302,36 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		}
 	}
 	if err := rows.Err(); err != nil {
+		return p, s.sqlErr(ctx, "read", err)
+	}
+	return p, nil
+}
+
+// linkPage is page for the links of a category or event-type stream.
+func (s *Store) linkPage(ctx context.Context, stmt *sql.Stmt, stream string, keep func(*eventstore.RecordedEvent) bool, args ...any) (page, error) {
+	var p page
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return p, s.sqlErr(ctx, "read", err)
+	}
+	defer rows.Close()
+	var (
+		rev, pos, trev, nano int64
+		target               sql.RawBytes
+	)
+	for rows.Next() {
+		if err = rows.Scan(&rev, &pos, &trev, &nano, &target); err != nil {
+			break
+		}
+		e := backend.Link(stream, uint64(rev), s.intern(target), uint64(trev),
+			eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)}, time.Unix(0, nano).UTC())
+		p.rows++
+		p.lastRev, p.lastPos = e.Revision, e.Position.Commit
+		if keep(&e) {
+			p.events = append(p.events, e)
+		}
+	}
+	if err := errors.Join(err, rows.Err()); err != nil {
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	return p, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // scavengeChunk is how many events one scavenge transaction removes: each
@@ -172,6 +173,17 @@ func (s *Store) scavengeStream(ctx context.Context, c *sql.Conn, h head, now tim
 		if meta.MaxAge > 0 {
 			olderThan = now.UnixNano() - int64(meta.MaxAge)
 		}
+	}
+	if backend.IsLinkStream(h.name) {
+		// Its links are in the links table; they hold no event data.
+		removed, err := s.deleteChunks(ctx, c, below > 0,
+			`DELETE FROM links WHERE stream = ?1 AND rev IN (SELECT rev FROM links WHERE stream = ?1 AND rev < ?2 LIMIT ?3)`, h.id, int64(below))
+		if err != nil {
+			return removed, err
+		}
+		n, err := s.deleteChunks(ctx, c, olderThan != 0,
+			`DELETE FROM links WHERE stream = ?1 AND rev IN (SELECT rev FROM links WHERE stream = ?1 AND created < ?2 LIMIT ?3)`, h.id, olderThan)
+		return removed + n, err
 	}
 	removed, err := s.deleteChunks(ctx, c, below > 0,
 		`DELETE FROM events WHERE pos IN (SELECT pos FROM events WHERE stream = ? AND rev < ? LIMIT ?)`, h.id, int64(below))

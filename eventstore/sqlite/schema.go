@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/chronicle-go/chronicle/eventstore/backend"
 )
 
 // applicationID marks a Chronicle store ("Chrn") in the database header, so
@@ -12,7 +15,8 @@ import (
 const applicationID = 0x4368726e
 
 // schemaVersion is the layout below; PRAGMA user_version holds it.
-const schemaVersion = 1
+// Version 1 had no links table; migrate adds it (see buildLinks).
+const schemaVersion = 2
 
 // The layout. Positions in $all are the events table's rowid, so a $all read
 // is a scan of the table in key order. A stream's events are found through
@@ -39,12 +43,29 @@ var schema = []string{
 		created INTEGER NOT NULL      -- Unix nanoseconds, UTC
 	) STRICT`,
 	`CREATE UNIQUE INDEX events_stream_rev ON events (stream, rev)`,
+	linksTable,
 	fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
 	fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion),
 }
 
-// migrate creates the schema in an empty database and checks an existing
-// one; c is the writer connection.
+// linksTable holds the links of the category and event-type streams ($ce-,
+// $et-; see eventstore.IsLinked), written in the transaction that appends
+// the events they point to. A link stream has a row in streams like any
+// stream (its last link's revision in last, its metadata in meta); its
+// links are here, keyed by the stream and the link's revision, with what a
+// link shows of its target, so that they outlive a scavenge of it.
+const linksTable = `CREATE TABLE links (
+		stream  INTEGER NOT NULL,  -- streams.id of the $ce- or $et- stream
+		rev     INTEGER NOT NULL,  -- the link's revision in it
+		pos     INTEGER NOT NULL,  -- position of the event it points to
+		target  INTEGER NOT NULL,  -- streams.id of that event's stream
+		trev    INTEGER NOT NULL,  -- and its revision there
+		created INTEGER NOT NULL,  -- when that event was written, Unix ns
+		PRIMARY KEY (stream, rev)
+	) STRICT, WITHOUT ROWID`
+
+// migrate creates the schema in an empty database, upgrades one of an
+// earlier version, and checks an existing one; c is the writer connection.
 func migrate(ctx context.Context, c *sql.Conn) error {
 	app, version, err := header(ctx, c)
 	if err != nil {
@@ -65,7 +86,117 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 		}
 		return nil
 	}
+	if app == applicationID && version == 1 {
+		return upgrade1(ctx, c)
+	}
 	return checkHeader(app, version)
+}
+
+// upgrade1 upgrades a version 1 store: it creates the links table and
+// builds the links of every event the file holds, in one transaction.
+func upgrade1(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return fmt.Errorf("sqlite: upgrade schema: %w", err)
+	}
+	err := func() error {
+		if _, err := c.ExecContext(ctx, linksTable); err != nil {
+			return err
+		}
+		if err := buildLinks(ctx, c); err != nil {
+			return err
+		}
+		_, err := c.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
+		return err
+	}()
+	if err == nil {
+		_, err = c.ExecContext(ctx, `COMMIT`)
+	}
+	if err != nil {
+		_, _ = c.ExecContext(ctx, `ROLLBACK`)
+		return fmt.Errorf("sqlite: upgrade schema from version 1: %w", err)
+	}
+	return nil
+}
+
+// buildPage is how many events buildLinks reads per query.
+const buildPage = 4096
+
+// buildLinks writes the links of the events in the file (a version 1 file
+// has none), reading the log in pages, in position order. Events a scavenge
+// removed have no link. Its memory is one page and one counter per link
+// stream.
+func buildLinks(ctx context.Context, c *sql.Conn) error {
+	var nextID int64
+	if err := c.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM streams`).Scan(&nextID); err != nil {
+		return err
+	}
+	type linkStream struct{ id, next int64 }
+	heads := make(map[string]*linkStream)
+	headOf := func(name string) (*linkStream, error) {
+		if h := heads[name]; h != nil {
+			return h, nil
+		}
+		// A link stream may have a row already: its metadata's.
+		h := new(linkStream)
+		err := c.QueryRowContext(ctx, `INSERT INTO streams (id, name, last, deleted, tombstoned, meta) VALUES (?, ?, NULL, 0, 0, NULL)
+			ON CONFLICT (name) DO UPDATE SET last = NULL RETURNING id`, nextID, name).Scan(&h.id)
+		if err != nil {
+			return nil, err
+		}
+		if h.id == nextID {
+			nextID++
+		}
+		heads[name] = h
+		return h, nil
+	}
+	type row struct {
+		pos, stream, rev, created int64
+		typ, name                 string
+	}
+	var names []string
+	for after := int64(0); ; {
+		// Only events of user streams whose type does not start with '$'
+		// have links.
+		rows, err := c.QueryContext(ctx, `SELECT e.pos, e.stream, e.rev, e.created, e.type, s.name FROM events e JOIN streams s ON s.id = e.stream
+			WHERE e.pos > ? AND substr(s.name, 1, 1) <> '$' AND substr(e.type, 1, 1) <> '$' ORDER BY e.pos LIMIT ?`, after, buildPage)
+		if err != nil {
+			return err
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err = rows.Scan(&r.pos, &r.stream, &r.rev, &r.created, &r.typ, &r.name); err != nil {
+				break
+			}
+			page = append(page, r)
+		}
+		if err := errors.Join(err, rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			after = r.pos
+			for _, name := range backend.LinkStreams(names[:0], r.name, r.typ) {
+				h, err := headOf(name)
+				if err != nil {
+					return err
+				}
+				if _, err := c.ExecContext(ctx, `INSERT INTO links (stream, rev, pos, target, trev, created) VALUES (?, ?, ?, ?, ?, ?)`,
+					h.id, h.next, r.pos, r.stream, r.rev, r.created); err != nil {
+					return err
+				}
+				h.next++
+			}
+		}
+	}
+	for _, h := range heads {
+		if _, err := c.ExecContext(ctx, `UPDATE streams SET last = ? WHERE id = ?`, h.next-1, h.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rowQuerier is a *sql.Conn or a *sql.DB.
@@ -85,6 +216,8 @@ func checkHeader(app, version int64) error {
 	switch {
 	case app != applicationID:
 		return fmt.Errorf("%w: application_id is %#x", ErrNotStore, app)
+	case version == 1:
+		return fmt.Errorf("%w: schema version 1, this build reads %d: open it once for writing to upgrade it", ErrNotStore, schemaVersion)
 	case version != schemaVersion:
 		return fmt.Errorf("%w: schema version %d, this build reads %d", ErrNotStore, version, schemaVersion)
 	}

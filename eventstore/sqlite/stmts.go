@@ -78,6 +78,7 @@ type writeStmts struct {
 	head          *sql.Stmt
 	eventAt       *sql.Stmt
 	insertEvents  multiRow
+	insertLinks   multiRow
 	upsertHeads   multiRow
 }
 
@@ -85,6 +86,10 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 	w.insertEvents = multiRow{
 		prefix: `INSERT INTO events (pos, stream, rev, id, type, json, data, meta, created) VALUES `,
 		row:    "(?,?,?,?,?,?,?,?,?)",
+	}
+	w.insertLinks = multiRow{
+		prefix: `INSERT INTO links (stream, rev, pos, target, trev, created) VALUES `,
+		row:    "(?,?,?,?,?,?)",
 	}
 	w.upsertHeads = multiRow{
 		prefix: `INSERT INTO streams (id, name, last, deleted, tombstoned, meta) VALUES `,
@@ -119,6 +124,7 @@ func (w *writeStmts) close() {
 		}
 	}
 	w.insertEvents.close()
+	w.insertLinks.close()
 	w.upsertHeads.close()
 }
 
@@ -131,11 +137,14 @@ type readStmts struct {
 	allBack    *sql.Stmt
 	maxPos     *sql.Stmt
 	metadata   *sql.Stmt
+	linksFwd   *sql.Stmt
+	linksBack  *sql.Stmt
 }
 
 const (
 	eventCols    = `e.pos, e.rev, e.id, e.type, e.json, e.data, e.meta, e.created`
 	allEventCols = `s.name, ` + eventCols
+	linkCols     = `l.rev, l.pos, l.trev, l.created, s.name FROM links l JOIN streams s ON s.id = l.target`
 )
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -150,6 +159,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.allBack, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos < ? ORDER BY e.pos DESC LIMIT ?`},
 		{&r.maxPos, `SELECT coalesce(max(pos), 0) FROM events`},
 		{&r.metadata, `SELECT s.tombstoned, m.last, s.meta FROM streams s LEFT JOIN streams m ON m.name = '$$' || s.name WHERE s.name = ?`},
+		{&r.linksFwd, `SELECT ` + linkCols + ` WHERE l.stream = ? AND l.rev >= ? AND l.rev <= ? ORDER BY l.rev LIMIT ?`},
+		{&r.linksBack, `SELECT ` + linkCols + ` WHERE l.stream = ? AND l.rev <= ? AND l.rev >= ? ORDER BY l.rev DESC LIMIT ?`},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -161,7 +172,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metadata} {
+	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metadata, r.linksFwd, r.linksBack} {
 		if st != nil {
 			st.Close()
 		}

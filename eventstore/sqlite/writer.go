@@ -361,6 +361,7 @@ func (w *writer) commit(reqs []*request) {
 				w.s.hub.Publish(b.rows[start:end:end])
 			}
 		}
+		w.s.hub.PublishStreams(b.liveLinks())
 	}
 	for _, r := range b.taken {
 		r.done <- r.res

@@ -37,6 +37,14 @@ type Features struct {
 	// the window; 0 skips those checks, with a reason.
 	IdempotencyWindow int
 
+	// SystemStreams declares that the backend serves the category and
+	// event-type streams of links ($ce-<category>, $et-<type>, see
+	// eventstore.IsLinked) and resolves links (ResolveLinks), as the
+	// embedded stores do, and EventStoreDB with its $by_category and
+	// $by_event_type system projections running. The SystemStreams
+	// subtests are skipped without it.
+	SystemStreams bool
+
 	// Timeout bounds each subtest: every wait of the suite (a subscription
 	// message, a $maxAge expiry, a concurrent run) ends in failure after it.
 	// 0 means DefaultTimeout. Raise it for remote backends on slow machines;
@@ -94,6 +102,7 @@ func Run(t *testing.T, f Features, newStore func(t *testing.T) eventstore.Store)
 	t.Run("Metadata", s.testMetadata)
 	t.Run("Subscribe", s.testSubscribe)
 	t.Run("Checkpoints", s.testCheckpoints)
+	t.Run("SystemStreams", s.testSystemStreams)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("InvalidArgument", s.testInvalid)
 	t.Run("Lifecycle", s.testLifecycle)

@@ -78,6 +78,51 @@ func (h *Hub) Publish(batch []eventstore.RecordedEvent) {
 	for l := range h.all {
 		h.send(l, batch)
 	}
+	h.sendStreams(batch)
+}
+
+// PublishStreams hands events that are not in $all — the links of the
+// category and event-type streams that embedded stores keep — to the
+// subscribers of their streams, in each stream's order. Call it as
+// Publish, in commit order and right after the Publish of the events the
+// links point to.
+func (h *Hub) PublishStreams(batch []eventstore.RecordedEvent) {
+	if len(batch) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sendStreams(batch)
+}
+
+// Listening reports whether stream has a live subscriber. A backend may
+// skip building the live events of a stream nobody listens to: a
+// subscriber registers before it reads from storage, so one that
+// registers after this check finds the events there, provided they were
+// visible to readers before the check.
+func (h *Hub) Listening(stream string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byStream[stream]) > 0
+}
+
+// Listened returns the streams that have live subscribers and for which
+// keep reports true.
+func (h *Hub) Listened(keep func(stream string) bool) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for name := range h.byStream {
+		if keep(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// sendStreams sends each run of batch to its stream's subscribers; h.mu is
+// held.
+func (h *Hub) sendStreams(batch []eventstore.RecordedEvent) {
 	if len(h.byStream) == 0 {
 		return
 	}

@@ -40,7 +40,10 @@ func SubscribeToStream(ctx context.Context, s eventstore.Store, h *Hub, stream s
 		if rev, ok := opts.From.Revision(); ok {
 			c = cursor{set: true, rev: rev}
 		}
-		sub := &run{scope: streamScope{s: s, stream: stream}, stream: stream, hub: h, from: c, end: opts.From.IsEnd()}
+		sub := &run{scope: streamScope{s: s, stream: stream, resolve: opts.ResolveLinks}, stream: stream, hub: h, from: c, end: opts.From.IsEnd()}
+		if opts.ResolveLinks {
+			sub.resolver = s
+		}
 		sub.loop(ctx, yield)
 	}
 }
@@ -58,7 +61,10 @@ func SubscribeToAll(ctx context.Context, s eventstore.Store, h *Hub, opts events
 		if pos, ok := opts.From.Position(); ok {
 			c = cursor{set: true, pos: pos}
 		}
-		sub := &run{scope: allScope{s: s}, hub: h, from: c, end: opts.From.IsEnd(), match: m}
+		sub := &run{scope: allScope{s: s, resolve: opts.ResolveLinks}, hub: h, from: c, end: opts.From.IsEnd(), match: m}
+		if opts.ResolveLinks {
+			sub.resolver = s
+		}
 		if opts.Filter != nil {
 			sub.interval = int(opts.Filter.Interval())
 		}
@@ -76,6 +82,9 @@ type run struct {
 	// interval > 0: emit a checkpoint every interval examined events.
 	interval int
 	examined int
+	// resolver, when set, resolves the links of live batches (catch-up
+	// reads resolve them in the store).
+	resolver eventstore.Store
 }
 
 // loop is the subscription: listen, catch up from storage, signal caught
@@ -184,6 +193,14 @@ func (r *run) live(ctx context.Context, l *listener, c cursor, yield func(events
 					continue
 				}
 				c = r.scope.advance(e)
+				if r.resolver != nil && e.IsLink() {
+					resolved, err := backend.Resolve(ctx, r.resolver, *e)
+					if err != nil {
+						yield(eventstore.Message{}, err)
+						return c, false, false
+					}
+					e = &resolved
+				}
 				if !r.deliver(e, c, yield) {
 					return c, false, false
 				}
@@ -195,13 +212,13 @@ func (r *run) live(ctx context.Context, l *listener, c cursor, yield func(events
 // deliver yields e (if it passes the filter) and any checkpoint due; a
 // tombstone record of a subscribed stream ends the subscription.
 func (r *run) deliver(e *eventstore.RecordedEvent, c cursor, yield func(eventstore.Message, error) bool) bool {
-	if r.match.MatchEvent(e) {
+	if r.match.MatchEvent(e.Original()) {
 		if !yield(eventstore.Message{Kind: eventstore.MessageEvent, Event: *e}, nil) {
 			return false
 		}
 	}
-	if r.stream != "" && e.Type == eventstore.StreamDeletedEventType {
-		yield(eventstore.Message{}, &eventstore.StreamDeletedError{Stream: e.Stream})
+	if o := e.Original(); r.stream != "" && o.Type == eventstore.StreamDeletedEventType {
+		yield(eventstore.Message{}, &eventstore.StreamDeletedError{Stream: o.Stream})
 		return false
 	}
 	if r.interval > 0 {
@@ -218,8 +235,9 @@ func (r *run) yieldCheckpoint(c cursor, yield func(eventstore.Message, error) bo
 }
 
 type streamScope struct {
-	s      eventstore.Store
-	stream string
+	s       eventstore.Store
+	stream  string
+	resolve bool
 }
 
 func (sc streamScope) read(ctx context.Context, c cursor) iter.Seq2[eventstore.RecordedEvent, error] {
@@ -227,7 +245,7 @@ func (sc streamScope) read(ctx context.Context, c cursor) iter.Seq2[eventstore.R
 	if c.set {
 		from = eventstore.FromRevision(c.rev + 1)
 	}
-	return sc.s.ReadStream(ctx, sc.stream, eventstore.ReadOptions{From: from})
+	return sc.s.ReadStream(ctx, sc.stream, eventstore.ReadOptions{From: from, ResolveLinks: sc.resolve})
 }
 
 func (sc streamScope) head(ctx context.Context) (cursor, error) {
@@ -243,22 +261,29 @@ func (sc streamScope) head(ctx context.Context) (cursor, error) {
 	return cursor{}, nil
 }
 
+// after and advance look at the record the subscription met: the link when
+// a link was resolved.
 func (sc streamScope) after(e *eventstore.RecordedEvent, c cursor) bool {
+	e = e.Original()
 	return e.Stream == sc.stream && (!c.set || e.Revision > c.rev)
 }
 
 func (sc streamScope) advance(e *eventstore.RecordedEvent) cursor {
+	e = e.Original()
 	return cursor{set: true, rev: e.Revision, pos: e.Position}
 }
 
-type allScope struct{ s eventstore.Store }
+type allScope struct {
+	s       eventstore.Store
+	resolve bool
+}
 
 func (sc allScope) read(ctx context.Context, c cursor) iter.Seq2[eventstore.RecordedEvent, error] {
 	from := eventstore.Start
 	if c.set {
 		from = eventstore.FromPosition(c.pos) // inclusive: after() skips c itself
 	}
-	return sc.s.ReadAll(ctx, eventstore.ReadAllOptions{From: from})
+	return sc.s.ReadAll(ctx, eventstore.ReadAllOptions{From: from, ResolveLinks: sc.resolve})
 }
 
 func (sc allScope) head(ctx context.Context) (cursor, error) {
@@ -272,9 +297,9 @@ func (sc allScope) head(ctx context.Context) (cursor, error) {
 }
 
 func (sc allScope) after(e *eventstore.RecordedEvent, c cursor) bool {
-	return !c.set || e.Position.Compare(c.pos) > 0
+	return !c.set || e.Original().Position.Compare(c.pos) > 0
 }
 
 func (sc allScope) advance(e *eventstore.RecordedEvent) cursor {
-	return cursor{set: true, pos: e.Position}
+	return cursor{set: true, pos: e.Original().Position}
 }

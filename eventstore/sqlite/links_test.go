@@ -1,0 +1,371 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/sqlite"
+)
+
+// linkFixture writes events of two categories and types, a soft delete, a
+// tombstone and metadata of a category stream, and returns the link
+// streams it produced.
+func linkFixture(t *testing.T, s eventstore.Store) []string {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		stream := fmt.Sprintf("order-%d", i%4)
+		if i%3 == 0 {
+			stream = fmt.Sprintf("customer-%d", i%2)
+		}
+		_, err := s.Append(ctx, stream, eventstore.Any,
+			eventstore.EventData{Type: fmt.Sprintf("Type%d", i%3), Data: fmt.Appendf(nil, `{"i":%d}`, i)},
+			eventstore.EventData{Type: "Common", Data: []byte(`{}`)})
+		must(err)
+	}
+	_, err := s.Append(ctx, "nocategory", eventstore.Any, eventstore.EventData{Type: "Common"})
+	must(err)
+	_, err = s.SetStreamMetadata(ctx, "$ce-customer", eventstore.Any, eventstore.StreamMetadata{MaxCount: 1000})
+	must(err)
+	_, err = s.Delete(ctx, "order-1", eventstore.Any)
+	must(err)
+	_, err = s.Tombstone(ctx, "order-2", eventstore.Any)
+	must(err)
+	_, err = s.Append(ctx, "order-1", eventstore.Any, eventstore.EventData{Type: "Type0"})
+	must(err)
+	return []string{"$ce-order", "$ce-customer", "$et-Type0", "$et-Type1", "$et-Type2", "$et-Common"}
+}
+
+// snapshot reads each stream forwards, links and resolved.
+func snapshot(t *testing.T, s eventstore.Store, streams []string) map[string][]eventstore.RecordedEvent {
+	t.Helper()
+	out := make(map[string][]eventstore.RecordedEvent)
+	for _, name := range streams {
+		for _, resolve := range []bool{false, true} {
+			var evs []eventstore.RecordedEvent
+			for e, err := range s.ReadStream(context.Background(), name, eventstore.ReadOptions{ResolveLinks: resolve}) {
+				if err != nil {
+					t.Fatalf("ReadStream(%s): %v", name, err)
+				}
+				evs = append(evs, e)
+			}
+			out[fmt.Sprintf("%s resolved=%v", name, resolve)] = evs
+		}
+	}
+	return out
+}
+
+// TestUpgradeFromVersion1 turns a store into the layout of schema version 1
+// (no links table, no rows for link streams but those with metadata) and
+// checks that opening it for writing builds the same links, that a
+// read-only open asks for that first, and that appends then go on.
+func TestUpgradeFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s := openAt(t, path)
+	streams := linkFixture(t, s)
+	want := snapshot(t, s, streams)
+	if len(want["$ce-order resolved=false"]) == 0 {
+		t.Fatal("the fixture wrote no links")
+	}
+	s.Close()
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP TABLE links`,
+		`DELETE FROM streams WHERE (name LIKE '$ce-%' OR name LIKE '$et-%') AND meta IS NULL`,
+		`UPDATE streams SET last = NULL WHERE name LIKE '$ce-%' OR name LIKE '$et-%'`,
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	_, err = sqlite.Open(context.Background(), path, sqlite.ReadOnly())
+	if !errors.Is(err, sqlite.ErrNotStore) || !strings.Contains(err.Error(), "upgrade") {
+		t.Fatalf("read-only open of a version 1 store: %v, want ErrNotStore asking for an upgrade", err)
+	}
+	s = openAt(t, path)
+	if diff := cmp.Diff(want, snapshot(t, s, streams)); diff != "" {
+		t.Fatalf("links after the upgrade differ (-before +after):\n%s", diff)
+	}
+	res, err := s.Append(context.Background(), "order-3", eventstore.Any, eventstore.EventData{Type: "Type1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last eventstore.RecordedEvent
+	for e, err := range s.ReadStream(context.Background(), "$ce-order", eventstore.ReadOptions{Direction: eventstore.Backwards, From: eventstore.End, MaxCount: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = e
+	}
+	if n := uint64(len(want["$ce-order resolved=false"])); last.Revision != n || last.Position != res.Position {
+		t.Fatalf("new link %s@%d at %v, want revision %d at %v", last.Stream, last.Revision, last.Position, n, res.Position)
+	}
+	s.Close()
+	r := openAt(t, path, sqlite.ReadOnly())
+	if got := snapshot(t, r, []string{"$et-Type1"}); len(got["$et-Type1 resolved=true"]) != len(want["$et-Type1 resolved=true"])+1 {
+		t.Fatalf("read-only store after the upgrade: %d links of $et-Type1, want %d", len(got["$et-Type1 resolved=true"]), len(want["$et-Type1 resolved=true"])+1)
+	}
+}
+
+// TestScavengeKeepsLinks checks that a scavenge, which removes the events
+// of deleted streams, leaves the links as they read before: the links to
+// the removed events already resolved to nothing.
+func TestScavengeKeepsLinks(t *testing.T) {
+	s := open(t)
+	streams := linkFixture(t, s)
+	want := snapshot(t, s, streams)
+	res, err := s.Scavenge(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventsRemoved == 0 {
+		t.Fatal("the scavenge removed nothing: the test checks nothing")
+	}
+	if diff := cmp.Diff(want, snapshot(t, s, streams)); diff != "" {
+		t.Fatalf("links after the scavenge differ (-before +after):\n%s", diff)
+	}
+}
+
+// TestScavengeLinkStreamMetadata checks that $maxCount on a category stream
+// hides its older links and a scavenge removes them.
+func TestScavengeLinkStreamMetadata(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := s.Append(ctx, fmt.Sprintf("item-%d", i), eventstore.Any, eventstore.EventData{Type: "Added"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SetStreamMetadata(ctx, "$ce-item", eventstore.Any, eventstore.StreamMetadata{MaxCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, s, []string{"$ce-item"})
+	if got := want["$ce-item resolved=false"]; len(got) != 3 || got[0].Revision != 7 {
+		t.Fatalf("$ce-item with $maxCount 3: %d links from revision %d, want 3 from 7", len(got), got[0].Revision)
+	}
+	res, err := s.Scavenge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventsRemoved != 7 {
+		t.Fatalf("the scavenge removed %d, want the 7 hidden links", res.EventsRemoved)
+	}
+	db, err := sql.Open("sqlite", s.Path()+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRow(`SELECT count(*) FROM links l JOIN streams s ON s.id = l.stream WHERE s.name = '$ce-item'`).Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("links rows of $ce-item after the scavenge: %d (%v), want 3", rows, err)
+	}
+	if diff := cmp.Diff(want, snapshot(t, s, []string{"$ce-item"})); diff != "" {
+		t.Fatalf("links after the scavenge differ (-before +after):\n%s", diff)
+	}
+}
+
+// TestReadOnlyLinkSubscription checks that a read-only store's
+// subscriptions to link streams get the links another writer commits.
+func TestReadOnlyLinkSubscription(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	w := openAt(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := w.Append(ctx, "cart-1", eventstore.Any, eventstore.EventData{Type: "Added"}, eventstore.EventData{Type: "Added"}); err != nil {
+		t.Fatal(err)
+	}
+	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(5*time.Millisecond))
+	// A subscriber of a category that has no link yet costs the watcher
+	// nothing.
+	go func() {
+		for range r.SubscribeToStream(ctx, "$ce-none", eventstore.SubscribeOptions{}) {
+		}
+	}()
+	got := make(chan eventstore.RecordedEvent, 16)
+	caught := make(chan struct{})
+	go func() {
+		for m, err := range r.SubscribeToStream(ctx, "$ce-cart", eventstore.SubscribeOptions{From: eventstore.FromRevision(0), ResolveLinks: true}) {
+			if err != nil {
+				close(got)
+				return
+			}
+			switch m.Kind {
+			case eventstore.MessageCaughtUp:
+				close(caught)
+			case eventstore.MessageEvent:
+				got <- m.Event
+			}
+		}
+	}()
+	first := <-got
+	if first.Link == nil || first.Link.Revision != 1 || first.Revision != 1 {
+		t.Fatalf("catch-up delivered %s@%d (link %v), want cart-1@1 through $ce-cart@1", first.Stream, first.Revision, first.Link)
+	}
+	<-caught
+	// Link streams nobody listens to cost the watcher nothing.
+	for i := range 3 {
+		if _, err := w.Append(ctx, fmt.Sprintf("cart-%d", i+2), eventstore.Any, eventstore.EventData{Type: "Added"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		e, ok := <-got
+		if !ok {
+			t.Fatal("the subscription ended")
+		}
+		if e.Link == nil || e.Link.Revision != uint64(i+2) || e.Stream != fmt.Sprintf("cart-%d", i+2) {
+			t.Fatalf("live message %d: %s@%d (link %v), want cart-%d@0 through $ce-cart@%d", i, e.Stream, e.Revision, e.Link, i+2, i+2)
+		}
+	}
+}
+
+// TestUpgradeFailsCleanly: an upgrade that fails (here, the file already
+// has a links table of its own) changes nothing and says why.
+func TestUpgradeFailsCleanly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s := openAt(t, path)
+	linkFixture(t, s)
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`PRAGMA user_version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "upgrade schema from version 1") {
+		t.Fatalf("open of a version 1 store whose upgrade fails: %v", err)
+	}
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != 1 {
+		t.Fatalf("user_version after the failed upgrade: %d, %v", version, err)
+	}
+}
+
+// TestScavengeExpiredLinks: $maxAge on a category stream hides its links
+// older than the age, and a scavenge removes them.
+func TestScavengeExpiredLinks(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	s := open(t, sqlite.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
+	ctx := context.Background()
+	for i := range 4 {
+		if i == 2 {
+			clock.Add(int64(time.Hour))
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("aged-%d", i), eventstore.Any, eventstore.EventData{Type: "Aged"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SetStreamMetadata(ctx, "$ce-aged", eventstore.Any, eventstore.StreamMetadata{MaxAge: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, s, []string{"$ce-aged"})
+	if got := want["$ce-aged resolved=false"]; len(got) != 2 || got[0].Revision != 2 {
+		t.Fatalf("$ce-aged with $maxAge: %d links", len(got))
+	}
+	res, err := s.Scavenge(ctx)
+	if err != nil || res.EventsRemoved != 2 {
+		t.Fatalf("scavenge: %+v, %v; want the 2 expired links removed", res, err)
+	}
+	if diff := cmp.Diff(want, snapshot(t, s, []string{"$ce-aged"})); diff != "" {
+		t.Fatalf("links after the scavenge differ (-before +after):\n%s", diff)
+	}
+}
+
+// TestReadOnlyLinkPages: a read-only store's watcher publishes more than a
+// page of links at once, and finds where to start in a link stream a
+// subscriber joins while many links are new; each link arrives once.
+func TestReadOnlyLinkPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	w := openAt(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(100*time.Millisecond))
+	bulk := func(stream string, n int) {
+		t.Helper()
+		evs := make([]eventstore.EventData, n)
+		for i := range evs {
+			evs[i] = eventstore.EventData{Type: "Bulk"}
+		}
+		if _, err := w.Append(ctx, stream, eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bulk("bulk-1", 700)
+	next, stop := iter.Pull2(r.SubscribeToStream(ctx, "$ce-bulk", eventstore.SubscribeOptions{}))
+	defer stop()
+	want := uint64(0)
+	expect := func(n uint64) {
+		t.Helper()
+		for want < n {
+			m, err, ok := next()
+			if !ok || err != nil {
+				t.Fatalf("subscription ended: %v", err)
+			}
+			if m.Kind != eventstore.MessageEvent {
+				continue
+			}
+			if m.Event.Revision != want {
+				t.Fatalf("link %d, want %d", m.Event.Revision, want)
+			}
+			want++
+		}
+	}
+	expect(700)
+	bulk("bulk-2", 1100)
+	expect(1800)
+}
+
+// TestLinkReadOnClosedStore: a read of a link stream that outlives its
+// store ends with ErrClosed at its next page.
+func TestLinkReadOnClosedStore(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, 600)
+	for i := range evs {
+		evs[i] = eventstore.EventData{Type: "Many"}
+	}
+	if _, err := s.Append(ctx, "many-1", eventstore.Any, evs...); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var last error
+	for _, err := range s.ReadStream(ctx, "$et-Many", eventstore.ReadOptions{}) {
+		if err != nil {
+			last = err
+			break
+		}
+		if n++; n == 1 {
+			s.Close()
+		}
+	}
+	if !errors.Is(last, eventstore.ErrClosed) || n >= 600 {
+		t.Fatalf("read of a closed store's link stream: %d links, then %v", n, last)
+	}
+}
