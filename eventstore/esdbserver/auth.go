@@ -6,16 +6,41 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
+
+// Authentication happens before a call is dispatched, as in EventStoreDB,
+// whose authentication layer answers before any service: a call with
+// missing or wrong credentials is Unauthenticated whatever its method —
+// also one the server does not implement, which would otherwise be
+// Unimplemented. On the server's own *grpc.Server the interceptors and the
+// unknown-service handler of ServerOptions do it; services mounted on
+// another server by Register check credentials in their handlers instead
+// (authRegistrar), since that server's interceptors are not ours.
+
+// anonymousMethods need no credentials: clients call them while they
+// discover the server.
+var anonymousMethods = map[string]bool{
+	serverfeatures.ServerFeatures_GetSupportedMethods_FullMethodName: true,
+	gossip.Gossip_Read_FullMethodName:                                true,
+}
+
+// authorize authenticates a call to method (a full gRPC method name).
+func (s *Server) authorize(ctx context.Context, method string) error {
+	if anonymousMethods[method] {
+		return nil
+	}
+	return s.authenticate(ctx)
+}
 
 // authenticate checks the call's HTTP basic credentials when users are
 // configured (WithUsers): missing, malformed or wrong credentials are
-// Unauthenticated, as EventStoreDB's authentication layer answers before the
-// call reaches a service. It is called by the handlers themselves rather than
-// by an interceptor so that it also applies when the services are mounted on
-// another *grpc.Server (Register).
+// Unauthenticated.
 func (s *Server) authenticate(ctx context.Context) error {
 	if len(s.opts.users) == 0 {
 		return nil
@@ -23,18 +48,76 @@ func (s *Server) authenticate(ctx context.Context) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	values := md.Get("authorization")
 	if len(values) == 0 {
-		return newError(codes.Unauthenticated, "esdbserver: authentication required").st.Err()
+		return status.Error(codes.Unauthenticated, "esdbserver: authentication required")
 	}
 	user, password, ok := parseBasicAuth(values[0])
 	if !ok {
-		return newError(codes.Unauthenticated, "esdbserver: the authorization header is not HTTP basic credentials").st.Err()
+		return status.Error(codes.Unauthenticated, "esdbserver: the authorization header is not HTTP basic credentials")
 	}
 	want, known := s.opts.users[user]
 	match := subtle.ConstantTimeCompare([]byte(password), []byte(want)) == 1
 	if !known || !match {
-		return newError(codes.Unauthenticated, "esdbserver: bad user name or password").st.Err()
+		return status.Error(codes.Unauthenticated, "esdbserver: bad user name or password")
 	}
 	return nil
+}
+
+// authUnary is the unary interceptor of ServerOptions.
+func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := s.authorize(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+// authStream is the stream interceptor of ServerOptions; it also runs
+// before the unknown-service handler.
+func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
+
+// unknownService answers calls to services and methods the server does not
+// host, once authStream has let them through.
+func unknownService(_ any, ss grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(ss)
+	return status.Errorf(codes.Unimplemented, "esdbserver: method %s is not implemented", method)
+}
+
+// authRegistrar registers services on another gRPC server with handlers
+// that authenticate before they decode the request or run.
+type authRegistrar struct {
+	srv *Server
+	r   grpc.ServiceRegistrar
+}
+
+func (a authRegistrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	d := *desc
+	d.Methods = make([]grpc.MethodDesc, len(desc.Methods))
+	for i, m := range desc.Methods {
+		method, handler := "/"+desc.ServiceName+"/"+m.MethodName, m.Handler
+		m.Handler = func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+			if err := a.srv.authorize(ctx, method); err != nil {
+				return nil, err
+			}
+			return handler(srv, ctx, dec, icpt)
+		}
+		d.Methods[i] = m
+	}
+	d.Streams = make([]grpc.StreamDesc, len(desc.Streams))
+	for i, sd := range desc.Streams {
+		method, handler := "/"+desc.ServiceName+"/"+sd.StreamName, sd.Handler
+		sd.Handler = func(srv any, ss grpc.ServerStream) error {
+			if err := a.srv.authorize(ss.Context(), method); err != nil {
+				return err
+			}
+			return handler(srv, ss)
+		}
+		d.Streams[i] = sd
+	}
+	a.r.RegisterService(&d, impl)
 }
 
 // parseBasicAuth parses "Basic base64(user:password)".

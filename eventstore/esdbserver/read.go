@@ -6,6 +6,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -30,9 +31,6 @@ const linkEventType = "$>"
 // shuts down.
 func (s *streamsService) Read(req *streams.ReadReq, call streams.Streams_ReadServer) error {
 	ctx := call.Context()
-	if err := s.srv.authenticate(ctx); err != nil {
-		return err
-	}
 	r, err := decodeRead(req)
 	if err != nil {
 		return fail(call.SetTrailer, err)
@@ -108,6 +106,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 	// checkpointed: the last message sent was a checkpoint. A filtered
 	// subscription always sends one right before caught_up.
 	checkpointed := false
+	prog := newProgress(r)
 	for m, err := range messages {
 		if err != nil {
 			if errors.Is(context.Cause(ctx), errShuttingDown) {
@@ -123,15 +122,16 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 				return s.srv.failCall(ctx, call.SetTrailer, "subscribe", r.target(), err)
 			}
 			msgs = append(msgs, msg)
+			prog.sent(&m.Event)
 		case eventstore.MessageCheckpoint:
 			msgs = append(msgs, checkpoint(m.Position))
 		case eventstore.MessageCaughtUp:
 			if r.filter != nil && !checkpointed && !m.Position.IsZero() {
 				msgs = append(msgs, checkpoint(m.Position))
 			}
-			msgs = append(msgs, &streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}})
+			msgs = append(msgs, caughtUpMessage(time.Now(), s.at(ctx, r, prog, m.Position, false)))
 		case eventstore.MessageFellBehind:
-			msgs = append(msgs, &streams.ReadResp{Content: &streams.ReadResp_FellBehind_{FellBehind: &streams.ReadResp_FellBehind{}}})
+			msgs = append(msgs, fellBehindMessage(time.Now(), s.at(ctx, r, prog, m.Position, true)))
 		}
 		for _, msg := range msgs {
 			if err := call.Send(msg); err != nil {
@@ -148,9 +148,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 }
 
 func checkpoint(p eventstore.Position) *streams.ReadResp {
-	return &streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{Checkpoint: &streams.ReadResp_Checkpoint{
-		CommitPosition: p.Commit, PreparePosition: p.Prepare,
-	}}}
+	return checkpointMessage(p, time.Now())
 }
 
 // event encodes one event of a read or subscription, resolving it when it
