@@ -1,0 +1,168 @@
+package esdbserver_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/projections"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/chronicle-go/chronicle/eventstore/esdbserver"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
+	"github.com/chronicle-go/chronicle/internal/testcert"
+)
+
+// tlsConn dials addr over TLS trusting certFile.
+func tlsConn(t *testing.T, addr, certFile string) *grpc.ClientConn {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func basic(ctx context.Context, user, password string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+}
+
+// authCases calls methods of every kind: implemented (unary and
+// streaming), implemented by the store's capability but unimplemented by
+// the service (BatchAppend), of services the server does not host
+// (Projections, Operations), and of an unknown service.
+func authCases(cc *grpc.ClientConn) map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"Streams.Tombstone (implemented, unary)": func(ctx context.Context) error {
+			_, err := streams.NewStreamsClient(cc).Tombstone(ctx, &streams.TombstoneReq{Options: &streams.TombstoneReq_Options{
+				StreamIdentifier:       &shared.StreamIdentifier{StreamName: []byte("auth-1")},
+				ExpectedStreamRevision: &streams.TombstoneReq_Options_Any{Any: &shared.Empty{}},
+			}})
+			return err
+		},
+		"Streams.Read (implemented, streaming)": func(ctx context.Context) error {
+			rc, err := streams.NewStreamsClient(cc).Read(ctx, &streams.ReadReq{})
+			if err != nil {
+				return err
+			}
+			_, err = rc.Recv()
+			return err
+		},
+		"PersistentSubscriptions.List (implemented by the store's capability)": func(ctx context.Context) error {
+			_, err := persistent.NewPersistentSubscriptionsClient(cc).List(ctx, &persistent.ListReq{})
+			return err
+		},
+		"Streams.BatchAppend (unimplemented method)": func(ctx context.Context) error {
+			bc, err := streams.NewStreamsClient(cc).BatchAppend(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = bc.Recv()
+			return err
+		},
+		"Projections.Create (service not hosted)": func(ctx context.Context) error {
+			_, err := projections.NewProjectionsClient(cc).Create(ctx, &projections.CreateReq{})
+			return err
+		},
+		"Operations.Shutdown (service not hosted)": func(ctx context.Context) error {
+			return cc.Invoke(ctx, "/event_store.client.operations.Operations/Shutdown", &shared.Empty{}, &shared.Empty{})
+		},
+		"unknown service": func(ctx context.Context) error {
+			return cc.Invoke(ctx, "/no.such.Service/Method", &shared.Empty{}, &shared.Empty{})
+		},
+		"Streams.NoSuchMethod (unknown method of a hosted service)": func(ctx context.Context) error {
+			return cc.Invoke(ctx, "/event_store.client.streams.Streams/NoSuchMethod", &shared.Empty{}, &shared.Empty{})
+		},
+	}
+}
+
+// wantAfterAuth is what each call gets once authenticated.
+var wantAfterAuth = map[string]codes.Code{
+	"Streams.Tombstone (implemented, unary)":                               codes.OK,
+	"Streams.Read (implemented, streaming)":                                codes.InvalidArgument,
+	"PersistentSubscriptions.List (implemented by the store's capability)": codes.Unimplemented,
+	"Streams.BatchAppend (unimplemented method)":                           codes.Unimplemented,
+	"Projections.Create (service not hosted)":                              codes.Unimplemented,
+	"Operations.Shutdown (service not hosted)":                             codes.Unimplemented,
+	"unknown service": codes.Unimplemented,
+	"Streams.NoSuchMethod (unknown method of a hosted service)": codes.Unimplemented,
+}
+
+// TestAuthenticationBeforeDispatch: with users configured, a call without
+// valid credentials is Unauthenticated whatever its method, also one the
+// server does not implement; with them, it gets its method's answer.
+func TestAuthenticationBeforeDispatch(t *testing.T) {
+	ctx := testContext(t)
+	certFile, keyFile := testcert.Write(t, t.TempDir())
+	// A memory store without persistent subscriptions: their service is not
+	// hosted, so List is Unimplemented once authenticated.
+	_, srv := newMemoryServer(t, esdbserver.WithTLS(certFile, keyFile), esdbserver.WithUsers(map[string]string{"admin": "changeit"}))
+	cc := tlsConn(t, srv.Addr(), certFile)
+	for name, do := range authCases(cc) {
+		for cred, cctx := range map[string]context.Context{
+			"anonymous":      ctx,
+			"wrong password": basic(ctx, "admin", "nope"),
+			"unknown user":   basic(ctx, "mallory", "changeit"),
+		} {
+			if err := do(cctx); status.Code(err) != codes.Unauthenticated {
+				t.Errorf("%s, %s: %v, want Unauthenticated", name, cred, err)
+			}
+		}
+		if err := do(basic(ctx, "admin", "changeit")); status.Code(err) != wantAfterAuth[name] {
+			t.Errorf("%s, authenticated: %v, want %v", name, err, wantAfterAuth[name])
+		}
+	}
+}
+
+// TestAuthenticationWithRegister: services mounted on another gRPC server
+// check credentials in their handlers, whatever that server's options.
+func TestAuthenticationWithRegister(t *testing.T) {
+	ctx := testContext(t)
+	certFile, keyFile := testcert.Write(t, t.TempDir())
+	store := memory.New()
+	defer store.Close()
+	srv, err := esdbserver.New(store, esdbserver.WithTLS(certFile, keyFile), esdbserver.WithUsers(map[string]string{"admin": "changeit"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	srv.Register(g)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	cc := tlsConn(t, lis.Addr().String(), certFile)
+	cases := authCases(cc)
+	for _, name := range []string{"Streams.Tombstone (implemented, unary)", "Streams.Read (implemented, streaming)", "Streams.BatchAppend (unimplemented method)"} {
+		if err := cases[name](ctx); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s, anonymous: %v, want Unauthenticated", name, err)
+		}
+		if err := cases[name](basic(ctx, "admin", "changeit")); status.Code(err) != wantAfterAuth[name] {
+			t.Errorf("%s, authenticated: %v, want %v", name, err, wantAfterAuth[name])
+		}
+	}
+}
