@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // Authentication happens before a call is dispatched, as in EventStoreDB,
@@ -74,9 +76,31 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 // before the unknown-service handler.
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {
+		if info.IsClientStream && !info.IsServerStream {
+			drainRefused(ss) // an append; bidi calls may wait for an answer first
+		}
 		return err
 	}
 	return handler(srv, ss)
+}
+
+// refusedDrainBytes bounds what the server reads of a refused
+// client-streaming call.
+const refusedDrainBytes = 1 << 20
+
+// drainRefused reads and discards what is left of a refused
+// client-streaming call (an append), up to refusedDrainBytes: clients send
+// every message before they read the answer, and the Go client reports a
+// call that ended while it was still sending as a bare EOF instead of the
+// status.
+func drainRefused(ss grpc.ServerStream) {
+	for budget := refusedDrainBytes; budget >= 0; {
+		var msg emptypb.Empty
+		if ss.RecvMsg(&msg) != nil {
+			return
+		}
+		budget -= proto.Size(&msg)
+	}
 }
 
 // unknownService answers calls to services and methods the server does not
@@ -108,9 +132,12 @@ func (a authRegistrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	}
 	d.Streams = make([]grpc.StreamDesc, len(desc.Streams))
 	for i, sd := range desc.Streams {
-		method, handler := "/"+desc.ServiceName+"/"+sd.StreamName, sd.Handler
+		method, handler, drain := "/"+desc.ServiceName+"/"+sd.StreamName, sd.Handler, sd.ClientStreams && !sd.ServerStreams
 		sd.Handler = func(srv any, ss grpc.ServerStream) error {
 			if err := a.srv.authorize(ss.Context(), method); err != nil {
+				if drain {
+					drainRefused(ss)
+				}
 				return err
 			}
 			return handler(srv, ss)
