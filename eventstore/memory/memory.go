@@ -12,6 +12,7 @@ import (
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/backend"
 	"github.com/chronicle-go/chronicle/internal/feed"
+	"github.com/chronicle-go/chronicle/internal/persistent"
 	"github.com/chronicle-go/chronicle/internal/recentids"
 )
 
@@ -28,6 +29,7 @@ const readChunk = 256
 type Store struct {
 	now func() time.Time
 	hub *feed.Hub
+	ps  *persistent.Engine // persistent subscriptions, started on first use
 
 	mu      sync.RWMutex
 	log     []eventstore.RecordedEvent // $all; the event at index i has position i+1
@@ -70,6 +72,7 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.ps = persistent.New(s, s.append)
 	return s
 }
 
@@ -514,6 +517,7 @@ func (s *Store) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeAll
 
 // Close implements eventstore.Store.
 func (s *Store) Close() error {
+	_ = s.ps.Close() // first: its groups checkpoint through the store
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {

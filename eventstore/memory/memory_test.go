@@ -15,3 +15,11 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestPersistentConformance(t *testing.T) {
+	storetest.RunPersistent(t, storetest.Features{}, func(t *testing.T) eventstore.Store {
+		s := memory.New()
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

@@ -31,3 +31,14 @@ func TestConformance(t *testing.T) {
 		return open(t, sqlite.WithRecentIDs(64))
 	})
 }
+
+func TestPersistentConformance(t *testing.T) {
+	f := storetest.Features{Reopen: func(t *testing.T, s eventstore.Store) eventstore.Store {
+		path := s.(*sqlite.Store).Path()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openAt(t, path)
+	}}
+	storetest.RunPersistent(t, f, func(t *testing.T) eventstore.Store { return open(t) })
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/internal/feed"
+	"github.com/chronicle-go/chronicle/internal/persistent"
 )
 
 // Store is the embedded event store: one SQLite file. It is safe for
@@ -28,6 +29,7 @@ type Store struct {
 	path string
 	opts options
 	hub  *feed.Hub
+	ps   *persistent.Engine // persistent subscriptions, started on first use
 
 	lock    *os.File  // writer lock; nil when read-only
 	wdb     *sql.DB   // writer and checkpointer connections; nil when read-only
@@ -68,6 +70,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{path: abs, opts: o, hub: feed.NewHub()}
+	s.ps = persistent.New(s, s.appendSystem)
 	if o.readOnly {
 		err = s.openReader(ctx)
 	} else {
@@ -354,6 +357,7 @@ func (s *Store) openReads(ctx context.Context) error {
 // Close's error.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		_ = s.ps.Close() // first: its groups checkpoint through the writer
 		s.closed.Store(true)
 		if s.w != nil {
 			s.w.stop()

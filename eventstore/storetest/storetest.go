@@ -49,6 +49,12 @@ type Features struct {
 	// already warm the store up (append, read, subscribe) before taking their
 	// snapshot, so most backends need nothing here.
 	IgnoreGoroutines []goleak.Option
+
+	// Reopen, for RunPersistent, closes s and returns a store over the same
+	// data (a reopened file, a restarted server's client), registering its
+	// cleanup. The restart checks (checkpoints, groups and parked messages
+	// surviving a restart) are skipped when it is nil.
+	Reopen func(t *testing.T, s eventstore.Store) eventstore.Store
 }
 
 func (f Features) timeout() time.Duration {
