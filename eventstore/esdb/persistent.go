@@ -28,10 +28,12 @@ import (
 //     and a resolved link's event carries the link's position, as the
 //     server sends it.
 //   - The server answers nothing to an ack or nack of an unknown id, so the
-//     consumer tracks the ids it delivered and not yet acked or nacked: an
-//     id outside that set is ErrUnknownMessage without a round trip. An
-//     event the server redelivered elsewhere after its message timeout is
-//     still in that set.
+//     consumer tracks the ids it delivered and not yet acked or nacked, with
+//     the time of delivery: an id outside that set, or delivered longer
+//     than the group's message timeout ago (the server has retried it), is
+//     ErrUnknownMessage without a round trip. The timeout is read from the
+//     group's info when the consumer connects; the consumer's clock starts
+//     when it receives an event, a little after the server's.
 var _ eventstore.PersistentSubscriptions = (*Store)(nil)
 
 // Operation names of persistent subscriptions, as they appear in errors.
@@ -378,6 +380,15 @@ func (s *Store) SubscribePersistent(ctx context.Context, g eventstore.Persistent
 	if opts.BufferSize < 0 {
 		return nil, eventstore.NewArgumentError(opSubscribeTo, g.Stream, eventstore.ErrInvalidArgument, fmt.Sprintf("buffer size %d is negative", opts.BufferSize))
 	}
+	// The group's message timeout, for acks of messages the server has
+	// retried meanwhile; without it (no info) such acks go to the server,
+	// which ignores them.
+	var timeout time.Duration
+	if info, err := s.GetPersistentSubscriptionInfo(ctx, g); err == nil {
+		timeout = info.Settings.MessageTimeout
+	} else if errors.Is(err, eventstore.ErrPersistentSubscriptionNotFound) {
+		return nil, err
+	}
 	c := call{op: opSubscribeTo, stream: g.Stream, retry: always}
 	cctx, end, err := s.begin(ctx)
 	if err != nil {
@@ -409,7 +420,7 @@ func (s *Store) SubscribePersistent(ctx context.Context, g eventstore.Persistent
 		end()
 		return nil, err
 	}
-	p := &consumer{g: g, sub: sub, ctx: cctx, cancel: cancel, events: make(chan delivery), pending: map[uuid.UUID]struct{}{}}
+	p := &consumer{g: g, sub: sub, ctx: cctx, cancel: cancel, events: make(chan delivery), pending: map[uuid.UUID]time.Time{}, timeout: timeout}
 	go p.pump(end)
 	return p, nil
 }
@@ -424,7 +435,8 @@ type consumer struct {
 	events chan delivery // closed by pump after its last delivery
 
 	mu      sync.Mutex // guards the fields below and sends on sub
-	pending map[uuid.UUID]struct{} // delivered, not acked or nacked yet
+	pending map[uuid.UUID]time.Time // delivered, not acked or nacked yet: when
+	timeout time.Duration           // the group's message timeout (0: none known)
 	closed  bool // Close was called, or a nack asked to stop
 	final   error
 }
@@ -442,7 +454,7 @@ func (c *consumer) pump(end func()) {
 		ev, err := c.recv()
 		if err == nil {
 			c.mu.Lock()
-			c.pending[ev.ID()] = struct{}{}
+			c.pending[ev.ID()] = time.Now()
 			c.mu.Unlock()
 		}
 		select {
@@ -569,8 +581,15 @@ func (c *consumer) take(op string, ids []uuid.UUID) error {
 		return c.finishLocked()
 	}
 	seen := make(map[uuid.UUID]bool, len(ids))
+	now := time.Now()
 	for _, id := range ids {
-		if _, ok := c.pending[id]; !ok || seen[id] {
+		at, ok := c.pending[id]
+		if ok && c.timeout > 0 && now.Sub(at) >= c.timeout {
+			// The server has retried it, maybe on another consumer.
+			delete(c.pending, id)
+			ok = false
+		}
+		if !ok || seen[id] {
 			return fmt.Errorf("esdb: %s %s: %s: %w", op, c.g.ID(), id, eventstore.ErrUnknownMessage)
 		}
 		seen[id] = true
