@@ -434,10 +434,10 @@ type consumer struct {
 	cancel context.CancelFunc
 	events chan delivery // closed by pump after its last delivery
 
-	mu      sync.Mutex // guards the fields below and sends on sub
+	mu      sync.Mutex              // guards the fields below and sends on sub
 	pending map[uuid.UUID]time.Time // delivered, not acked or nacked yet: when
 	timeout time.Duration           // the group's message timeout (0: none known)
-	closed  bool // Close was called, or a nack asked to stop
+	closed  bool                    // Close was called, or a nack asked to stop
 	final   error
 }
 

@@ -114,7 +114,9 @@ func TestAuthenticationBeforeDispatch(t *testing.T) {
 	certFile, keyFile := testcert.Write(t, t.TempDir())
 	// A memory store without persistent subscriptions: their service is not
 	// hosted, so List is Unimplemented once authenticated.
-	_, srv := newMemoryServer(t, esdbserver.WithTLS(certFile, keyFile), esdbserver.WithUsers(map[string]string{"admin": "changeit"}))
+	store := memory.New()
+	defer store.Close()
+	srv := startServer(t, plainStore{store}, esdbserver.WithTLS(certFile, keyFile), esdbserver.WithUsers(map[string]string{"admin": "changeit"}))
 	cc := tlsConn(t, srv.Addr(), certFile)
 	for name, do := range authCases(cc) {
 		for cred, cctx := range map[string]context.Context{

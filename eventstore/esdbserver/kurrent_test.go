@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicle-go/chronicle/eventstore"
 )
 
 // buildKurrentCheck builds internal/kurrentcheck, the program that drives a
@@ -76,15 +75,17 @@ var kurrentStreamChecks = []string{
 
 // TestKurrentDBClient drives the server with the newest Go client: its
 // subscriptions report caught-up (and fell-behind) only when those
-// messages carry the newer protocol's timestamp and place.
+// messages carry the newer protocol's timestamp and place; its persistent
+// subscriptions run against the memory store's.
 func TestKurrentDBClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and runs a separate program")
 	}
 	bin := buildKurrentCheck(t)
-	var store eventstore.Store
-	store, srv := newMemoryServer(t)
-	_ = store
-	got := runKurrentCheck(t, bin, srv.ConnectionString(), "-fellbehind", "3000")
-	containsAll(t, got, append(kurrentStreamChecks, "subscribe to $all: fell behind")...)
+	_, srv := newMemoryServer(t)
+	got := runKurrentCheck(t, bin, srv.ConnectionString(), "-fellbehind", "3000", "-persistent")
+	containsAll(t, got, append(kurrentStreamChecks,
+		"subscribe to $all: fell behind",
+		"persistent: create", "persistent: create again", "persistent: subscribe, ack, nack retry", "persistent: info",
+		"persistent: list", "persistent: replay parked, restart", "persistent: delete", "persistent $all: create, info, delete")...)
 }
