@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // buildKurrentCheck builds internal/kurrentcheck, the program that drives a
