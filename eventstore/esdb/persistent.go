@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +68,9 @@ func mapGroupError(ctx context.Context, op string, g eventstore.PersistentGroup,
 		return wrap(eventstore.ErrPersistentSubscriptionExists)
 	case ec == esdb.ErrorCodeResourceNotFound || gc == codes.NotFound:
 		return wrap(eventstore.ErrPersistentSubscriptionNotFound)
-	case gc == codes.FailedPrecondition && strings.Contains(err.Error(), "Maximum subscriptions reached"):
+	case gc == codes.FailedPrecondition && op == opSubscribeTo:
+		// The only failed precondition of a consumer's connection (the
+		// client keeps the trailer that says so from us).
 		return wrap(eventstore.ErrMaximumSubscribersReached)
 	case gc == codes.Internal && (op == opCreateGroup || op == opUpdateGroup):
 		// The real server's answer to settings it cannot take.
