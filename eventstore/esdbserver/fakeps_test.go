@@ -65,6 +65,13 @@ func newFakePS(t *testing.T) *fakePS {
 	return f
 }
 
+// settingsOf returns a group's settings.
+func (f *fakePS) settingsOf(id string) eventstore.PersistentSettings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.groups[id].settings
+}
+
 func (f *fakePS) setFail(err error) {
 	f.mu.Lock()
 	f.fail = err
@@ -76,21 +83,22 @@ func (f *fakePS) start(g *fakeGroup) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stop, g.queue = cancel, make(chan eventstore.PersistentEvent, 1024)
 	f.wg.Add(1)
+	id, settings := g.g, g.settings // Update changes g.settings
 	go func() {
 		defer f.wg.Done()
 		var msgs func(func(eventstore.Message, error) bool)
-		if g.g.IsAll() {
-			from := g.settings.From
-			msgs = f.Store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: from, Filter: g.settings.Filter, ResolveLinks: g.settings.ResolveLinks})
+		if id.IsAll() {
+			from := settings.From
+			msgs = f.Store.SubscribeToAll(ctx, eventstore.SubscribeAllOptions{From: from, Filter: settings.Filter, ResolveLinks: settings.ResolveLinks})
 		} else {
-			from := g.settings.From
+			from := settings.From
 			if rev, ok := from.Revision(); ok {
 				from = eventstore.Start
 				if rev > 0 {
 					from = eventstore.FromRevision(rev - 1) // subscriptions start after the revision
 				}
 			}
-			msgs = f.Store.SubscribeToStream(ctx, g.g.Stream, eventstore.SubscribeOptions{From: from, ResolveLinks: g.settings.ResolveLinks})
+			msgs = f.Store.SubscribeToStream(ctx, id.Stream, eventstore.SubscribeOptions{From: from, ResolveLinks: settings.ResolveLinks})
 		}
 		for m, err := range msgs {
 			if err != nil {
@@ -100,7 +108,7 @@ func (f *fakePS) start(g *fakeGroup) {
 				continue
 			}
 			ev := m.Event
-			if g.settings.ResolveLinks && ev.Link == nil && ev.Type == eventstore.LinkEventType {
+			if settings.ResolveLinks && ev.Link == nil && ev.Type == eventstore.LinkEventType {
 				if stream, rev, ok := eventstore.ParseLink(ev.Data); ok {
 					for target, err := range f.Store.ReadStream(ctx, stream, eventstore.ReadOptions{From: eventstore.FromRevision(rev), MaxCount: 1}) {
 						if err == nil {
@@ -304,12 +312,12 @@ func (c *fakeConsumer) Recv(ctx context.Context) (eventstore.PersistentEvent, er
 	case ev = <-c.retries:
 	case ev = <-c.grp.queue:
 	}
+	c.ps.mu.Lock() // before c.mu, as info takes them
+	c.grp.delivered++
+	c.ps.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pending[ev.ID()] = ev
-	c.ps.mu.Lock()
-	c.grp.delivered++
-	c.ps.mu.Unlock()
 	return ev, nil
 }
 

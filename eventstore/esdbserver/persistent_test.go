@@ -174,7 +174,7 @@ func TestPersistentOfficialClient(t *testing.T) {
 	if p, ok := allInfo.Settings.StartFrom.(*esdb.Position); !ok || p.Commit != 7 || allInfo.EventSource != "$all" || allInfo.Stats.LastKnownPosition == nil {
 		t.Errorf("$all info %+v settings %+v stats %+v", allInfo, allInfo.Settings, allInfo.Stats)
 	}
-	if f := ps.groups["$all::all-1"].settings.Filter; f == nil || f.Target != eventstore.FilterEventType || f.Regex != "^Order" {
+	if f := ps.settingsOf("$all::all-1").Filter; f == nil || f.Target != eventstore.FilterEventType || f.Regex != "^Order" {
 		t.Errorf("$all group's filter %+v", f)
 	}
 	up := esdb.SubscriptionSettingsDefault()
@@ -182,8 +182,8 @@ func TestPersistentOfficialClient(t *testing.T) {
 	if err := c.UpdatePersistentSubscriptionToAll(ctx, "all-1", esdb.PersistentAllSubscriptionOptions{Settings: &up, StartFrom: esdb.Start{}}); err != nil {
 		t.Fatal(err)
 	}
-	if g := ps.groups["$all::all-1"]; g.settings.Filter == nil || g.settings.ConsumerStrategy != eventstore.Pinned {
-		t.Errorf("after update: %+v", g.settings)
+	if g := ps.settingsOf("$all::all-1"); g.Filter == nil || g.ConsumerStrategy != eventstore.Pinned {
+		t.Errorf("after update: %+v", g)
 	}
 	for stream, want := range map[string][]string{"": {"$all::all-1", "orders::g1"}, "$all": {"$all::all-1"}, "orders": {"orders::g1"}} {
 		var list []esdb.PersistentSubscriptionInfo
@@ -406,8 +406,8 @@ func TestPersistentStatusesAndSettings(t *testing.T) {
 			t.Errorf("update %s: %v %v", name, code, md)
 		}
 	}
-	if g := ps.groups["$all::type regex"]; g.settings.Filter == nil || g.settings.Filter.Regex != "^A" || g.settings.ConsumerStrategy != eventstore.DispatchToSingle || g.settings.MessageTimeout != time.Millisecond {
-		t.Errorf("updated $all group: %+v", g.settings)
+	if g := ps.settingsOf("$all::type regex"); g.Filter == nil || g.Filter.Regex != "^A" || g.ConsumerStrategy != eventstore.DispatchToSingle || g.MessageTimeout != time.Millisecond {
+		t.Errorf("updated $all group: %+v", g)
 	}
 	code, md = update(&persistent.UpdateReq_Options{GroupName: "none", Settings: ust, StreamIdentifier: streamID("s-1")})
 	if code != codes.NotFound {
