@@ -5,6 +5,11 @@
 // events live as long as the Store. It registers the URL scheme "memory:"
 // for eventstore.Open (every Open returns a new, empty store).
 //
+// It serves persistent subscriptions (eventstore.PersistentSubscriptions:
+// competing consumers with acks, retries, parked messages and checkpoints)
+// through internal/persistent, keeping their state as events of the store,
+// as the sqlite store does.
+//
 // It behaves as the sqlite store does where the contract leaves a choice,
 // so that a test suite built on "memory:" does not pass on behaviour the
 // durable store lacks (storetest checks each):

@@ -50,3 +50,43 @@ func ExampleWithClock() {
 	// 1
 	// 0
 }
+
+// Competing consumers: a persistent subscription group shares a stream's
+// events among its consumers, which acknowledge them; the group
+// checkpoints what was acknowledged.
+func ExampleStore_SubscribePersistent() {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+	var ps eventstore.PersistentSubscriptions = store // the optional capability
+
+	group := eventstore.PersistentGroupOf("order-1", "billing")
+	if err := ps.CreatePersistentSubscription(ctx, group, eventstore.DefaultPersistentSettings()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	store.Append(ctx, "order-1", eventstore.Any,
+		eventstore.EventData{Type: "OrderPlaced"}, eventstore.EventData{Type: "OrderPaid"})
+
+	consumer, err := ps.SubscribePersistent(ctx, group, eventstore.PersistentSubscribeOptions{Name: "worker-1"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer consumer.Close()
+	for range 2 {
+		ev, err := consumer.Recv(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(ev.Event.Revision, ev.Event.Type, "retry", ev.RetryCount)
+		consumer.Ack(ev.ID())
+	}
+	info, _ := ps.GetPersistentSubscriptionInfo(ctx, group)
+	fmt.Println(info.Group, info.TotalItems, info.Connections[0].Name)
+	// Output:
+	// 0 OrderPlaced retry 0
+	// 1 OrderPaid retry 0
+	// order-1::billing 2 worker-1
+}

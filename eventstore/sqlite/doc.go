@@ -16,6 +16,15 @@
 // other processes may open the file with ReadOnly and read while it writes;
 // their subscriptions learn of new events by polling.
 //
+// # Persistent subscriptions
+//
+// A writer Store implements eventstore.PersistentSubscriptions (competing
+// consumers) through internal/persistent. Group definitions, checkpoints
+// and parked messages are events of the file ($persistentSubscriptionConfig
+// and the groups' $persistentsubscription-… streams), so a reopened store
+// resumes every group from its checkpoint and keeps its parked messages; a
+// read-only Store refuses them with ErrReadOnly.
+//
 // # Writes
 //
 // An append returns once its events are on disk (synchronous=FULL; one

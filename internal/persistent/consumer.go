@@ -98,7 +98,7 @@ func (g *group) drop(c *consumer, err error) {
 			mine = append(mine, d)
 		}
 	}
-	for _, d := range mine {
+	for _, d := range inOrder(mine) {
 		g.unflight(d)
 		g.retryOrPark(d.m, "consumer disconnected")
 	}

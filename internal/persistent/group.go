@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -66,12 +67,27 @@ type group struct {
 	replaying bool
 	total     int64
 	startedAt time.Time
+	seq       uint64 // of the last message taken
+}
+
+// newMessage returns the next message of the group. g.mu is held.
+func (g *group) newMessage(ev eventstore.RecordedEvent) *message {
+	g.seq++
+	return &message{ev: ev, seq: g.seq}
+}
+
+// inOrder sorts deliveries in the order the group took their messages, so
+// that the ones retried together are retried in that order.
+func inOrder(ds []*delivery) []*delivery {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].m.seq < ds[j].m.seq })
+	return ds
 }
 
 // message is an event on its way through the group.
 type message struct {
 	ev     eventstore.RecordedEvent
 	retry  int
+	seq    uint64    // the order the group took it in
 	slot   *slot     // in pending; nil for a replayed parked message
 	replay *slot     // in replays; nil otherwise
 	last   *consumer // the consumer it was last delivered to
@@ -94,7 +110,8 @@ type parking struct {
 // startGroup starts d's group from its checkpoint cp (nil: none); e.mu is
 // held.
 func (e *Engine) startGroup(d *definition, cp *place) *group {
-	g := &group{e: e, def: d, all: d.id.IsAll(), kick: make(chan struct{}, 1), inflight: map[uuid.UUID]*delivery{}, startedAt: e.clk.Now()}
+	now := e.clk.Now()
+	g := &group{e: e, def: d, all: d.id.IsAll(), kick: make(chan struct{}, 1), inflight: map[uuid.UUID]*delivery{}, startedAt: now, lastCkptAt: now}
 	if cp != nil {
 		g.ckpt, g.ckptSet, g.written, g.writtenSet = *cp, true, *cp, true
 		g.known, g.knownSet = *cp, true
@@ -295,7 +312,9 @@ func (g *group) push(ev eventstore.RecordedEvent) bool {
 		g.settle(false)
 		return true
 	}
-	g.buf = append(g.buf, &message{ev: ev, slot: s})
+	m := g.newMessage(ev)
+	m.slot = s
+	g.buf = append(g.buf, m)
 	g.dispatch()
 	return true
 }
@@ -314,7 +333,9 @@ func (g *group) settle(counted bool) {
 		g.tbWant = p.rev + 1
 		g.poke()
 	}
-	if g.resolvedSince >= g.def.settings.MaxCheckpointCount || (g.resolvedSince >= g.def.settings.MinCheckpointCount && g.timerAt.IsZero()) {
+	// The worker (re)arms its timer when the count reaches
+	// MinCheckpointCount, and checkpoints at MaxCheckpointCount.
+	if n, st := g.resolvedSince, g.def.settings; counted && (n >= st.MaxCheckpointCount || n-1 < st.MinCheckpointCount && n >= st.MinCheckpointCount) {
 		g.poke()
 	}
 	g.cond.Broadcast()
@@ -576,7 +597,7 @@ func (g *group) expire(now time.Time) {
 			due = append(due, d)
 		}
 	}
-	for _, d := range due {
+	for _, d := range inOrder(due) {
 		g.unflight(d)
 		g.retryOrPark(d.m, "message timeout")
 	}
@@ -617,6 +638,9 @@ func (g *group) arm(now time.Time) {
 	}
 	if len(g.toPark) > 0 || g.tbWant > g.tbWritten {
 		earlier(g.backoffUntil)
+	}
+	if !next.IsZero() && next.Before(g.backoffUntil) {
+		next = g.backoffUntil // nothing is written before then
 	}
 	if next.Equal(g.timerAt) || g.stopped {
 		return
@@ -791,7 +815,9 @@ func (g *group) pushReplay(ev eventstore.RecordedEvent, rev uint64) bool {
 	if g.stopped {
 		return false
 	}
-	g.retry = append(g.retry, &message{ev: ev, replay: g.replays.add(place{rev: rev})})
+	m := g.newMessage(ev)
+	m.replay = g.replays.add(place{rev: rev})
+	g.retry = append(g.retry, m)
 	g.dispatch()
 	return true
 }
