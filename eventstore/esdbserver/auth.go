@@ -64,10 +64,19 @@ func (s *Server) authenticate(ctx context.Context) error {
 	return nil
 }
 
-// authUnary is the unary interceptor of ServerOptions.
+// authenticatedKey marks the context of a unary call that authRegistrar's
+// handler authenticated already, before it decoded the request.
+type authenticatedKey struct{}
+
+// authUnary is the unary interceptor of ServerOptions. gRPC decodes a unary
+// request before it calls the interceptor, so the server's own services
+// authenticate in their handlers first (authRegistrar), and the interceptor
+// passes the calls they marked.
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := s.authorize(ctx, info.FullMethod); err != nil {
-		return nil, err
+	if ctx.Value(authenticatedKey{}) == nil {
+		if err := s.authorize(ctx, info.FullMethod); err != nil {
+			return nil, err
+		}
 	}
 	return handler(ctx, req)
 }
@@ -110,11 +119,14 @@ func unknownService(_ any, ss grpc.ServerStream) error {
 	return status.Errorf(codes.Unimplemented, "esdbserver: method %s is not implemented", method)
 }
 
-// authRegistrar registers services on another gRPC server with handlers
-// that authenticate before they decode the request or run.
+// authRegistrar registers services with handlers that authenticate before
+// they decode the request or run: unary handlers always, streaming ones
+// when streams is set (on the server's own *grpc.Server the stream
+// interceptor does it).
 type authRegistrar struct {
-	srv *Server
-	r   grpc.ServiceRegistrar
+	srv     *Server
+	r       grpc.ServiceRegistrar
+	streams bool
 }
 
 func (a authRegistrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
@@ -126,12 +138,16 @@ func (a authRegistrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 			if err := a.srv.authorize(ctx, method); err != nil {
 				return nil, err
 			}
-			return handler(srv, ctx, dec, icpt)
+			return handler(srv, context.WithValue(ctx, authenticatedKey{}, true), dec, icpt)
 		}
 		d.Methods[i] = m
 	}
 	d.Streams = make([]grpc.StreamDesc, len(desc.Streams))
 	for i, sd := range desc.Streams {
+		if !a.streams {
+			d.Streams[i] = sd
+			continue
+		}
 		method, handler, drain := "/"+desc.ServiceName+"/"+sd.StreamName, sd.Handler, sd.ClientStreams && !sd.ServerStreams
 		sd.Handler = func(srv any, ss grpc.ServerStream) error {
 			if err := a.srv.authorize(ss.Context(), method); err != nil {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/chronicle-go/chronicle/eventstore/esdbserver"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
@@ -131,6 +132,40 @@ func TestAuthenticationBeforeDispatch(t *testing.T) {
 		if err := do(basic(ctx, "admin", "changeit")); status.Code(err) != wantAfterAuth[name] {
 			t.Errorf("%s, authenticated: %v, want %v", name, err, wantAfterAuth[name])
 		}
+	}
+}
+
+// rawCodec sends and receives bytes as they are, for requests no generated
+// type can encode.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// TestAuthenticationBeforeDecoding: a unary request that does not decode
+// (a string that is not UTF-8) is Unauthenticated without credentials, and
+// only then a decoding error.
+func TestAuthenticationBeforeDecoding(t *testing.T) {
+	ctx := testContext(t)
+	certFile, keyFile := testcert.Write(t, t.TempDir())
+	_, srv := newMemoryServer(t, esdbserver.WithTLS(certFile, keyFile), esdbserver.WithUsers(map[string]string{"admin": "changeit"}))
+	cc := tlsConn(t, srv.Addr(), certFile)
+	// GetInfoReq{options(1): {group_name(3): "\xff\xfe"}}
+	inner := protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), []byte{0xff, 0xfe})
+	req := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), inner)
+	var resp []byte
+	call := func(ctx context.Context) error {
+		return cc.Invoke(ctx, persistent.PersistentSubscriptions_GetInfo_FullMethodName, &req, &resp, grpc.ForceCodec(rawCodec{}))
+	}
+	if err := call(ctx); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("anonymous: %v, want Unauthenticated", err)
+	}
+	if err := call(basic(ctx, "admin", "changeit")); status.Code(err) == codes.Unauthenticated || status.Code(err) == codes.OK {
+		t.Errorf("authenticated: %v, want a decoding error", err)
 	}
 }
 

@@ -122,9 +122,11 @@ func New(store eventstore.Store, opts ...Option) (*Server, error) {
 		s.services = append(s.services, &persistentService{srv: s, ps: ps})
 	}
 	s.grpc = grpc.NewServer(s.ServerOptions()...)
-	// The interceptors of ServerOptions authenticate every call here.
+	// Unary handlers authenticate before they decode the request; the
+	// stream interceptor of ServerOptions authenticates the other calls.
+	own := authRegistrar{srv: s, r: s.grpc}
 	for _, svc := range s.services {
-		svc.register(s.grpc)
+		svc.register(own)
 	}
 	return s, nil
 }
@@ -160,7 +162,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 // rather than Unimplemented for methods nobody registered. The address
 // options do not apply. Shutdown still ends their live subscriptions.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	a := authRegistrar{srv: s, r: r}
+	a := authRegistrar{srv: s, r: r, streams: true}
 	for _, svc := range s.services {
 		svc.register(a)
 	}
