@@ -20,10 +20,14 @@ import (
 // whose authentication layer answers before any service: a call with
 // missing or wrong credentials is Unauthenticated whatever its method —
 // also one the server does not implement, which would otherwise be
-// Unimplemented. On the server's own *grpc.Server the interceptors and the
-// unknown-service handler of ServerOptions do it; services mounted on
-// another server by Register check credentials in their handlers instead
-// (authRegistrar), since that server's interceptors are not ours.
+// Unimplemented. On the server's own *grpc.Server the stream interceptor
+// of ServerOptions does it for streaming calls and for the unknown-service
+// handler (every unregistered method), and the unary handlers themselves
+// (authRegistrar) for unary calls, since gRPC decodes a unary request
+// before its interceptor runs; the unary interceptor covers what else is
+// registered. Services mounted on another server by Register check
+// credentials in all their handlers, since that server's interceptors are
+// not ours.
 
 // anonymousMethods need no credentials: clients call them while they
 // discover the server.
