@@ -44,13 +44,19 @@ func TestPersistentEdges(t *testing.T) {
 	}
 	bad := eventstore.PersistentGroupOf("edge-1", "")
 	for name, err := range map[string]error{
-		"delete":    s.DeletePersistentSubscription(ctx, bad),
-		"replay":    s.ReplayParkedMessages(ctx, bad, 0),
-		"update":    s.UpdatePersistentSubscription(ctx, bad, eventstore.DefaultPersistentSettings()),
-		"subscribe": func() error { _, err := s.SubscribePersistent(ctx, bad, eventstore.PersistentSubscribeOptions{}); return err }(),
-		"info":      func() error { _, err := s.GetPersistentSubscriptionInfo(ctx, bad); return err }(),
-		"list":      func() error { _, err := s.ListPersistentSubscriptions(ctx, "bad\x00name"); return err }(),
-		"buffer":    func() error { _, err := s.SubscribePersistent(ctx, g, eventstore.PersistentSubscribeOptions{BufferSize: -1}); return err }(),
+		"delete": s.DeletePersistentSubscription(ctx, bad),
+		"replay": s.ReplayParkedMessages(ctx, bad, 0),
+		"update": s.UpdatePersistentSubscription(ctx, bad, eventstore.DefaultPersistentSettings()),
+		"subscribe": func() error {
+			_, err := s.SubscribePersistent(ctx, bad, eventstore.PersistentSubscribeOptions{})
+			return err
+		}(),
+		"info": func() error { _, err := s.GetPersistentSubscriptionInfo(ctx, bad); return err }(),
+		"list": func() error { _, err := s.ListPersistentSubscriptions(ctx, "bad\x00name"); return err }(),
+		"buffer": func() error {
+			_, err := s.SubscribePersistent(ctx, g, eventstore.PersistentSubscribeOptions{BufferSize: -1})
+			return err
+		}(),
 	} {
 		if !errors.Is(err, eventstore.ErrInvalidArgument) {
 			t.Errorf("%s with a bad group: %v, want ErrInvalidArgument", name, err)
