@@ -40,6 +40,21 @@
 // its $by_category and $by_event_type system projections must be running
 // (there, unlike the embedded stores, the links are also in $all).
 //
+// # Persistent subscriptions
+//
+// The Store implements eventstore.PersistentSubscriptions with the
+// server's persistent subscriptions. What the v4 client cannot carry: the
+// PinnedByCorrelation strategy (creating or updating a group with it is
+// errors.ErrUnsupported), an update of a $all group to start from End
+// (errors.ErrUnsupported; a stream group's is sent as the revision after
+// its current last event), and a $all group's filter in its info (nil). A
+// consumer checks acks and nacks against the events it received and did
+// not settle yet, within the group's message timeout: the server answers
+// nothing to an unknown id, so ErrUnknownMessage is decided locally.
+// Consumers do not reconnect by themselves: a drop (the group updated,
+// deleted or restarted, the server gone) is
+// ErrPersistentSubscriptionDropped, and the caller subscribes again.
+//
 // # Failures
 //
 // When the server becomes unreachable, one prober per Store polls it with

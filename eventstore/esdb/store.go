@@ -67,8 +67,9 @@ func newStore(client *esdb.Client, own bool, probe *esdb.Configuration, o option
 }
 
 // Client returns the EventStoreDB client the store uses, for the features
-// of EventStoreDB the eventstore contract does not cover (persistent
-// subscriptions, projections). Do not close it.
+// of EventStoreDB the eventstore contract does not cover (projections, the
+// persistent-subscription options the contract leaves out). Do not close
+// it.
 func (s *Store) Client() *esdb.Client { return s.client }
 
 // Close ends the operations and subscriptions in flight with

@@ -13,9 +13,14 @@
 //
 // Streams (Append, Read with reads and catch-up subscriptions, Delete,
 // Tombstone), ServerFeatures (version [Version] and the implemented methods)
-// and Gossip (one alive leader: this server). Persistent subscriptions,
-// projections, users, operations and BatchAppend are not served: calls to
-// them fail with Unimplemented, and they are not advertised.
+// and Gossip (one alive leader: this server); PersistentSubscriptions
+// (Create, Update, Delete, Read with ack and nack, GetInfo, List,
+// ReplayParked, RestartSubsystem, for streams and $all) when the store
+// implements [eventstore.PersistentSubscriptions]. Projections, users,
+// operations and BatchAppend are not served: calls to them fail with
+// Unimplemented, and they are not advertised. Caught-up, fell-behind and
+// checkpoint messages also carry the fields newer clients read (a
+// timestamp, the subscription's revision or position).
 //
 // Reads and subscriptions go through the store, so the category and
 // event-type streams of links ($ce-<category>, $et-<type>) that the
@@ -49,7 +54,8 @@
 // [WithTLS] serves TLS;
 // [WithUsers] adds HTTP basic authentication, as EventStoreDB's secure mode:
 // calls other than ServerFeatures and Gossip without valid credentials fail
-// with Unauthenticated. [Server.Register] mounts the services on an existing
+// with Unauthenticated, whatever the method — authentication comes before
+// dispatch. [Server.Register] mounts the services on an existing
 // gRPC server instead.
 //
 // # Shutdown

@@ -91,7 +91,7 @@ func ExampleServer_Register() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	g := grpc.NewServer(srv.ServerOptions()...) // keepalive, message sizes, TLS if configured
+	g := grpc.NewServer(srv.ServerOptions()...) // keepalive, message sizes, TLS, authentication
 	srv.Register(g)
 	for name := range g.GetServiceInfo() {
 		if strings.HasPrefix(name, "event_store.") {
@@ -102,4 +102,5 @@ func ExampleServer_Register() {
 	// event_store.client.streams.Streams
 	// event_store.client.server_features.ServerFeatures
 	// event_store.client.gossip.Gossip
+	// event_store.client.persistent_subscriptions.PersistentSubscriptions
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
-	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -222,14 +221,15 @@ func TestServerFeatures(t *testing.T) {
 		"event_store.client.server_features.serverfeatures/getsupportedmethods[]",
 		"event_store.client.gossip.gossip/read[]",
 	}
+	// The memory store offers persistent subscriptions.
+	for _, m := range []string{"create", "update", "delete", "read", "getinfo", "replayparked", "list", "restartsubsystem"} {
+		want = append(want, "event_store.client.persistent_subscriptions.persistentsubscriptions/"+m+"[stream all]")
+	}
 	if strings.Join(methods, "\n") != strings.Join(want, "\n") {
 		t.Errorf("methods:\n%s\nwant:\n%s", strings.Join(methods, "\n"), strings.Join(want, "\n"))
 	}
 
 	// What is not implemented answers Unimplemented.
-	if _, err := persistent.NewPersistentSubscriptionsClient(cc).List(ctx, &persistent.ListReq{}); status.Code(err) != codes.Unimplemented {
-		t.Errorf("persistent List = %v", err)
-	}
 	batch, err := rawStreams(t, srv).BatchAppend(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -238,8 +238,10 @@ func TestServerFeatures(t *testing.T) {
 		t.Errorf("BatchAppend = %v", err)
 	}
 
-	// The official client sees no persistent-subscription support.
-	c := newClient(t, srv.ConnectionString())
+	// The official client sees no persistent-subscription support on a
+	// store without them.
+	plain, _ := newPlainServer(t)
+	c := newClient(t, plain.ConnectionString())
 	_, err = c.ListAllPersistentSubscriptions(ctx, esdb.ListPersistentSubscriptionsOptions{})
 	if err == nil {
 		t.Error("ListAllPersistentSubscriptions succeeded")

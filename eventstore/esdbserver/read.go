@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -24,9 +25,6 @@ import (
 // shuts down.
 func (s *streamsService) Read(req *streams.ReadReq, call streams.Streams_ReadServer) error {
 	ctx := call.Context()
-	if err := s.srv.authenticate(ctx); err != nil {
-		return err
-	}
 	r, err := decodeRead(req)
 	if err != nil {
 		return fail(call.SetTrailer, err)
@@ -98,6 +96,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 	// checkpointed: the last message sent was a checkpoint. A filtered
 	// subscription always sends one right before caught_up.
 	checkpointed := false
+	prog := newProgress(r)
 	for m, err := range messages {
 		if err != nil {
 			if errors.Is(context.Cause(ctx), errShuttingDown) {
@@ -109,15 +108,16 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 		switch m.Kind {
 		case eventstore.MessageEvent:
 			msgs = append(msgs, s.event(&m.Event, r))
+			prog.sent(m.Event.Original())
 		case eventstore.MessageCheckpoint:
 			msgs = append(msgs, checkpoint(m.Position))
 		case eventstore.MessageCaughtUp:
 			if r.filter != nil && !checkpointed && !m.Position.IsZero() {
 				msgs = append(msgs, checkpoint(m.Position))
 			}
-			msgs = append(msgs, &streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}})
+			msgs = append(msgs, caughtUpMessage(time.Now(), s.at(ctx, r, prog, m.Position, false)))
 		case eventstore.MessageFellBehind:
-			msgs = append(msgs, &streams.ReadResp{Content: &streams.ReadResp_FellBehind_{FellBehind: &streams.ReadResp_FellBehind{}}})
+			msgs = append(msgs, fellBehindMessage(time.Now(), s.at(ctx, r, prog, m.Position, true)))
 		}
 		for _, msg := range msgs {
 			if err := call.Send(msg); err != nil {
@@ -134,9 +134,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 }
 
 func checkpoint(p eventstore.Position) *streams.ReadResp {
-	return &streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{Checkpoint: &streams.ReadResp_Checkpoint{
-		CommitPosition: p.Commit, PreparePosition: p.Prepare,
-	}}}
+	return checkpointMessage(p, time.Now())
 }
 
 // event encodes one event of a read or subscription. The store resolved

@@ -119,20 +119,34 @@ func New(store eventstore.Store, opts ...Option) (*Server, error) {
 		&featuresService{srv: s},
 		&gossipService{srv: s},
 	}
+	if ps, ok := store.(eventstore.PersistentSubscriptions); ok {
+		s.services = append(s.services, &persistentService{srv: s, ps: ps})
+	}
 	s.grpc = grpc.NewServer(s.ServerOptions()...)
-	s.Register(s.grpc)
+	// Unary handlers authenticate before they decode the request; the
+	// stream interceptor of ServerOptions authenticates the other calls.
+	own := authRegistrar{srv: s, r: s.grpc}
+	for _, svc := range s.services {
+		svc.register(own)
+	}
 	return s, nil
 }
 
 // ServerOptions returns the gRPC server options the protocol needs: TLS
 // credentials when configured, keepalive enforcement that accepts the
-// clients' 10 s pings without calls in flight, and 17 MiB messages. Use them
-// to build your own *grpc.Server for Register.
+// clients' 10 s pings without calls in flight, 17 MiB messages, and
+// authentication before dispatch (WithUsers): interceptors, and a handler
+// for unknown services and methods that answers Unimplemented only to
+// authenticated calls. Use them to build your own *grpc.Server for
+// Register.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepAliveMinTime, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(s.authUnary),
+		grpc.ChainStreamInterceptor(s.authStream),
+		grpc.UnknownServiceHandler(unknownService),
 	}
 	if s.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
@@ -140,14 +154,18 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	return opts
 }
 
-// Register mounts the server's services (Streams, ServerFeatures, Gossip)
-// on r, typically a *grpc.Server built with ServerOptions, so that they can
-// share a port with other services. Authentication (WithUsers) applies to
-// them there too; the address options do not. Shutdown still ends their live
-// subscriptions.
+// Register mounts the server's services (Streams, ServerFeatures, Gossip,
+// and PersistentSubscriptions when the store offers them) on r, typically a
+// *grpc.Server built with ServerOptions, so that they can share a port with
+// other services. Authentication (WithUsers) applies to them there too —
+// their handlers check credentials before anything else, whatever r's
+// interceptors — but only ServerOptions makes r answer Unauthenticated
+// rather than Unimplemented for methods nobody registered. The address
+// options do not apply. Shutdown still ends their live subscriptions.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
+	a := authRegistrar{srv: s, r: r, streams: true}
 	for _, svc := range s.services {
-		svc.register(r)
+		svc.register(a)
 	}
 }
 

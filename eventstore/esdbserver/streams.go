@@ -76,12 +76,9 @@ type appendTarget struct {
 	expected eventstore.ExpectedRevision
 }
 
-// receiveAppend authenticates an append and receives its options and
-// events, checking them as they arrive.
+// receiveAppend receives an append's options and events, checking them as
+// they arrive.
 func (s *streamsService) receiveAppend(call streams.Streams_AppendServer, held *heldBytes) (appendTarget, []eventstore.EventData, error) {
-	if err := s.srv.authenticate(call.Context()); err != nil {
-		return appendTarget{}, nil, err
-	}
 	first, err := call.Recv()
 	if err != nil {
 		return appendTarget{}, nil, recvError(err, "append request without options")
@@ -240,9 +237,6 @@ func (s *streamsService) remove(ctx context.Context, op string, o removeOptions,
 	do func(context.Context, string, eventstore.ExpectedRevision) (eventstore.DeleteResult, error),
 ) (eventstore.Position, error) {
 	setTrailer := func(md metadata.MD) { _ = grpc.SetTrailer(ctx, md) }
-	if err := s.srv.authenticate(ctx); err != nil {
-		return eventstore.Position{}, err
-	}
 	// o holds a nil pointer (never a nil interface) when options are missing.
 	if o.GetStreamIdentifier() == nil && !expectedSet {
 		return eventstore.Position{}, fail(setTrailer, invalidArgument("%s request without options", op))

@@ -63,6 +63,17 @@ type Features struct {
 	// cleanup. The restart checks (checkpoints, groups and parked messages
 	// surviving a restart) are skipped when it is nil.
 	Reopen func(t *testing.T, s eventstore.Store) eventstore.Store
+
+	// UnsupportedStrategies, for RunPersistent, lists consumer strategies
+	// the backend cannot create groups with (esdb: the v4 client has no
+	// PinnedByCorrelation); their checks then require that creating such a
+	// group fails with errors.ErrUnsupported instead.
+	UnsupportedStrategies []eventstore.ConsumerStrategy
+
+	// InfoWithoutFilter, for RunPersistent, declares that group info does
+	// not report a $all group's filter (EventStoreDB's protocol carries
+	// none); the check of the filter in the info is skipped.
+	InfoWithoutFilter bool
 }
 
 func (f Features) timeout() time.Duration {
