@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/esdb"
@@ -122,6 +124,9 @@ func client(ctx context.Context, s eventstore.Store, stream string, own int, sha
 			if !errors.As(err, &wrong) || wrong.Expected != last || wrong.Actual == last {
 				return fmt.Errorf("shared append expecting %v: %w", last, err)
 			}
+			// Back off a little, as a real client would: 100 clients
+			// retrying at once only waste each other's round trips.
+			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
 		}
 	}
 	var evs []eventstore.RecordedEvent
