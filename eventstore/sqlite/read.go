@@ -116,7 +116,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			if back {
 				from, to = hi, lo
 			}
-			p, err := s.page(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
+			p, err := s.page(ctx, stmt, stream, visible, reuse(prev), h.id, int64(from), int64(to), pageRows)
 			return p, true, err
 		})
 	}
@@ -173,10 +173,10 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 				return page{}, false, nil
 			}
 			if back {
-				p, err := s.page(ctx, s.reads.allBack, "", match, hi, pageRows)
+				p, err := s.page(ctx, s.reads.allBack, "", match, reuse(prev), hi, pageRows)
 				return p, true, err
 			}
-			p, err := s.page(ctx, s.reads.allFwd, "", match, lo, hi, pageRows)
+			p, err := s.page(ctx, s.reads.allFwd, "", match, reuse(prev), lo, hi, pageRows)
 			return p, true, err
 		})
 	}
@@ -213,6 +213,15 @@ func pages(yield func(eventstore.RecordedEvent, error) bool, max uint64, next fu
 	}
 }
 
+// reuse returns the events slice of the page a read has yielded, for the
+// next page (nil for the first).
+func reuse(prev *page) []eventstore.RecordedEvent {
+	if prev == nil {
+		return nil
+	}
+	return prev.events
+}
+
 // page is one query's worth of a read.
 type page struct {
 	events  []eventstore.RecordedEvent // those that passed the filter
@@ -222,72 +231,94 @@ type page struct {
 }
 
 // page runs one page query. Stream reads pass the stream's name (the rows do
-// not carry it); $all reads pass "" and the rows carry it. keep, when set,
-// filters the events.
-func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep func(*eventstore.RecordedEvent) bool, args ...any) (page, error) {
-	var p page
+// not carry it); $all reads pass "" and the rows carry it (see eventCols).
+// keep, when set, filters the events. The events are appended to reuse[:0]
+// (nil: a new slice), which the caller no longer needs.
+func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep func(*eventstore.RecordedEvent) bool, reuse []eventstore.RecordedEvent, args ...any) (page, error) {
+	p := page{events: reuse[:0]}
+	if p.events == nil {
+		p.events = make([]eventstore.RecordedEvent, 0, 64)
+	}
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	defer rows.Close()
+	// The integers scan into interfaces: database/sql stores the driver's
+	// value as it is (into a *int64 it costs a reflect.Value.Set each).
 	var (
-		name, etype  sql.RawBytes
-		id           sql.RawBytes
-		pos, rev     int64
-		isJSON, nano int64
-		data, meta   sql.RawBytes // copied below, both in one allocation
-		size         int
+		ints   [7]any
+		packed sql.RawBytes // the driver's own copy: the event keeps it
+		size   int
 	)
-	p.events = make([]eventstore.RecordedEvent, 0, 64)
-	dest := []any{&pos, &rev, &id, &etype, &isJSON, &data, &meta, &nano}
-	if stream == "" {
-		dest = append([]any{&name}, dest...)
-	}
+	dest := []any{&ints[0], &ints[1], &ints[2], &ints[3], &ints[4], &ints[5], &ints[6], &packed}
 	for size < pageBytes && rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return p, s.sqlErr(ctx, "read", err)
 		}
-		e := eventstore.RecordedEvent{
-			Type:        s.intern(etype),
+		var n [len(ints)]int64
+		for i, v := range ints {
+			var ok bool
+			if n[i], ok = v.(int64); !ok {
+				return p, s.sqlErr(ctx, "read", errCorrupt)
+			}
+		}
+		pos, rev, nano, isJSON := n[0], n[1], n[2], n[3]
+		// Filled in place: an event built aside and passed to keep would
+		// escape, an allocation per row.
+		p.events = append(p.events, eventstore.RecordedEvent{
 			ContentType: eventstore.ContentTypeBinary,
 			Stream:      stream,
 			Revision:    uint64(rev),
 			Position:    eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)},
 			Created:     time.Unix(0, nano).UTC(),
-		}
-		if stream == "" {
-			e.Stream = s.intern(name)
+		})
+		e := &p.events[len(p.events)-1]
+		if err := unpack(e, packed, n[4], n[5], n[6], s.intern); err != nil {
+			return p, s.sqlErr(ctx, "read", err)
 		}
 		if isJSON != 0 {
 			e.ContentType = eventstore.ContentTypeJSON
 		}
-		if n := len(data) + len(meta); n > 0 {
-			buf := make([]byte, n)
-			copy(buf, data)
-			copy(buf[len(data):], meta)
-			if len(data) > 0 {
-				e.Data = buf[:len(data):len(data)]
-			}
-			if len(meta) > 0 {
-				e.Metadata = buf[len(data):]
-			}
-		}
-		copy(e.ID[:], id)
-		if len(id) != len(uuid.UUID{}) {
-			return p, s.sqlErr(ctx, "read", errors.New("corrupt event ID"))
-		}
 		p.rows++
 		p.lastRev, p.lastPos = e.Revision, e.Position.Commit
-		size += len(data) + len(meta)
-		if keep == nil || keep(&e) {
-			p.events = append(p.events, e)
+		size += len(packed)
+		if keep != nil && !keep(e) {
+			p.events = p.events[:len(p.events)-1]
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	return p, nil
+}
+
+// errCorrupt is the error of a row whose packed column does not match its
+// lengths.
+var errCorrupt = errors.New("corrupt event row")
+
+// unpack fills e's ID, type, stream (when the row carries it), data and
+// metadata from a packed row (see eventCols): ID, type, name, data, then
+// metadata. Data and metadata keep pointing into packed, which nothing else
+// uses; the strings are interned.
+func unpack(e *eventstore.RecordedEvent, packed []byte, typeLen, nameLen, dataLen int64, intern func([]byte) string) error {
+	idLen := int64(len(uuid.UUID{}))
+	if typeLen < 0 || nameLen < 0 || dataLen < 0 || idLen+typeLen+nameLen+dataLen > int64(len(packed)) {
+		return errCorrupt
+	}
+	copy(e.ID[:], packed)
+	rest := packed[idLen:]
+	e.Type, rest = intern(rest[:typeLen]), rest[typeLen:]
+	if nameLen > 0 {
+		e.Stream, rest = intern(rest[:nameLen]), rest[nameLen:]
+	}
+	if dataLen > 0 {
+		e.Data = rest[:dataLen:dataLen]
+	}
+	if rest = rest[dataLen:]; len(rest) > 0 {
+		e.Metadata = rest
+	}
+	return nil
 }
 
 // usable checks the store is open and ctx alive before a read starts.
