@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -102,44 +101,22 @@ type Result struct {
 	ProjectionPostgresEventsPerS float64 `json:"projection_postgres_events_per_s,omitempty"`
 	PostgresInsertsPerS          float64 `json:"postgres_inserts_per_s,omitempty"`
 	ProjectionPostgresVsInserts  float64 `json:"projection_postgres_vs_inserts,omitempty"`
+	// RawScanStreamEventsPerS is the raw scan of the stream read_stream
+	// read, ReadStreamVsRaw the ratio; ReadAllAllocsPerEvent the heap
+	// allocations of the $all read per event (runtime.MemStats.Mallocs).
+	RawScanStreamEventsPerS float64 `json:"raw_scan_stream_events_per_s"`
+	ReadStreamVsRaw         float64 `json:"read_stream_vs_raw"`
+	ReadAllAllocsPerEvent   float64 `json:"read_all_allocs_per_event"`
+	// AggregateLoadEventsPerS is the load of one 10 000-event aggregate
+	// through aggregate.Repository (registry decode included),
+	// AggregateLoadVsReadStream its ratio to ReadStreamEventsPerS.
+	AggregateLoadEventsPerS   float64 `json:"aggregate_load_events_per_s"`
+	AggregateLoadVsReadStream float64 `json:"aggregate_load_vs_read_stream"`
 }
 
 // fileStore is what a file-backed store (eventstore/sqlite) offers.
 type fileStore interface {
 	Path() string
-}
-
-// rawScan reads every row of an SQLite store's events table with a plain
-// query through the same driver, and returns how many there were: the
-// engine's own speed limit for a $all read. It knows the store's table
-// (eventstore/sqlite's schema.go); the store has no API for it.
-func rawScan(ctx context.Context, path string) (int, error) {
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT pos, stream, rev, id, type, json, data, meta, created FROM events`)
-	if err != nil {
-		return 0, fmt.Errorf("raw scan: %w", err)
-	}
-	defer rows.Close()
-	var (
-		pos, stream, rev, isJSON, created int64
-		id, data, meta                    []byte
-		typ                               string
-		n                                 int
-	)
-	for rows.Next() {
-		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &isJSON, &data, &meta, &created); err != nil {
-			return n, fmt.Errorf("raw scan: %w", err)
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("raw scan: %w", err)
-	}
-	return n, nil
 }
 
 // payload is a typical small event.
@@ -216,7 +193,13 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"read a stream", func() (err error) { res.ReadStreamEventsPerS, err = r.readStream(); return err }},
-		{"read $all", func() (err error) { res.ReadAllEventsPerS, allEvents, err = r.readAll(); return err }},
+		{"aggregate load", func() (err error) { res.AggregateLoadEventsPerS, err = r.aggregateLoad(); return err }},
+		{"read $all", func() (err error) {
+			m0 := mallocs()
+			res.ReadAllEventsPerS, allEvents, err = r.readAll()
+			res.ReadAllAllocsPerEvent = float64(mallocs()-m0) / float64(max(allEvents, 1))
+			return err
+		}},
 		{"projection catch-up", func() (err error) {
 			res.ProjectionCatchUpEventsPerS, err = r.projectionCatchUp(allEvents)
 			return err
@@ -232,13 +215,14 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS, err = r.postgresProjection(o.Postgres, allEvents)
 			return err
 		}},
-		{"raw scan", func() error {
+		{"raw scan", func() (err error) {
 			if !isFile {
 				return nil
 			}
-			start := time.Now()
-			n, err := rawScan(ctx, fs.Path())
-			res.RawScanEventsPerS = rate(n, time.Since(start))
+			res.RawScanEventsPerS, err = timedRawScan(func() (int, error) { return rawScan(ctx, fs.Path()) })
+			if err == nil {
+				res.RawScanStreamEventsPerS, err = timedRawScan(func() (int, error) { return rawScanStream(ctx, fs.Path(), r.prefix+"-long") })
+			}
 			return err
 		}},
 	}
@@ -268,6 +252,8 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.Append32wVsFsync = ratio(res.Append32wEventsPerS, res.FsyncPerS)
 	res.Batch100VsFsync = ratio(res.AppendBatch100EventsPerS, res.FsyncPerS)
 	res.ReadAllVsRaw = ratio(res.ReadAllEventsPerS, res.RawScanEventsPerS)
+	res.ReadStreamVsRaw = ratio(res.ReadStreamEventsPerS, res.RawScanStreamEventsPerS)
+	res.AggregateLoadVsReadStream = ratio(res.AggregateLoadEventsPerS, res.ReadStreamEventsPerS)
 	res.SagaStepsVsAppend32w = ratio(res.SagaStepsPerS, res.Append32wEventsPerS)
 	res.ProjectionCatchUpVsReadAll = ratio(res.ProjectionCatchUpEventsPerS, res.ReadAllEventsPerS)
 	res.ProjectionSQLiteVsInserts = ratio(res.ProjectionSQLiteEventsPerS, res.SQLiteInsertsPerS)
@@ -590,8 +576,11 @@ func (res Result) Table() string {
 	row("append_32w_events_per_s", num(res.Append32wEventsPerS), fmt.Sprintf("%.2f × fsync", res.Append32wVsFsync))
 	row("append_batch100_events_per_s", num(res.AppendBatch100EventsPerS), fmt.Sprintf("%.2f × fsync", res.Batch100VsFsync))
 	row("saga_steps_per_s", num(res.SagaStepsPerS), fmt.Sprintf("%.2f × append_32w; three-step sagas, 32 concurrent", res.SagaStepsVsAppend32w))
-	row("read_stream_events_per_s", num(res.ReadStreamEventsPerS), "")
-	row("read_all_events_per_s", num(res.ReadAllEventsPerS), ratioNote(res))
+	row("read_stream_events_per_s", num(res.ReadStreamEventsPerS), rawNote(res.ReadStreamVsRaw, res.RawScanStreamEventsPerS))
+	row("read_all_events_per_s", num(res.ReadAllEventsPerS), rawNote(res.ReadAllVsRaw, res.RawScanEventsPerS))
+	row("read_all_allocs_per_event", fmt.Sprintf("%.2f", res.ReadAllAllocsPerEvent), "heap allocations of the $all read, per event")
+	row("aggregate_load_events_per_s", num(res.AggregateLoadEventsPerS),
+		fmt.Sprintf("%.2f × read_stream: one 10 000-event aggregate through aggregate.Repository", res.AggregateLoadVsReadStream))
 	row("projection_catchup_events_per_s", num(res.ProjectionCatchUpEventsPerS),
 		fmt.Sprintf("%.2f × read_all: $all into an in-memory read model through projection.Runner", res.ProjectionCatchUpVsReadAll))
 	row("projection_sqlite_events_per_s", num(res.ProjectionSQLiteEventsPerS),
@@ -617,9 +606,11 @@ func (res Result) Table() string {
 	return b.String()
 }
 
-func ratioNote(res Result) string {
-	if res.RawScanEventsPerS == 0 {
+// rawNote is the note of a read beside its raw scan (none when there was
+// none).
+func rawNote(vsRaw, raw float64) string {
+	if raw == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.2f × raw scan", res.ReadAllVsRaw)
+	return fmt.Sprintf("%.2f × raw scan (%.0f rows/s)", vsRaw, raw)
 }
