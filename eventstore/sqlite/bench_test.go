@@ -208,4 +208,3 @@ func seedAll(b *testing.B, n int) *sqlite.Store {
 	}
 	return s
 }
-

@@ -252,6 +252,7 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		size   int
 	)
 	dest := []any{&ints[0], &ints[1], &ints[2], &ints[3], &ints[4], &ints[5], &ints[6], &packed}
+	last := recent{intern: s.intern}
 	for size < pageBytes && rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return p, s.sqlErr(ctx, "read", err)
@@ -274,7 +275,7 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 			Created:     time.Unix(0, nano).UTC(),
 		})
 		e := &p.events[len(p.events)-1]
-		if err := unpack(e, packed, n[4], n[5], n[6], s.intern); err != nil {
+		if err := last.unpack(e, packed, n[4], n[5], n[6]); err != nil {
 			return p, s.sqlErr(ctx, "read", err)
 		}
 		if isJSON != 0 {
@@ -297,20 +298,36 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 // lengths.
 var errCorrupt = errors.New("corrupt event row")
 
+// recent holds the type and stream name of the row before, which the next
+// row often repeats (a batch of one stream): those need no lookup, and no
+// allocation once the store's interned strings are full.
+type recent struct {
+	typ, name string
+	intern    func([]byte) string
+}
+
+// str returns b as a string: *last if equal, else interned into *last.
+func (r *recent) str(b []byte, last *string) string {
+	if string(b) != *last {
+		*last = r.intern(b)
+	}
+	return *last
+}
+
 // unpack fills e's ID, type, stream (when the row carries it), data and
 // metadata from a packed row (see eventCols): ID, type, name, data, then
 // metadata. Data and metadata keep pointing into packed, which nothing else
-// uses; the strings are interned.
-func unpack(e *eventstore.RecordedEvent, packed []byte, typeLen, nameLen, dataLen int64, intern func([]byte) string) error {
+// uses; the strings are the row before's or interned.
+func (r *recent) unpack(e *eventstore.RecordedEvent, packed []byte, typeLen, nameLen, dataLen int64) error {
 	idLen := int64(len(uuid.UUID{}))
 	if typeLen < 0 || nameLen < 0 || dataLen < 0 || idLen+typeLen+nameLen+dataLen > int64(len(packed)) {
 		return errCorrupt
 	}
 	copy(e.ID[:], packed)
 	rest := packed[idLen:]
-	e.Type, rest = intern(rest[:typeLen]), rest[typeLen:]
+	e.Type, rest = r.str(rest[:typeLen], &r.typ), rest[typeLen:]
 	if nameLen > 0 {
-		e.Stream, rest = intern(rest[:nameLen]), rest[nameLen:]
+		e.Stream, rest = r.str(rest[:nameLen], &r.name), rest[nameLen:]
 	}
 	if dataLen > 0 {
 		e.Data = rest[:dataLen:dataLen]
