@@ -95,9 +95,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		}
 		now := s.opts.now()
 		visible := func(e *eventstore.RecordedEvent) bool { return meta.Visible(e.Revision, last, e.Created, now) }
-		stmt := s.reads.streamFwd
+		q := streamFwd
 		if back {
-			stmt = s.reads.streamBack
+			q = streamBack
 		}
 		pages(yield, opts.MaxCount, func(prev *page) (page, bool, error) {
 			switch {
@@ -116,7 +116,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			if back {
 				from, to = hi, lo
 			}
-			p, err := s.page(ctx, stmt, stream, visible, reuse(prev), h.id, int64(from), int64(to), pageRows)
+			p, err := s.page(ctx, q, stream, visible, reuse(prev), h.id, int64(from), int64(to), pageRows)
 			return p, true, err
 		})
 	}
@@ -173,10 +173,10 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 				return page{}, false, nil
 			}
 			if back {
-				p, err := s.page(ctx, s.reads.allBack, "", match, reuse(prev), hi, pageRows)
+				p, err := s.page(ctx, allBack, "", match, reuse(prev), hi, pageRows)
 				return p, true, err
 			}
-			p, err := s.page(ctx, s.reads.allFwd, "", match, reuse(prev), lo, hi, pageRows)
+			p, err := s.page(ctx, allFwd, "", match, reuse(prev), lo, hi, pageRows)
 			return p, true, err
 		})
 	}
@@ -234,36 +234,17 @@ type page struct {
 // not carry it); $all reads pass "" and the rows carry it (see eventCols).
 // keep, when set, filters the events. The events are appended to reuse[:0]
 // (nil: a new slice), which the caller no longer needs.
-func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep func(*eventstore.RecordedEvent) bool, reuse []eventstore.RecordedEvent, args ...any) (page, error) {
+func (s *Store) page(ctx context.Context, q pageQuery, stream string, keep func(*eventstore.RecordedEvent) bool, reuse []eventstore.RecordedEvent, args ...int64) (page, error) {
 	p := page{events: reuse[:0]}
 	if p.events == nil {
 		p.events = make([]eventstore.RecordedEvent, 0, 64)
 	}
-	rows, err := stmt.QueryContext(ctx, args...)
-	if err != nil {
-		return p, s.sqlErr(ctx, "read", err)
-	}
-	defer rows.Close()
-	// The integers scan into interfaces: database/sql stores the driver's
-	// value as it is (into a *int64 it costs a reflect.Value.Set each).
 	var (
-		ints   [7]any
-		packed sql.RawBytes // the driver's own copy: the event keeps it
-		size   int
+		n    [7]int64 // pos, rev, created, json, type, name and data lengths
+		size int
 	)
-	dest := []any{&ints[0], &ints[1], &ints[2], &ints[3], &ints[4], &ints[5], &ints[6], &packed}
 	last := recent{intern: s.intern}
-	for size < pageBytes && rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return p, s.sqlErr(ctx, "read", err)
-		}
-		var n [len(ints)]int64
-		for i, v := range ints {
-			var ok bool
-			if n[i], ok = v.(int64); !ok {
-				return p, s.sqlErr(ctx, "read", errCorrupt)
-			}
-		}
+	err := s.raw.query(ctx, q, args, n[:], func(packed []byte) (bool, error) {
 		pos, rev, nano, isJSON := n[0], n[1], n[2], n[3]
 		// Filled in place: an event built aside and passed to keep would
 		// escape, an allocation per row.
@@ -276,7 +257,7 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		})
 		e := &p.events[len(p.events)-1]
 		if err := last.unpack(e, packed, n[4], n[5], n[6]); err != nil {
-			return p, s.sqlErr(ctx, "read", err)
+			return false, err
 		}
 		if isJSON != 0 {
 			e.ContentType = eventstore.ContentTypeJSON
@@ -287,8 +268,9 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep fu
 		if keep != nil && !keep(e) {
 			p.events = p.events[:len(p.events)-1]
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return size < pageBytes, nil
+	})
+	if err != nil {
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	return p, nil
@@ -316,8 +298,8 @@ func (r *recent) str(b []byte, last *string) string {
 
 // unpack fills e's ID, type, stream (when the row carries it), data and
 // metadata from a packed row (see eventCols): ID, type, name, data, then
-// metadata. Data and metadata keep pointing into packed, which nothing else
-// uses; the strings are the row before's or interned.
+// metadata. Data and metadata are copied into one new buffer (packed is
+// SQLite's memory); the strings are the row before's or interned.
 func (r *recent) unpack(e *eventstore.RecordedEvent, packed []byte, typeLen, nameLen, dataLen int64) error {
 	idLen := int64(len(uuid.UUID{}))
 	if typeLen < 0 || nameLen < 0 || dataLen < 0 || idLen+typeLen+nameLen+dataLen > int64(len(packed)) {
@@ -328,6 +310,9 @@ func (r *recent) unpack(e *eventstore.RecordedEvent, packed []byte, typeLen, nam
 	e.Type, rest = r.str(rest[:typeLen], &r.typ), rest[typeLen:]
 	if nameLen > 0 {
 		e.Stream, rest = r.str(rest[:nameLen], &r.name), rest[nameLen:]
+	}
+	if len(rest) > 0 {
+		rest = append([]byte(nil), rest...)
 	}
 	if dataLen > 0 {
 		e.Data = rest[:dataLen:dataLen]

@@ -124,13 +124,9 @@ func (w *writeStmts) close() {
 
 // readStmts are prepared on the pool of read connections.
 type readStmts struct {
-	head       *sql.Stmt
-	streamFwd  *sql.Stmt
-	streamBack *sql.Stmt
-	allFwd     *sql.Stmt
-	allBack    *sql.Stmt
-	maxPos     *sql.Stmt
-	metadata   *sql.Stmt
+	head     *sql.Stmt
+	maxPos   *sql.Stmt
+	metadata *sql.Stmt
 }
 
 // A read returns each event as one row of few columns: the integers, and
@@ -152,10 +148,6 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		q  string
 	}{
 		{&r.head, `SELECT id, last, deleted, tombstoned, meta FROM streams WHERE name = ?`},
-		{&r.streamFwd, `SELECT ` + eventCols + ` FROM events e WHERE e.stream = ? AND e.rev >= ? AND e.rev <= ? ORDER BY e.rev LIMIT ?`},
-		{&r.streamBack, `SELECT ` + eventCols + ` FROM events e WHERE e.stream = ? AND e.rev <= ? AND e.rev >= ? ORDER BY e.rev DESC LIMIT ?`},
-		{&r.allFwd, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos >= ? AND e.pos <= ? ORDER BY e.pos LIMIT ?`},
-		{&r.allBack, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos < ? ORDER BY e.pos DESC LIMIT ?`},
 		{&r.maxPos, `SELECT coalesce(max(pos), 0) FROM events`},
 		{&r.metadata, `SELECT s.tombstoned, m.last, s.meta FROM streams s LEFT JOIN streams m ON m.name = '$$' || s.name WHERE s.name = ?`},
 	} {
@@ -169,7 +161,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metadata} {
+	for _, st := range []*sql.Stmt{r.head, r.maxPos, r.metadata} {
 		if st != nil {
 			st.Close()
 		}

@@ -77,7 +77,7 @@ func (w *watcher) poll(ctx context.Context) error {
 		return err
 	}
 	for w.seen < head {
-		p, err := w.s.page(ctx, w.s.reads.allFwd, "", nil, nil, w.seen+1, head, pageRows)
+		p, err := w.s.page(ctx, allFwd, "", nil, nil, w.seen+1, head, pageRows)
 		if err != nil {
 			return err
 		}
