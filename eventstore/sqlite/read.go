@@ -186,17 +186,47 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 // empty, the consumer stops, max events (0: no limit) were yielded, or a
 // query fails. next queries the page after prev (nil at first) and reports
 // false when the range is exhausted.
+//
+// While the consumer handles a page, the next is read on another goroutine
+// (read-ahead: a consumer that decodes events does not wait for SQLite, nor
+// SQLite for it). At most two pages are held; calls of next never overlap,
+// and none runs once pages returns.
 func pages(yield func(eventstore.RecordedEvent, error) bool, max uint64, next func(prev *page) (page, bool, error)) {
+	type fetched struct {
+		p    page
+		more bool
+		err  error
+	}
+	ahead := make(chan fetched, 1)
+	pending := false
+	fetch := func(prev *page) {
+		pending = true
+		go func() {
+			p, more, err := next(prev)
+			ahead <- fetched{p, more, err}
+		}()
+	}
+	defer func() {
+		if pending {
+			<-ahead // a page query, never longer
+		}
+	}()
 	var count uint64
-	var prev *page
+	var spare []eventstore.RecordedEvent // a page's events the consumer has had
+	fetch(nil)
 	for {
-		p, more, err := next(prev)
+		f := <-ahead
+		pending = false
 		switch {
-		case err != nil:
-			yield(eventstore.RecordedEvent{}, err)
+		case f.err != nil:
+			yield(eventstore.RecordedEvent{}, f.err)
 			return
-		case !more:
+		case !f.more:
 			return
+		}
+		p := f.p
+		if p.rows > 0 && (max == 0 || count+uint64(len(p.events)) < max) {
+			fetch(&page{rows: p.rows, lastRev: p.lastRev, lastPos: p.lastPos, events: spare})
 		}
 		for i := range p.events {
 			if !yield(p.events[i], nil) {
@@ -206,10 +236,10 @@ func pages(yield func(eventstore.RecordedEvent, error) bool, max uint64, next fu
 				return
 			}
 		}
-		if p.rows == 0 {
+		if !pending {
 			return
 		}
-		prev = &p
+		spare = p.events
 	}
 }
 
