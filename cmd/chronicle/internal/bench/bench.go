@@ -193,7 +193,6 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"read a stream", func() (err error) { res.ReadStreamEventsPerS, err = r.readStream(); return err }},
-		{"aggregate load", func() (err error) { res.AggregateLoadEventsPerS, err = r.aggregateLoad(); return err }},
 		{"read $all", func() (err error) {
 			res.ReadAllEventsPerS, allEvents, err = r.readAll()
 			res.ReadAllAllocsPerEvent = float64(r.readAllMallocs) / float64(max(allEvents, 1))
@@ -214,6 +213,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS, err = r.postgresProjection(o.Postgres, allEvents)
 			return err
 		}},
+		{"aggregate load", func() (err error) { res.AggregateLoadEventsPerS, err = r.aggregateLoad(); return err }},
 		{"raw scan", func() (err error) {
 			if !isFile {
 				return nil
