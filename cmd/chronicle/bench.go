@@ -23,8 +23,9 @@ sagas, 32 at once, beside the 32-writer append rate), reading a 100 000-event
 stream and 1 000 000 events of $all (each beside the SQLite engine's own scan
 of the same rows: read_stream_vs_raw, read_all_vs_raw; and the $all read's
 heap allocations per event, read_all_allocs_per_event), loading one
-10 000-event aggregate through aggregate.Repository with the registry's
-decoding (aggregate_load_events_per_s, and aggregate_load_vs_read_stream), the
+10 000-event aggregate (five times) through aggregate.Repository with the
+registry's decoding (aggregate_load_events_per_s, and
+aggregate_load_vs_read_stream), the
 catch-up of a projection over the same $all into an in-memory read model
 (projection.Runner, in-memory checkpoints; and its ratio to the plain $all
 read), and into SQL read models
