@@ -140,6 +140,9 @@ func (m *Metadata) UnmarshalJSON(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
+	if ok, err := m.parseCompact(data); ok {
+		return err
+	}
 	return m.parse(data)
 }
 

@@ -20,9 +20,15 @@ func newBenchCmd() *cobra.Command {
 		Long: `bench measures, in one run, the disk's fsync rate beside the store, durable
 appends (1 writer, 32 writers, batches of 100), durable saga steps (three-step
 sagas, 32 at once, beside the 32-writer append rate), reading a 100 000-event
-stream and 1 000 000 events of $all, the catch-up of a projection over the
-same $all into an in-memory read model (projection.Runner, in-memory
-checkpoints; and its ratio to the plain $all read), and into SQL read models
+stream and 1 000 000 events of $all (each beside the SQLite engine's own scan
+of the same rows: read_stream_vs_raw, read_all_vs_raw; and the $all read's
+heap allocations per event, read_all_allocs_per_event), loading one
+10 000-event aggregate (five times) through aggregate.Repository with the
+registry's decoding (aggregate_load_events_per_s, and
+aggregate_load_vs_read_stream), the
+catch-up of a projection over the same $all into an in-memory read model
+(projection.Runner, in-memory checkpoints; and its ratio to the plain $all
+read), and into SQL read models
 with the checkpoint in the same transaction — projection/sqlite beside the
 store, projection/postgres with --postgres URL — each with its ratio to plain
 batched inserts of the same rows, the SQLite engine's own scan speed (SQLite

@@ -44,6 +44,8 @@ func TestBenchCommand(t *testing.T) {
 		"projection_catchup_events_per_s", "projection_catchup_vs_read_all",
 		"projection_sqlite_events_per_s", "sqlite_inserts_per_s", "projection_sqlite_vs_inserts",
 		"persistent_events_per_s", "persistent_vs_read_all",
+		"raw_scan_stream_events_per_s", "read_stream_vs_raw", "read_all_allocs_per_event",
+		"aggregate_load_events_per_s", "aggregate_load_vs_read_stream",
 	}
 	var keys []string
 	for k := range got {
@@ -57,7 +59,8 @@ func TestBenchCommand(t *testing.T) {
 	if got["saga_steps_per_s"] <= 0 || got["saga_steps_vs_append_32w"] <= 0 ||
 		got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 ||
 		got["projection_catchup_events_per_s"] <= 0 || got["projection_catchup_vs_read_all"] <= 0 ||
-		got["projection_sqlite_events_per_s"] <= 0 || got["projection_sqlite_vs_inserts"] <= 0 {
+		got["projection_sqlite_events_per_s"] <= 0 || got["projection_sqlite_vs_inserts"] <= 0 ||
+		got["aggregate_load_events_per_s"] <= 0 || got["read_all_allocs_per_event"] <= 0 {
 		t.Fatalf("implausible result for memory: %v", got)
 	}
 	if !strings.Contains(errOut.String(), "bench: read $all") {

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"iter"
 	"sync"
@@ -115,6 +116,7 @@ func BenchmarkReadStream(b *testing.B) {
 // benchRead reads n events with each call of read.
 func benchRead(b *testing.B, n int, read func() iter.Seq2[eventstore.RecordedEvent, error]) {
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		got := 0
 		for _, err := range read() {
@@ -128,6 +130,65 @@ func benchRead(b *testing.B, n int, read func() iter.Seq2[eventstore.RecordedEve
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	reportCPU(b, cpu, n*b.N)
+}
+
+// BenchmarkRawScanStream scans the rows BenchmarkReadStream reads with a
+// plain query through database/sql, as chronicle bench's raw scan does:
+// the engine's and driver's own limit for the read.
+func BenchmarkRawScanStream(b *testing.B) {
+	const n = 100_000
+	s := open(b)
+	seed(b, s, "bench", n)
+	benchRawScan(b, s.Path(), n, `SELECT pos, stream, rev, id, type, json, data, meta, created FROM events
+		WHERE stream = (SELECT id FROM streams WHERE name = 'bench') ORDER BY rev`)
+}
+
+// BenchmarkRawScanAll scans the events table as BenchmarkReadAll reads it.
+func BenchmarkRawScanAll(b *testing.B) {
+	const n = 100_000
+	s := seedAll(b, n)
+	benchRawScan(b, s.Path(), n, `SELECT pos, stream, rev, id, type, json, data, meta, created FROM events`)
+}
+
+func benchRawScan(b *testing.B, path string, n int, query string) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		rows, err := db.Query(query)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var (
+			pos, stream, rev, isJSON, created int64
+			id, data, meta                    []byte
+			typ                               string
+			got                               int
+		)
+		for rows.Next() {
+			if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &isJSON, &data, &meta, &created); err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+		if err := cmpErr(rows.Err(), rows.Close()); err != nil || got != n {
+			b.Fatalf("scanned %d rows: %v", got, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	reportCPU(b, cpu, n*b.N)
+}
+
+func cmpErr(first, second error) error {
+	if first != nil {
+		return first
+	}
+	return second
 }
 
 // BenchmarkReadAll reads $all over 100 000 events in 100 streams.

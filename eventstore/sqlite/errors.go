@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
-
-	msqlite "modernc.org/sqlite"
 )
 
 var (
@@ -90,7 +88,7 @@ const (
 
 // resultCode returns SQLite's primary result code behind err, or 0.
 func resultCode(err error) int {
-	var e *msqlite.Error
+	var e interface{ Code() int } // the driver's *sqlite.Error, or a *rawError
 	if errors.As(err, &e) {
 		return e.Code() & 0xff
 	}

@@ -100,15 +100,15 @@ func (s *Store) readStream(ctx context.Context, stream string, opts eventstore.R
 		}
 		now := s.opts.now()
 		visible := func(e *eventstore.RecordedEvent) bool { return meta.Visible(e.Revision, last, e.Created, now) }
-		stmt := s.reads.streamFwd
+		q := streamFwd
 		if back {
-			stmt = s.reads.streamBack
+			q = streamBack
 		}
-		query := s.page
+		var linkStmt *sql.Stmt // a $ce- or $et- stream's links
 		if backend.IsLinkStream(stream) {
-			stmt, query = s.reads.linksFwd, s.linkPage
+			linkStmt = s.reads.linksFwd
 			if back {
-				stmt = s.reads.linksBack
+				linkStmt = s.reads.linksBack
 			}
 		}
 		pages(yield, opts.MaxCount, func(prev *page) (page, bool, error) {
@@ -128,7 +128,11 @@ func (s *Store) readStream(ctx context.Context, stream string, opts eventstore.R
 			if back {
 				from, to = hi, lo
 			}
-			p, err := query(ctx, stmt, stream, visible, h.id, int64(from), int64(to), pageRows)
+			if linkStmt != nil {
+				p, err := s.linkPage(ctx, linkStmt, stream, visible, h.id, int64(from), int64(to), pageRows)
+				return p, true, err
+			}
+			p, err := s.page(ctx, q, stream, visible, reuse(prev), h.id, int64(from), int64(to), pageRows)
 			return p, true, err
 		})
 	}
@@ -190,10 +194,10 @@ func (s *Store) readAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 				return page{}, false, nil
 			}
 			if back {
-				p, err := s.page(ctx, s.reads.allBack, "", match, hi, pageRows)
+				p, err := s.page(ctx, allBack, "", match, reuse(prev), hi, pageRows)
 				return p, true, err
 			}
-			p, err := s.page(ctx, s.reads.allFwd, "", match, lo, hi, pageRows)
+			p, err := s.page(ctx, allFwd, "", match, reuse(prev), lo, hi, pageRows)
 			return p, true, err
 		})
 	}
@@ -203,17 +207,47 @@ func (s *Store) readAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 // empty, the consumer stops, max events (0: no limit) were yielded, or a
 // query fails. next queries the page after prev (nil at first) and reports
 // false when the range is exhausted.
+//
+// While the consumer handles a page, the next is read on another goroutine
+// (read-ahead: a consumer that decodes events does not wait for SQLite, nor
+// SQLite for it). At most two pages are held; calls of next never overlap,
+// and none runs once pages returns.
 func pages(yield func(eventstore.RecordedEvent, error) bool, max uint64, next func(prev *page) (page, bool, error)) {
+	type fetched struct {
+		p    page
+		more bool
+		err  error
+	}
+	ahead := make(chan fetched, 1)
+	pending := false
+	fetch := func(prev *page) {
+		pending = true
+		go func() {
+			p, more, err := next(prev)
+			ahead <- fetched{p, more, err}
+		}()
+	}
+	defer func() {
+		if pending {
+			<-ahead // a page query, never longer
+		}
+	}()
 	var count uint64
-	var prev *page
+	var spare []eventstore.RecordedEvent // a page's events the consumer has had
+	fetch(nil)
 	for {
-		p, more, err := next(prev)
+		f := <-ahead
+		pending = false
 		switch {
-		case err != nil:
-			yield(eventstore.RecordedEvent{}, err)
+		case f.err != nil:
+			yield(eventstore.RecordedEvent{}, f.err)
 			return
-		case !more:
+		case !f.more:
 			return
+		}
+		p := f.p
+		if p.rows > 0 && (max == 0 || count+uint64(len(p.events)) < max) {
+			fetch(&page{rows: p.rows, lastRev: p.lastRev, lastPos: p.lastPos, events: spare})
 		}
 		for i := range p.events {
 			if !yield(p.events[i], nil) {
@@ -223,11 +257,20 @@ func pages(yield func(eventstore.RecordedEvent, error) bool, max uint64, next fu
 				return
 			}
 		}
-		if p.rows == 0 {
+		if !pending {
 			return
 		}
-		prev = &p
+		spare = p.events
 	}
+}
+
+// reuse returns the events slice of the page a read has yielded, for the
+// next page (nil for the first).
+func reuse(prev *page) []eventstore.RecordedEvent {
+	if prev == nil {
+		return nil
+	}
+	return prev.events
 }
 
 // page is one query's worth of a read.
@@ -239,69 +282,46 @@ type page struct {
 }
 
 // page runs one page query. Stream reads pass the stream's name (the rows do
-// not carry it); $all reads pass "" and the rows carry it. keep, when set,
-// filters the events.
-func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, keep func(*eventstore.RecordedEvent) bool, args ...any) (page, error) {
-	var p page
-	rows, err := stmt.QueryContext(ctx, args...)
-	if err != nil {
-		return p, s.sqlErr(ctx, "read", err)
+// not carry it); $all reads pass "" and the rows carry it (see eventCols).
+// keep, when set, filters the events. The events are appended to reuse[:0]
+// (nil: a new slice), which the caller no longer needs.
+func (s *Store) page(ctx context.Context, q pageQuery, stream string, keep func(*eventstore.RecordedEvent) bool, reuse []eventstore.RecordedEvent, args ...int64) (page, error) {
+	p := page{events: reuse[:0]}
+	if p.events == nil {
+		p.events = make([]eventstore.RecordedEvent, 0, 64)
 	}
-	defer rows.Close()
 	var (
-		name, etype  sql.RawBytes
-		id           sql.RawBytes
-		pos, rev     int64
-		isJSON, nano int64
-		data, meta   sql.RawBytes // copied below, both in one allocation
-		size         int
+		n    [7]int64 // pos, rev, created, json, type, name and data lengths
+		size int
 	)
-	p.events = make([]eventstore.RecordedEvent, 0, 64)
-	dest := []any{&pos, &rev, &id, &etype, &isJSON, &data, &meta, &nano}
-	if stream == "" {
-		dest = append([]any{&name}, dest...)
-	}
-	for size < pageBytes && rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return p, s.sqlErr(ctx, "read", err)
-		}
-		e := eventstore.RecordedEvent{
-			Type:        s.intern(etype),
+	last := recent{intern: s.intern}
+	err := s.raw.query(ctx, q, args, n[:], func(packed []byte) (bool, error) {
+		pos, rev, nano, isJSON := n[0], n[1], n[2], n[3]
+		// Filled in place: an event built aside and passed to keep would
+		// escape, an allocation per row.
+		p.events = append(p.events, eventstore.RecordedEvent{
 			ContentType: eventstore.ContentTypeBinary,
 			Stream:      stream,
 			Revision:    uint64(rev),
 			Position:    eventstore.Position{Commit: uint64(pos), Prepare: uint64(pos)},
 			Created:     time.Unix(0, nano).UTC(),
-		}
-		if stream == "" {
-			e.Stream = s.intern(name)
+		})
+		e := &p.events[len(p.events)-1]
+		if err := last.unpack(e, packed, n[4], n[5], n[6]); err != nil {
+			return false, err
 		}
 		if isJSON != 0 {
 			e.ContentType = eventstore.ContentTypeJSON
 		}
-		if n := len(data) + len(meta); n > 0 {
-			buf := make([]byte, n)
-			copy(buf, data)
-			copy(buf[len(data):], meta)
-			if len(data) > 0 {
-				e.Data = buf[:len(data):len(data)]
-			}
-			if len(meta) > 0 {
-				e.Metadata = buf[len(data):]
-			}
-		}
-		copy(e.ID[:], id)
-		if len(id) != len(uuid.UUID{}) {
-			return p, s.sqlErr(ctx, "read", errors.New("corrupt event ID"))
-		}
 		p.rows++
 		p.lastRev, p.lastPos = e.Revision, e.Position.Commit
-		size += len(data) + len(meta)
-		if keep == nil || keep(&e) {
-			p.events = append(p.events, e)
+		size += len(packed)
+		if keep != nil && !keep(e) {
+			p.events = p.events[:len(p.events)-1]
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return size < pageBytes, nil
+	})
+	if err != nil {
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	return p, nil
@@ -335,6 +355,53 @@ func (s *Store) linkPage(ctx context.Context, stmt *sql.Stmt, stream string, kee
 		return p, s.sqlErr(ctx, "read", err)
 	}
 	return p, nil
+}
+
+// errCorrupt is the error of a row whose packed column does not match its
+// lengths.
+var errCorrupt = errors.New("corrupt event row")
+
+// recent holds the type and stream name of the row before, which the next
+// row often repeats (a batch of one stream): those need no lookup, and no
+// allocation once the store's interned strings are full.
+type recent struct {
+	typ, name string
+	intern    func([]byte) string
+}
+
+// str returns b as a string: *last if equal, else interned into *last.
+func (r *recent) str(b []byte, last *string) string {
+	if string(b) != *last {
+		*last = r.intern(b)
+	}
+	return *last
+}
+
+// unpack fills e's ID, type, stream (when the row carries it), data and
+// metadata from a packed row (see eventCols): ID, type, name, data, then
+// metadata. Data and metadata are copied into one new buffer (packed is
+// SQLite's memory); the strings are the row before's or interned.
+func (r *recent) unpack(e *eventstore.RecordedEvent, packed []byte, typeLen, nameLen, dataLen int64) error {
+	idLen := int64(len(uuid.UUID{}))
+	if typeLen < 0 || nameLen < 0 || dataLen < 0 || idLen+typeLen+nameLen+dataLen > int64(len(packed)) {
+		return errCorrupt
+	}
+	copy(e.ID[:], packed)
+	rest := packed[idLen:]
+	e.Type, rest = r.str(rest[:typeLen], &r.typ), rest[typeLen:]
+	if nameLen > 0 {
+		e.Stream, rest = r.str(rest[:nameLen], &r.name), rest[nameLen:]
+	}
+	if len(rest) > 0 {
+		rest = append([]byte(nil), rest...)
+	}
+	if dataLen > 0 {
+		e.Data = rest[:dataLen:dataLen]
+	}
+	if rest = rest[dataLen:]; len(rest) > 0 {
+		e.Metadata = rest
+	}
+	return nil
 }
 
 // usable checks the store is open and ctx alive before a read starts.

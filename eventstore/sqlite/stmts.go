@@ -130,22 +130,28 @@ func (w *writeStmts) close() {
 
 // readStmts are prepared on the pool of read connections.
 type readStmts struct {
-	head       *sql.Stmt
-	streamFwd  *sql.Stmt
-	streamBack *sql.Stmt
-	allFwd     *sql.Stmt
-	allBack    *sql.Stmt
-	maxPos     *sql.Stmt
-	metadata   *sql.Stmt
-	linksFwd   *sql.Stmt
-	linksBack  *sql.Stmt
+	head      *sql.Stmt
+	maxPos    *sql.Stmt
+	metadata  *sql.Stmt
+	linksFwd  *sql.Stmt // a $ce- or $et- stream's links (reads of links stay on database/sql)
+	linksBack *sql.Stmt
 }
 
+// A read returns each event as one row of few columns: the integers, and
+// one BLOB that packs the event ID (16 bytes), the type, the stream name
+// ($all reads only), the data and the metadata, whose lengths are the other
+// columns (the metadata takes the rest). Every column costs the driver a
+// call into SQLite and, for BLOB and TEXT values, two allocations; one BLOB
+// is also the single buffer the event's data and metadata share. The
+// database is UTF-8, so || joins the bytes as they are.
 const (
-	eventCols    = `e.pos, e.rev, e.id, e.type, e.json, e.data, e.meta, e.created`
-	allEventCols = `s.name, ` + eventCols
-	linkCols     = `l.rev, l.pos, l.trev, l.created, s.name FROM links l JOIN streams s ON s.id = l.target`
+	packedTail   = ` || coalesce(e.data, x'') || coalesce(e.meta, x'') AS BLOB)`
+	eventCols    = `e.pos, e.rev, e.created, e.json, octet_length(e.type), 0, ifnull(length(e.data), 0), CAST(e.id || e.type` + packedTail
+	allEventCols = `e.pos, e.rev, e.created, e.json, octet_length(e.type), octet_length(s.name), ifnull(length(e.data), 0), CAST(e.id || e.type || s.name` + packedTail
 )
+
+// linkCols are what a read of a $ce- or $et- stream returns of each link.
+const linkCols = `l.rev, l.pos, l.trev, l.created, s.name FROM links l JOIN streams s ON s.id = l.target`
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	for _, p := range []struct {
@@ -153,10 +159,6 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		q  string
 	}{
 		{&r.head, `SELECT id, last, deleted, tombstoned, meta FROM streams WHERE name = ?`},
-		{&r.streamFwd, `SELECT ` + eventCols + ` FROM events e WHERE e.stream = ? AND e.rev >= ? AND e.rev <= ? ORDER BY e.rev LIMIT ?`},
-		{&r.streamBack, `SELECT ` + eventCols + ` FROM events e WHERE e.stream = ? AND e.rev <= ? AND e.rev >= ? ORDER BY e.rev DESC LIMIT ?`},
-		{&r.allFwd, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos >= ? AND e.pos <= ? ORDER BY e.pos LIMIT ?`},
-		{&r.allBack, `SELECT ` + allEventCols + ` FROM events e JOIN streams s ON s.id = e.stream WHERE e.pos < ? ORDER BY e.pos DESC LIMIT ?`},
 		{&r.maxPos, `SELECT coalesce(max(pos), 0) FROM events`},
 		{&r.metadata, `SELECT s.tombstoned, m.last, s.meta FROM streams s LEFT JOIN streams m ON m.name = '$$' || s.name WHERE s.name = ?`},
 		{&r.linksFwd, `SELECT ` + linkCols + ` WHERE l.stream = ? AND l.rev >= ? AND l.rev <= ? ORDER BY l.rev LIMIT ?`},
@@ -172,7 +174,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.head, r.streamFwd, r.streamBack, r.allFwd, r.allBack, r.maxPos, r.metadata, r.linksFwd, r.linksBack} {
+	for _, st := range []*sql.Stmt{r.head, r.maxPos, r.metadata, r.linksFwd, r.linksBack} {
 		if st != nil {
 			st.Close()
 		}

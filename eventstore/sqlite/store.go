@@ -35,6 +35,7 @@ type Store struct {
 	wdb     *sql.DB   // writer and checkpointer connections; nil when read-only
 	rdb     *sql.DB   // read-only connections
 	reads   readStmts // prepared on rdb
+	raw     *rawPool  // the pages of event reads (rawread.go)
 	w       *writer   // nil when read-only
 	ckpt    *checkpointer
 	watcher *watcher // read-only: feeds subscriptions by polling
@@ -341,6 +342,7 @@ func (s *Store) openReads(ctx context.Context) error {
 	s.rdb.SetMaxOpenConns(s.opts.readers)
 	s.rdb.SetMaxIdleConns(s.opts.readers)
 	s.rdb.SetConnMaxLifetime(0)
+	s.raw = newRawPool(s.dsn("mode=ro"), s.opts.readers)
 	if s.opts.readOnly {
 		return nil // the header is checked before the statements are prepared
 	}
@@ -378,6 +380,9 @@ func (s *Store) release() {
 		s.ckpt.stop()
 	}
 	s.reads.close()
+	if s.raw != nil {
+		s.raw.close()
+	}
 	if s.rdb != nil {
 		s.logClose("close readers", s.rdb.Close())
 	}

@@ -85,7 +85,7 @@ func (w *watcher) poll(ctx context.Context) error {
 	}
 	before := w.seen
 	for w.seen < head {
-		p, err := w.s.page(ctx, w.s.reads.allFwd, "", nil, w.seen+1, head, pageRows)
+		p, err := w.s.page(ctx, allFwd, "", nil, nil, w.seen+1, head, pageRows)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -108,44 +107,22 @@ type Result struct {
 	// Both are 0 for a store without eventstore.PersistentSubscriptions.
 	PersistentEventsPerS float64 `json:"persistent_events_per_s"`
 	PersistentVsReadAll  float64 `json:"persistent_vs_read_all"`
+	// RawScanStreamEventsPerS is the raw scan of the stream read_stream
+	// read, ReadStreamVsRaw the ratio; ReadAllAllocsPerEvent the heap
+	// allocations of the $all read per event (runtime.MemStats.Mallocs).
+	RawScanStreamEventsPerS float64 `json:"raw_scan_stream_events_per_s"`
+	ReadStreamVsRaw         float64 `json:"read_stream_vs_raw"`
+	ReadAllAllocsPerEvent   float64 `json:"read_all_allocs_per_event"`
+	// AggregateLoadEventsPerS is the load of one 10 000-event aggregate
+	// through aggregate.Repository (registry decode included),
+	// AggregateLoadVsReadStream its ratio to ReadStreamEventsPerS.
+	AggregateLoadEventsPerS   float64 `json:"aggregate_load_events_per_s"`
+	AggregateLoadVsReadStream float64 `json:"aggregate_load_vs_read_stream"`
 }
 
 // fileStore is what a file-backed store (eventstore/sqlite) offers.
 type fileStore interface {
 	Path() string
-}
-
-// rawScan reads every row of an SQLite store's events table with a plain
-// query through the same driver, and returns how many there were: the
-// engine's own speed limit for a $all read. It knows the store's table
-// (eventstore/sqlite's schema.go); the store has no API for it.
-func rawScan(ctx context.Context, path string) (int, error) {
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT pos, stream, rev, id, type, json, data, meta, created FROM events`)
-	if err != nil {
-		return 0, fmt.Errorf("raw scan: %w", err)
-	}
-	defer rows.Close()
-	var (
-		pos, stream, rev, isJSON, created int64
-		id, data, meta                    []byte
-		typ                               string
-		n                                 int
-	)
-	for rows.Next() {
-		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &isJSON, &data, &meta, &created); err != nil {
-			return n, fmt.Errorf("raw scan: %w", err)
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("raw scan: %w", err)
-	}
-	return n, nil
 }
 
 // payload is a typical small event.
@@ -222,7 +199,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"read a stream", func() (err error) { res.ReadStreamEventsPerS, err = r.readStream(); return err }},
-		{"read $all", func() (err error) { res.ReadAllEventsPerS, allEvents, err = r.readAll(); return err }},
+		{"read $all", func() (err error) {
+			res.ReadAllEventsPerS, allEvents, err = r.readAll()
+			res.ReadAllAllocsPerEvent = float64(r.readAllMallocs) / float64(max(allEvents, 1))
+			return err
+		}},
 		{"projection catch-up", func() (err error) {
 			res.ProjectionCatchUpEventsPerS, err = r.projectionCatchUp(allEvents)
 			return err
@@ -239,13 +220,15 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS, err = r.postgresProjection(o.Postgres, allEvents)
 			return err
 		}},
-		{"raw scan", func() error {
+		{"aggregate load", func() (err error) { res.AggregateLoadEventsPerS, err = r.aggregateLoad(); return err }},
+		{"raw scan", func() (err error) {
 			if !isFile {
 				return nil
 			}
-			start := time.Now()
-			n, err := rawScan(ctx, fs.Path())
-			res.RawScanEventsPerS = rate(n, time.Since(start))
+			res.RawScanEventsPerS, err = timedRawScan(func() (int, error) { return rawScan(ctx, fs.Path()) })
+			if err == nil {
+				res.RawScanStreamEventsPerS, err = timedRawScan(func() (int, error) { return rawScanStream(ctx, fs.Path(), r.prefix+"-long") })
+			}
 			return err
 		}},
 	}
@@ -275,6 +258,8 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.Append32wVsFsync = ratio(res.Append32wEventsPerS, res.FsyncPerS)
 	res.Batch100VsFsync = ratio(res.AppendBatch100EventsPerS, res.FsyncPerS)
 	res.ReadAllVsRaw = ratio(res.ReadAllEventsPerS, res.RawScanEventsPerS)
+	res.ReadStreamVsRaw = ratio(res.ReadStreamEventsPerS, res.RawScanStreamEventsPerS)
+	res.AggregateLoadVsReadStream = ratio(res.AggregateLoadEventsPerS, res.ReadStreamEventsPerS)
 	res.SagaStepsVsAppend32w = ratio(res.SagaStepsPerS, res.Append32wEventsPerS)
 	res.ProjectionCatchUpVsReadAll = ratio(res.ProjectionCatchUpEventsPerS, res.ReadAllEventsPerS)
 	res.PersistentVsReadAll = ratio(res.PersistentEventsPerS, res.ReadAllEventsPerS)
@@ -291,6 +276,8 @@ type runner struct {
 	prefix string
 	total  atomic.Int64 // events in the store, as far as this run knows
 	placed int          // this run's OrderPlaced events in $all, counted by readAll
+	// readAllMallocs is the heap allocations of readAll's read.
+	readAllMallocs uint64
 
 	mu      sync.Mutex
 	streams map[string]bool // written by this run, not yet deleted
@@ -565,6 +552,7 @@ func (r *runner) readAll() (float64, int, error) {
 			r.progress("  %d of %d events", r.total.Load(), r.sz.AllEvents)
 		}
 	}
+	m0 := mallocs()
 	start := time.Now()
 	n := 0
 	for e, err := range r.s.ReadAll(r.ctx, eventstore.ReadAllOptions{}) {
@@ -576,7 +564,9 @@ func (r *runner) readAll() (float64, int, error) {
 			r.placed++
 		}
 	}
-	return rate(n, time.Since(start)), n, nil
+	d := time.Since(start)
+	r.readAllMallocs = mallocs() - m0
+	return rate(n, d), n, nil
 }
 
 // placedByRun reports whether e is one of the OrderPlaced events this run
@@ -598,8 +588,11 @@ func (res Result) Table() string {
 	row("append_32w_events_per_s", num(res.Append32wEventsPerS), fmt.Sprintf("%.2f × fsync", res.Append32wVsFsync))
 	row("append_batch100_events_per_s", num(res.AppendBatch100EventsPerS), fmt.Sprintf("%.2f × fsync", res.Batch100VsFsync))
 	row("saga_steps_per_s", num(res.SagaStepsPerS), fmt.Sprintf("%.2f × append_32w; three-step sagas, 32 concurrent", res.SagaStepsVsAppend32w))
-	row("read_stream_events_per_s", num(res.ReadStreamEventsPerS), "")
-	row("read_all_events_per_s", num(res.ReadAllEventsPerS), ratioNote(res))
+	row("read_stream_events_per_s", num(res.ReadStreamEventsPerS), rawNote(res.ReadStreamVsRaw, res.RawScanStreamEventsPerS))
+	row("read_all_events_per_s", num(res.ReadAllEventsPerS), rawNote(res.ReadAllVsRaw, res.RawScanEventsPerS))
+	row("read_all_allocs_per_event", fmt.Sprintf("%.2f", res.ReadAllAllocsPerEvent), "heap allocations of the $all read, per event")
+	row("aggregate_load_events_per_s", num(res.AggregateLoadEventsPerS),
+		fmt.Sprintf("%.2f × read_stream: one 10 000-event aggregate through aggregate.Repository", res.AggregateLoadVsReadStream))
 	row("projection_catchup_events_per_s", num(res.ProjectionCatchUpEventsPerS),
 		fmt.Sprintf("%.2f × read_all: $all into an in-memory read model through projection.Runner", res.ProjectionCatchUpVsReadAll))
 	row("persistent_events_per_s", num(res.PersistentEventsPerS),
@@ -627,9 +620,11 @@ func (res Result) Table() string {
 	return b.String()
 }
 
-func ratioNote(res Result) string {
-	if res.RawScanEventsPerS == 0 {
+// rawNote is the note of a read beside its raw scan (none when there was
+// none).
+func rawNote(vsRaw, raw float64) string {
+	if raw == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.2f × raw scan", res.ReadAllVsRaw)
+	return fmt.Sprintf("%.2f × raw scan (%.0f rows/s)", vsRaw, raw)
 }

@@ -32,10 +32,12 @@ func TestRunMemory(t *testing.T) {
 		res.SagaStepsPerS <= 0 || res.SagaStepsVsAppend32w <= 0 ||
 		res.ProjectionCatchUpEventsPerS <= 0 || res.ProjectionCatchUpVsReadAll != res.ProjectionCatchUpEventsPerS/res.ReadAllEventsPerS ||
 		res.ProjectionSQLiteEventsPerS <= 0 || res.SQLiteInsertsPerS <= 0 ||
-		res.ProjectionSQLiteVsInserts != res.ProjectionSQLiteEventsPerS/res.SQLiteInsertsPerS || res.ProjectionPostgresEventsPerS != 0 {
+		res.ProjectionSQLiteVsInserts != res.ProjectionSQLiteEventsPerS/res.SQLiteInsertsPerS || res.ProjectionPostgresEventsPerS != 0 ||
+		res.AggregateLoadEventsPerS <= 0 || res.AggregateLoadVsReadStream != res.AggregateLoadEventsPerS/res.ReadStreamEventsPerS ||
+		res.ReadAllAllocsPerEvent <= 0 {
 		t.Fatalf("missing measurements: %+v", res)
 	}
-	if res.RawScanEventsPerS != 0 || res.ReadAllVsRaw != 0 || res.BytesPerEvent != 0 {
+	if res.RawScanEventsPerS != 0 || res.ReadAllVsRaw != 0 || res.BytesPerEvent != 0 || res.RawScanStreamEventsPerS != 0 || res.ReadStreamVsRaw != 0 {
 		t.Fatalf("file measurements for a memory store: %+v", res)
 	}
 	if !strings.Contains(progress.String(), "raw scan") {
@@ -43,7 +45,7 @@ func TestRunMemory(t *testing.T) {
 	}
 	table := res.Table()
 	for _, want := range []string{"append_1w_per_s", "saga_steps_per_s", "× append_32w", "not a SQLite store", "no file", "projection_catchup_events_per_s", "× read_all",
-		"projection_sqlite_events_per_s", "× plain batched inserts", "no --postgres URL"} {
+		"projection_sqlite_events_per_s", "× plain batched inserts", "no --postgres URL", "read_all_allocs_per_event", "aggregate_load_events_per_s", "× read_stream"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
@@ -57,7 +59,8 @@ func TestRunSQLite(t *testing.T) {
 			t.Fatalf("%q: %v", url, err)
 		}
 		if res.RawScanEventsPerS <= 0 || res.ReadAllVsRaw <= 0 || res.BytesPerEvent <= 0 || res.Append1wVsFsync <= 0 || res.SagaStepsPerS <= 0 ||
-			res.ProjectionCatchUpEventsPerS <= 0 {
+			res.ProjectionCatchUpEventsPerS <= 0 || res.RawScanStreamEventsPerS <= 0 || res.ReadStreamVsRaw != res.ReadStreamEventsPerS/res.RawScanStreamEventsPerS ||
+			res.AggregateLoadEventsPerS <= 0 || res.ReadAllAllocsPerEvent <= 0 {
 			t.Fatalf("%q: missing measurements: %+v", url, res)
 		}
 		if table := res.Table(); !strings.Contains(table, "raw scan") || !strings.Contains(table, "sqlite://") {

@@ -16,7 +16,7 @@ var errInjected = errors.New("injected failure")
 
 // failing is a memory store whose operations fail where the URL says:
 // "failing:<what>" with what one of 1w, 32w, batch, sub, long, all,
-// readstream, readall, saga.
+// readstream, readall, saga, aggregate.
 type failing struct {
 	eventstore.Store
 	what string
@@ -64,7 +64,7 @@ func (f *failing) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeA
 }
 
 func TestRunFailures(t *testing.T) {
-	for _, what := range []string{"1w", "32w", "batch", "sub", "long", "all", "readstream", "readall", "subscribe", "saga"} {
+	for _, what := range []string{"1w", "32w", "batch", "sub", "long", "all", "readstream", "readall", "subscribe", "saga", "aggregate"} {
 		_, err := bench.Run(context.Background(), bench.Options{URL: "failing:" + what, Sizes: tiny})
 		if !errors.Is(err, errInjected) {
 			t.Errorf("%s: %v, want the injected failure", what, err)
