@@ -48,3 +48,6 @@ func OnCreation(step string, fn func() error) (restore func()) {
 	}
 	return func() { createHook = func(string) error { return nil } }
 }
+
+// PageRows is how many rows one page of a read holds.
+const PageRows = pageRows
