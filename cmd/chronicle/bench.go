@@ -11,8 +11,8 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var (
-		asJSON, quick, force bool
-		pgURL                string
+		asJSON, quick, force, throughServer bool
+		pgURL                               string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -42,7 +42,8 @@ compacts or scavenges).`,
 				sizes = bench.Quick
 			}
 			store, _ := cmd.Flags().GetString("store")
-			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force, Postgres: pgURL})
+			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force, Postgres: pgURL,
+				ThroughServer: throughServer})
 			if err != nil {
 				return err
 			}
@@ -56,6 +57,7 @@ compacts or scavenges).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (one line) instead of a table")
 	cmd.Flags().BoolVar(&force, "force", false, "with --store: write into a store that already holds events")
 	cmd.Flags().BoolVar(&quick, "quick", false, "smaller sizes: ends within a minute on two cores")
+	cmd.Flags().BoolVar(&throughServer, "through-server", false, "also measure reads, appends and subscriptions through the EventStoreDB protocol server (esdbserver on a loopback port, the official client)")
 	cmd.Flags().StringVar(&pgURL, "postgres", "", "also measure projection/postgres in this PostgreSQL database (postgres://…; schemas of the run are dropped at the end)")
 	return cmd
 }
