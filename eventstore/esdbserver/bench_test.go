@@ -81,3 +81,36 @@ func BenchmarkSubscriptionLatency(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadAll reads $all through the client: what the server's
+// per-message encoding and sending cost on top of the memory store.
+func BenchmarkReadAll(b *testing.B) {
+	const n = 10_000
+	store, c := benchClient(b)
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, 1000)
+	for i := range evs {
+		evs[i] = eventstore.EventData{Type: "OrderPlaced",
+			Data:     []byte(fmt.Sprintf(`{"orderId":"order-%d","customer":"c-7","lines":[{"sku":"A-1","qty":2,"price":1250}],"total":2500}`, i)),
+			Metadata: []byte(`{"$correlationId":"bench"}`)}
+	}
+	for i := range n / len(evs) {
+		if _, err := store.Append(ctx, fmt.Sprintf("bench-all-%d", i), eventstore.NoStream, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{}, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range n {
+			if _, err := rs.Recv(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rs.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}

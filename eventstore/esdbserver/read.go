@@ -52,6 +52,7 @@ func (s *streamsService) read(ctx context.Context, r *readRequest, call streams.
 	} else {
 		events = s.srv.store.ReadStream(ctx, r.stream, eventstore.ReadOptions{Direction: r.direction, From: r.from, MaxCount: limit})
 	}
+	var w eventWriter
 	for e, err := range events {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return call.Send(&streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{
@@ -64,7 +65,7 @@ func (s *streamsService) read(ctx context.Context, r *readRequest, call streams.
 		if r.count == 0 {
 			return nil
 		}
-		msg, err := s.event(ctx, &e, r)
+		msg, err := s.event(ctx, &w, &e, r)
 		if err != nil {
 			return s.srv.failCall(ctx, call.SetTrailer, "read", r.target(), err)
 		}
@@ -108,6 +109,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 	// checkpointed: the last message sent was a checkpoint. A filtered
 	// subscription always sends one right before caught_up.
 	checkpointed := false
+	var w eventWriter
 	for m, err := range messages {
 		if err != nil {
 			if errors.Is(context.Cause(ctx), errShuttingDown) {
@@ -118,7 +120,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 		var msgs []*streams.ReadResp
 		switch m.Kind {
 		case eventstore.MessageEvent:
-			msg, err := s.event(ctx, &m.Event, r)
+			msg, err := s.event(ctx, &w, &m.Event, r)
 			if err != nil {
 				return s.srv.failCall(ctx, call.SetTrailer, "subscribe", r.target(), err)
 			}
@@ -153,17 +155,18 @@ func checkpoint(p eventstore.Position) *streams.ReadResp {
 	}}}
 }
 
-// event encodes one event of a read or subscription, resolving it when it
-// is a link and the request asked for that.
-func (s *streamsService) event(ctx context.Context, e *eventstore.RecordedEvent, r *readRequest) (*streams.ReadResp, error) {
+// event encodes one event of a read or subscription with w, resolving it
+// when it is a link and the request asked for that. The message is valid
+// until w encodes the next one.
+func (s *streamsService) event(ctx context.Context, w *eventWriter, e *eventstore.RecordedEvent, r *readRequest) (*streams.ReadResp, error) {
 	if !r.resolveLinks || e.Type != linkEventType {
-		return readEvent(e, nil, false, r.uuidString), nil
+		return w.event(e, nil, false, r.uuidString), nil
 	}
 	target, err := s.resolve(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	return readEvent(e, target, true, r.uuidString), nil
+	return w.event(e, target, true, r.uuidString), nil
 }
 
 // resolve returns the event a link points to, or nil when the link is
