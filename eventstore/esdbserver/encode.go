@@ -171,8 +171,28 @@ type eventWriter struct {
 // proto refuses to marshal in a string field) gets readEvent's struct, so
 // that sending it fails as it always did.
 func (w *eventWriter) event(original, target *eventstore.RecordedEvent, isLink, uuidString bool) *streams.ReadResp {
-	if !utf8.ValidString(original.Type) || target != nil && !utf8.ValidString(target.Type) {
+	b, ok := appendEvent(w.buf[:0], original, target, isLink, uuidString)
+	if !ok {
 		return readEvent(original, target, isLink, uuidString)
+	}
+	w.buf = b
+	return w.encoded(b)
+}
+
+// encoded returns w's message carrying the encoded message b, valid until
+// w's next message.
+func (w *eventWriter) encoded(b []byte) *streams.ReadResp {
+	w.msg.Reset()
+	w.msg.ProtoReflect().SetUnknown(b)
+	return &w.msg
+}
+
+// appendEvent appends the wire encoding of readEvent(original, target,
+// isLink, uuidString) to b. It returns false, and b unchanged, when an event
+// type is not valid UTF-8: proto refuses to marshal that message.
+func appendEvent(b []byte, original, target *eventstore.RecordedEvent, isLink, uuidString bool) ([]byte, bool) {
+	if !utf8.ValidString(original.Type) || target != nil && !utf8.ValidString(target.Type) {
+		return b, false
 	}
 	first, link := original, (*eventstore.RecordedEvent)(nil)
 	if isLink {
@@ -191,9 +211,7 @@ func (w *eventWriter) event(original, target *eventstore.RecordedEvent, isLink, 
 	}
 	n += protowire.SizeTag(fieldReadEventCommit) + protowire.SizeVarint(original.Position.Commit)
 
-	b := w.buf[:0]
-	b = protowire.AppendTag(b, fieldReadRespEvent, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(n))
+	b = appendLen(b, fieldReadRespEvent, n)
 	if first != nil {
 		b = appendRecorded(b, fieldReadEventEvent, first, &firstRec, uuidString)
 	}
@@ -201,11 +219,7 @@ func (w *eventWriter) event(original, target *eventstore.RecordedEvent, isLink, 
 		b = appendRecorded(b, fieldReadEventLink, link, &linkRec, uuidString)
 	}
 	b = protowire.AppendTag(b, fieldReadEventCommit, protowire.VarintType)
-	b = protowire.AppendVarint(b, original.Position.Commit)
-	w.buf = b
-	w.msg.Reset()
-	w.msg.ProtoReflect().SetUnknown(b)
-	return &w.msg
+	return protowire.AppendVarint(b, original.Position.Commit), true
 }
 
 // recordSizes are the encoded sizes of a RecordedEvent and of its nested

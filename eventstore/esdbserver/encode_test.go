@@ -67,13 +67,15 @@ func TestEncodeEventMatchesProto(t *testing.T) {
 	link.Type, link.ContentType, link.Data, link.Metadata = "$>", eventstore.ContentTypeBinary, []byte("7@order-42"), nil
 	link.Stream, link.Revision, link.Position = "$ce-order", 0, eventstore.Position{Commit: 99999999999, Prepare: 1}
 	edits := map[string]func(e *eventstore.RecordedEvent){
-		"sample":      func(*eventstore.RecordedEvent) {},
-		"zero":        func(e *eventstore.RecordedEvent) { *e = eventstore.RecordedEvent{} },
-		"binary":      func(e *eventstore.RecordedEvent) { e.ContentType = eventstore.ContentTypeBinary },
-		"no data":     func(e *eventstore.RecordedEvent) { e.Data, e.Metadata = nil, []byte{} },
-		"nil uuid":    func(e *eventstore.RecordedEvent) { e.ID = uuid.Nil },
-		"max uuid":    func(e *eventstore.RecordedEvent) { e.ID = uuid.Max },
-		"max numbers": func(e *eventstore.RecordedEvent) { e.Revision, e.Position = math.MaxUint64, eventstore.Position{Commit: math.MaxUint64, Prepare: math.MaxUint64} },
+		"sample":   func(*eventstore.RecordedEvent) {},
+		"zero":     func(e *eventstore.RecordedEvent) { *e = eventstore.RecordedEvent{} },
+		"binary":   func(e *eventstore.RecordedEvent) { e.ContentType = eventstore.ContentTypeBinary },
+		"no data":  func(e *eventstore.RecordedEvent) { e.Data, e.Metadata = nil, []byte{} },
+		"nil uuid": func(e *eventstore.RecordedEvent) { e.ID = uuid.Nil },
+		"max uuid": func(e *eventstore.RecordedEvent) { e.ID = uuid.Max },
+		"max numbers": func(e *eventstore.RecordedEvent) {
+			e.Revision, e.Position = math.MaxUint64, eventstore.Position{Commit: math.MaxUint64, Prepare: math.MaxUint64}
+		},
 		"empty type":  func(e *eventstore.RecordedEvent) { e.Type = "" },
 		"unicode":     func(e *eventstore.RecordedEvent) { e.Type, e.Stream = "Bestellung·aufgegeben ✓", "länge-€" },
 		"bad utf8":    func(e *eventstore.RecordedEvent) { e.Type = "bad\xff" },
