@@ -157,6 +157,9 @@ const (
 	fieldStreamIdentifierName = 3
 )
 
+// maxKeptBuffer bounds the buffer an eventWriter keeps between messages.
+const maxKeptBuffer = 256 << 10
+
 // eventWriter encodes the event messages of one call. Its buffer and
 // message are reused: a message it returns is valid until the next call of
 // event, which is enough for a stream's Send (it marshals before it
@@ -171,6 +174,9 @@ type eventWriter struct {
 // proto refuses to marshal in a string field) gets readEvent's struct, so
 // that sending it fails as it always did.
 func (w *eventWriter) event(original, target *eventstore.RecordedEvent, isLink, uuidString bool) *streams.ReadResp {
+	if cap(w.buf) > maxKeptBuffer {
+		w.buf = nil // a large event came before: do not hold its buffer for the call's life
+	}
 	b, ok := appendEvent(w.buf[:0], original, target, isLink, uuidString)
 	if !ok {
 		return readEvent(original, target, isLink, uuidString)

@@ -105,7 +105,7 @@ func TestEncodeEventMatchesProto(t *testing.T) {
 // as a read does: each message must be right when it is marshalled.
 func TestEventWriterReuse(t *testing.T) {
 	var w esdbserver.EventWriter
-	for i, size := range []int{1000, 0, 5, 70000, 3} {
+	for i, size := range []int{1000, 0, 5, 70000, 300 << 10, 3} {
 		e := sampleEvent()
 		e.Data, e.Revision = bytes.Repeat([]byte{'a' + byte(i)}, size), uint64(i)
 		got, err := proto.Marshal(w.Event(&e, nil, false, i%2 == 1))

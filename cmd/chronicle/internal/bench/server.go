@@ -107,7 +107,7 @@ func (r *runner) throughServer(res *Result, allEvents int, cleanup bool) (err er
 			return err
 		}},
 		{"trivial server: read $all, client only", func() (err error) {
-			sv.TrivialServerReadAllPerS, sv.TrivialServerMessageBytes, err = trivialRead(r.ctx, srv.Addr(), allEvents)
+			sv.TrivialServerReadAllPerS, sv.TrivialServerMessageBytes, err = trivialRead(r.ctx, srv, allEvents)
 			return err
 		}},
 		{"through the server: append, 1 writer", func() (err error) {
@@ -192,12 +192,12 @@ func clientRead(ctx context.Context, c *esdb.Client, stream string, count uint64
 // server repeats.
 const trivialMessages = 1000
 
-// trivialRead captures, byte for byte, the first messages the esdbserver at
-// addr sends for a $all read, then serves them round-robin from a trivial
+// trivialRead captures, byte for byte, the first messages srv sends for a
+// $all read, then serves them round-robin from a trivial
 // gRPC server that does nothing else, and times the official client reading
 // count events from it. It returns the rate and the mean message size.
-func trivialRead(ctx context.Context, addr string, count int) (perS, msgBytes float64, err error) {
-	msgs, err := captureReadAll(ctx, addr, trivialMessages)
+func trivialRead(ctx context.Context, srv *esdbserver.Server, count int) (perS, msgBytes float64, err error) {
+	msgs, err := captureReadAll(ctx, srv.Addr(), trivialMessages)
 	if err != nil {
 		return 0, 0, fmt.Errorf("capture: %w", err)
 	}
@@ -205,7 +205,9 @@ func trivialRead(ctx context.Context, addr string, count int) (perS, msgBytes fl
 	for _, m := range msgs {
 		total += len(m.b)
 	}
-	gs := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.MaxSendMsgSize(esdbserver.MaxMessageSize))
+	// The same transport settings as the server's, so that only the work
+	// differs.
+	gs := grpc.NewServer(append(srv.ServerOptions(), grpc.ForceServerCodecV2(rawCodec{}))...)
 	gs.RegisterService(&grpc.ServiceDesc{
 		ServiceName: streams.Streams_ServiceDesc.ServiceName,
 		HandlerType: (*any)(nil),
