@@ -11,8 +11,8 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var (
-		asJSON, quick, force bool
-		pgURL                string
+		asJSON, quick, force, throughServer bool
+		pgURL                               string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -35,6 +35,20 @@ batched inserts of the same rows, the SQLite engine's own scan speed (SQLite
 stores only), live-subscription latency and the bytes each event takes on
 disk.
 
+With --through-server it also serves the same store with the EventStoreDB
+protocol server (esdbserver) on a loopback port of the same process and
+measures through the official v4 client what it measured in process: the
+appends (1 writer, 32 writers, batches of 100), the stream and $all reads
+and the live-subscription latency (server_* keys, each with its
+*_vs_inprocess ratio: the figure through the server divided by the one in
+process; for latency, how many times longer). Reads and appends go through
+eventstore/esdb, the Store over the client, as an application would; the
+*_client_* reads use the client's own Recv loop, without that layer. To
+show the limit the client itself sets, a trivial gRPC server that only
+streams byte-for-byte copies of the server's own $all messages is read by
+the same client (trivial_server_read_all_events_per_s), and
+server_read_all_vs_trivial_server divides by it.
+
 Without --store it uses a new SQLite file in a temporary directory, removed
 afterwards. With --store it refuses a store that already holds events unless
 --force; it writes streams named bench-<run>-… (and the sagas'
@@ -48,7 +62,8 @@ compacts or scavenges).`,
 				sizes = bench.Quick
 			}
 			store, _ := cmd.Flags().GetString("store")
-			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force, Postgres: pgURL})
+			res, err := bench.Run(cmd.Context(), bench.Options{URL: store, Sizes: sizes, Progress: cmd.ErrOrStderr(), Force: force, Postgres: pgURL,
+				ThroughServer: throughServer})
 			if err != nil {
 				return err
 			}
@@ -62,6 +77,7 @@ compacts or scavenges).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (one line) instead of a table")
 	cmd.Flags().BoolVar(&force, "force", false, "with --store: write into a store that already holds events")
 	cmd.Flags().BoolVar(&quick, "quick", false, "smaller sizes: ends within a minute on two cores")
+	cmd.Flags().BoolVar(&throughServer, "through-server", false, "also measure reads, appends and subscriptions through the EventStoreDB protocol server (esdbserver on a loopback port, the official client)")
 	cmd.Flags().StringVar(&pgURL, "postgres", "", "also measure projection/postgres in this PostgreSQL database (postgres://…; schemas of the run are dropped at the end)")
 	return cmd
 }

@@ -16,25 +16,7 @@ func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a bench")
 	}
-	// The command's wiring and output are under test, not the store: --quick
-	// runs tiny sizes here (projecting 100 000 events into SQLite under the
-	// race detector takes minutes).
-	quick := bench.Quick
-	t.Cleanup(func() { bench.Quick = quick })
-	bench.Quick = bench.Sizes{Fsync: 5 * time.Millisecond, Append: 20 * time.Millisecond, MaxAppended: 300, StreamEvents: 700,
-		AllEvents: 2500, Subscribed: 20}
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs([]string{"bench", "--store", "memory:", "--quick", "--json"})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, errOut.String())
-	}
-	var got map[string]float64
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-		t.Fatalf("--json output %q: %v", out.String(), err)
-	}
+	got, progress := runQuickBench(t)
 	want := []string{
 		"fsync_per_s", "append_1w_per_s", "append_1w_p50_us", "append_1w_p99_us", "append_32w_events_per_s",
 		"append_batch100_events_per_s", "read_stream_events_per_s", "read_all_events_per_s", "raw_scan_events_per_s",
@@ -63,9 +45,34 @@ func TestBenchCommand(t *testing.T) {
 		got["aggregate_load_events_per_s"] <= 0 || got["read_all_allocs_per_event"] <= 0 {
 		t.Fatalf("implausible result for memory: %v", got)
 	}
-	if !strings.Contains(errOut.String(), "bench: read $all") {
-		t.Fatalf("no progress on stderr: %q", errOut.String())
+	if !strings.Contains(progress, "bench: read $all") {
+		t.Fatalf("no progress on stderr: %q", progress)
 	}
+}
+
+// runQuickBench runs bench --store memory: --quick --json with args and
+// returns its result and progress. The command's wiring and output are under
+// test, not the store: --quick runs tiny sizes here (projecting 100 000
+// events into SQLite under the race detector takes minutes).
+func runQuickBench(t *testing.T, args ...string) (map[string]float64, string) {
+	t.Helper()
+	quick := bench.Quick
+	t.Cleanup(func() { bench.Quick = quick })
+	bench.Quick = bench.Sizes{Fsync: 5 * time.Millisecond, Append: 20 * time.Millisecond, MaxAppended: 300, StreamEvents: 700,
+		AllEvents: 2500, Subscribed: 20}
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"bench", "--store", "memory:", "--quick", "--json"}, args...))
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	var got map[string]float64
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("--json output %q: %v", out.String(), err)
+	}
+	return got, errOut.String()
 }
 
 func TestBenchBadStore(t *testing.T) {
@@ -75,5 +82,34 @@ func TestBenchBadStore(t *testing.T) {
 	root.SetArgs([]string{"bench", "--store", "sqlite://" + filepath.Join(t.TempDir(), "x.db") + "?colour=blue"})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("bench with a bad store URL: %v", err)
+	}
+}
+
+func TestBenchCommandThroughServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a bench")
+	}
+	got, progress := runQuickBench(t, "--through-server")
+	for _, k := range []string{
+		"server_append_1w_per_s", "server_append_1w_p50_us", "server_append_1w_p99_us", "server_append_1w_vs_inprocess",
+		"server_append_32w_events_per_s", "server_append_32w_vs_inprocess",
+		"server_append_batch100_events_per_s", "server_append_batch100_vs_inprocess",
+		"server_read_stream_events_per_s", "server_read_stream_vs_inprocess",
+		"server_read_stream_client_events_per_s", "server_read_stream_client_vs_inprocess",
+		"server_read_all_events_per_s", "server_read_all_vs_inprocess", "server_read_all_vs_trivial_server",
+		"server_read_all_client_events_per_s", "server_read_all_client_vs_inprocess", "server_read_all_client_vs_trivial_server",
+		"trivial_server_read_all_events_per_s", "trivial_server_message_bytes",
+		"server_subscribe_latency_p50_us", "server_subscribe_latency_p99_us", "server_subscribe_latency_p99_vs_inprocess",
+	} {
+		v, ok := got[k]
+		if !ok || v < 0 || v == 0 && !strings.Contains(k, "latency") {
+			t.Errorf("key %s: %v (present %v)", k, v, ok)
+		}
+	}
+	if got["read_all_events_per_s"] <= 0 {
+		t.Errorf("in-process keys missing: %v", got)
+	}
+	if !strings.Contains(progress, "bench: through the server: read $all") {
+		t.Fatalf("no progress on stderr: %q", progress)
 	}
 }

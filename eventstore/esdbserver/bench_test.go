@@ -3,12 +3,14 @@ package esdbserver_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/memory"
+	"github.com/chronicle-go/chronicle/eventstore/sqlite"
 )
 
 // The benchmarks measure the protocol layer over the memory store, through
@@ -80,4 +82,53 @@ func BenchmarkSubscriptionLatency(b *testing.B) {
 			b.Fatalf("want an event, got %+v", got)
 		}
 	}
+}
+
+// BenchmarkReadAll reads $all through the client: what the server's
+// per-message encoding and sending cost on top of the memory store, and, on
+// SQLite, how well the server overlaps the store's reads with its sends.
+func BenchmarkReadAll(b *testing.B) {
+	b.Run("store=memory", func(b *testing.B) {
+		store := memory.New()
+		b.Cleanup(func() { store.Close() })
+		benchReadAll(b, store, 10_000)
+	})
+	b.Run("store=sqlite", func(b *testing.B) {
+		store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { store.Close() })
+		benchReadAll(b, store, 50_000)
+	})
+}
+
+func benchReadAll(b *testing.B, store eventstore.Store, n int) {
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, 1000)
+	for i := range evs {
+		evs[i] = eventstore.EventData{Type: "OrderPlaced",
+			Data:     []byte(fmt.Sprintf(`{"orderId":"order-%d","customer":"c-7","lines":[{"sku":"A-1","qty":2,"price":1250}],"total":2500}`, i)),
+			Metadata: []byte(`{"$correlationId":"bench"}`)}
+	}
+	for i := range n / len(evs) {
+		if _, err := store.Append(ctx, fmt.Sprintf("bench-all-%d", i), eventstore.NoStream, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := newClient(b, startServer(b, store).ConnectionString())
+	b.ReportAllocs()
+	for b.Loop() {
+		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{}, uint64(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range n {
+			if _, err := rs.Recv(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rs.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }

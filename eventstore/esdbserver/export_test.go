@@ -27,3 +27,21 @@ func DecodeAppendOptions(msg *streams.AppendReq) (string, eventstore.ExpectedRev
 func DecodeProposed(msg *streams.AppendReq) (eventstore.EventData, error) { return decodeProposed(msg) }
 
 func ParseBasicAuth(header string) (user, password string, ok bool) { return parseBasicAuth(header) }
+
+// EncodeEvent encodes an event message with the hand encoder of reads and
+// subscriptions; ReadEvent builds the generated structs it must match.
+func EncodeEvent(original, target *eventstore.RecordedEvent, isLink, uuidString bool) *streams.ReadResp {
+	var w eventWriter
+	return w.event(original, target, isLink, uuidString)
+}
+
+func ReadEvent(original, target *eventstore.RecordedEvent, isLink, uuidString bool) *streams.ReadResp {
+	return readEvent(original, target, isLink, uuidString)
+}
+
+// EventWriter is the reusable hand encoder of one call.
+type EventWriter = eventWriter
+
+func (w *eventWriter) Event(original, target *eventstore.RecordedEvent, isLink, uuidString bool) *streams.ReadResp {
+	return w.event(original, target, isLink, uuidString)
+}

@@ -44,6 +44,7 @@ func (s *streamsService) read(ctx context.Context, r *readRequest, call streams.
 	} else {
 		events = s.srv.readStream(ctx, r.stream, eventstore.ReadOptions{Direction: r.direction, From: r.from, MaxCount: limit, ResolveLinks: r.resolveLinks})
 	}
+	var w eventWriter
 	for e, err := range events {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return call.Send(&streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{
@@ -56,7 +57,7 @@ func (s *streamsService) read(ctx context.Context, r *readRequest, call streams.
 		if r.count == 0 {
 			return nil
 		}
-		if err := call.Send(s.event(&e, r)); err != nil {
+		if err := call.Send(s.event(&w, &e, r)); err != nil {
 			return err
 		}
 	}
@@ -97,6 +98,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 	// subscription always sends one right before caught_up.
 	checkpointed := false
 	prog := newProgress(r)
+	var w eventWriter
 	for m, err := range messages {
 		if err != nil {
 			if errors.Is(context.Cause(ctx), errShuttingDown) {
@@ -107,7 +109,7 @@ func (s *streamsService) subscribe(ctx context.Context, r *readRequest, call str
 		var msgs []*streams.ReadResp
 		switch m.Kind {
 		case eventstore.MessageEvent:
-			msgs = append(msgs, s.event(&m.Event, r))
+			msgs = append(msgs, s.event(&w, &m.Event, r))
 			prog.sent(m.Event.Original())
 		case eventstore.MessageCheckpoint:
 			msgs = append(msgs, checkpoint(m.Position))
@@ -137,16 +139,17 @@ func checkpoint(p eventstore.Position) *streams.ReadResp {
 	return checkpointMessage(p, time.Now())
 }
 
-// event encodes one event of a read or subscription. The store resolved
-// links when the request asked for it (ResolveLinks): a resolved link is
-// sent as the event with its link record, a link whose target is gone as
-// the link record alone, as EventStoreDB does.
-func (s *streamsService) event(e *eventstore.RecordedEvent, r *readRequest) *streams.ReadResp {
+// event encodes one event of a read or subscription with w. The store
+// resolved links when the request asked for it (ResolveLinks): a resolved
+// link is sent as the event with its link record, a link whose target is
+// gone as the link record alone, as EventStoreDB does. The message is valid
+// until w encodes the next one.
+func (s *streamsService) event(w *eventWriter, e *eventstore.RecordedEvent, r *readRequest) *streams.ReadResp {
 	switch {
 	case e.Link != nil:
-		return readEvent(e.Link, e, true, r.uuidString)
+		return w.event(e.Link, e, true, r.uuidString)
 	case r.resolveLinks && e.IsLink():
-		return readEvent(e, nil, true, r.uuidString)
+		return w.event(e, nil, true, r.uuidString)
 	}
-	return readEvent(e, nil, false, r.uuidString)
+	return w.event(e, nil, false, r.uuidString)
 }

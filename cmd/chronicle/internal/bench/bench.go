@@ -52,6 +52,9 @@ type Options struct {
 	// Postgres, when set, is a PostgreSQL database URL to measure
 	// projection/postgres in (in schemas of the run, dropped at the end).
 	Postgres string
+	// ThroughServer also measures reads, appends and subscriptions through
+	// eventstore/esdbserver and the official client (see ServerResult).
+	ThroughServer bool
 }
 
 // ErrNotEmpty is the error of Run on a store that holds events, without
@@ -118,6 +121,9 @@ type Result struct {
 	// AggregateLoadVsReadStream its ratio to ReadStreamEventsPerS.
 	AggregateLoadEventsPerS   float64 `json:"aggregate_load_events_per_s"`
 	AggregateLoadVsReadStream float64 `json:"aggregate_load_vs_read_stream"`
+	// *ServerResult holds the through-server figures (its keys inline),
+	// nil without Options.ThroughServer.
+	*ServerResult
 }
 
 // fileStore is what a file-backed store (eventstore/sqlite) offers.
@@ -221,6 +227,12 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"aggregate load", func() (err error) { res.AggregateLoadEventsPerS, err = r.aggregateLoad(); return err }},
+		{"through the server", func() error {
+			if !o.ThroughServer {
+				return nil
+			}
+			return r.throughServer(&res, allEvents, o.URL != "")
+		}},
 		{"raw scan", func() (err error) {
 			if !isFile {
 				return nil
@@ -528,6 +540,11 @@ func (r *runner) readStream() (float64, error) {
 	if err := r.seed(stream, r.sz.StreamEvents); err != nil {
 		return 0, err
 	}
+	return r.timeStream(stream)
+}
+
+// timeStream reads the Sizes.StreamEvents events of stream.
+func (r *runner) timeStream(stream string) (float64, error) {
 	start := time.Now()
 	n := 0
 	for _, err := range r.s.ReadStream(r.ctx, stream, eventstore.ReadOptions{}) {
@@ -552,10 +569,16 @@ func (r *runner) readAll() (float64, int, error) {
 			r.progress("  %d of %d events", r.total.Load(), r.sz.AllEvents)
 		}
 	}
+	return r.timeAll(0)
+}
+
+// timeAll reads $all, up to limit events (0: all of it), and counts the
+// read's heap allocations.
+func (r *runner) timeAll(limit uint64) (float64, int, error) {
 	m0 := mallocs()
 	start := time.Now()
 	n := 0
-	for e, err := range r.s.ReadAll(r.ctx, eventstore.ReadAllOptions{}) {
+	for e, err := range r.s.ReadAll(r.ctx, eventstore.ReadAllOptions{MaxCount: limit}) {
 		if err != nil {
 			return 0, 0, err
 		}
@@ -579,7 +602,7 @@ func (r *runner) placedByRun(e *eventstore.RecordedEvent) bool {
 func (res Result) Table() string {
 	var b strings.Builder
 	row := func(name, value, note string) {
-		b.WriteString(strings.TrimRight(fmt.Sprintf("%-30s %14s  %s", name, value, note), " ") + "\n")
+		b.WriteString(strings.TrimRight(fmt.Sprintf("%-40s %14s  %s", name, value, note), " ") + "\n")
 	}
 	num := func(v float64) string { return fmt.Sprintf("%.0f", v) }
 	row("store", "", res.Store)
@@ -612,6 +635,9 @@ func (res Result) Table() string {
 	}
 	row("subscribe_latency_p50_us", num(res.SubscribeLatencyP50us), "append returned → live subscriber has it")
 	row("subscribe_latency_p99_us", num(res.SubscribeLatencyP99us), "")
+	if res.ServerResult != nil {
+		res.ServerResult.table(row)
+	}
 	if res.BytesPerEvent > 0 {
 		row("bytes_per_event", num(res.BytesPerEvent), "file size / events")
 	} else {
