@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"google.golang.org/grpc/codes"
@@ -64,6 +65,14 @@ func classify(err error) failure {
 	return failFinal
 }
 
+// deadlineReached reports whether ctx has a deadline that has passed or
+// will within a millisecond: a DeadlineExceeded of the call is then the
+// caller's deadline, not the server's.
+func deadlineReached(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < time.Millisecond
+}
+
 // opError reports a failure that none of the contract's typed errors
 // describes.
 func opError(op, stream string, sentinel, cause error) error {
@@ -78,13 +87,18 @@ func opError(op, stream string, sentinel, cause error) error {
 // the store closed) is what the caller gets. expected is the expected
 // revision of a write, for wrong-expected-version errors.
 func mapError(ctx context.Context, op, stream string, expected eventstore.ExpectedRevision, err error) error {
+	ec, gc := codesOf(err)
+	if (ec == esdb.ErrorCodeDeadlineExceeded || gc == codes.DeadlineExceeded) && deadlineReached(ctx) {
+		// gRPC's timer for the call's deadline may fire a moment before
+		// the context's own: the caller's deadline passed all the same.
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil {
 		if errors.Is(context.Cause(ctx), eventstore.ErrClosed) {
 			return fmt.Errorf("esdb: %s %q: %w", op, stream, eventstore.ErrClosed)
 		}
 		return fmt.Errorf("esdb: %s %q: %w", op, stream, ctx.Err())
 	}
-	ec, gc := codesOf(err)
 	switch ec {
 	case esdb.ErrorCodeWrongExpectedVersion:
 		return &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: parseActual(err.Error(), "but got '", "'")}
