@@ -23,7 +23,7 @@ func TestConformanceMemory(t *testing.T) {
 
 func TestConformanceSQLite(t *testing.T) {
 	storetest.Run(t, features, func(t *testing.T) eventstore.Store {
-		db, err := sqlite.Open(testContext(t), filepath.Join(t.TempDir(), "events.db"))
+		db, err := sqlite.Open(testContext(t), filepath.Join(t.TempDir(), "events.db"), sqlite.WithSystemStreams(true))
 		if err != nil {
 			t.Fatalf("sqlite.Open: %v", err)
 		}

@@ -204,7 +204,7 @@ func (b *batch) write(ctx context.Context, h *head, events []eventstore.EventDat
 	// The link streams' heads, two per event at most (nil: none), loaded
 	// once per event type of the write.
 	heads := b.linkHeads[:0]
-	if !tombstone && !eventstore.IsSystemStream(h.name) {
+	if b.w.s.links && !tombstone && !eventstore.IsSystemStream(h.name) {
 		for i := range events {
 			if i > 0 && events[i].Type == events[i-1].Type {
 				heads = append(heads, heads[2*i-2], heads[2*i-1])

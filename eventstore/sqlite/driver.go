@@ -29,7 +29,7 @@ func init() {
 //
 // Query parameters: readonly=true (or mode=ro) for ReadOnly, readers=N for
 // WithReaders, checkpoint_pages=N, recent_ids=N, cached_heads=N,
-// poll=<duration>.
+// poll=<duration>, system_streams=true|false for WithSystemStreams.
 func ParseURL(raw string) (path string, opts []Option, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -76,6 +76,12 @@ func ParseURL(raw string) (path string, opts []Option, err error) {
 				"readers": WithReaders, "checkpoint_pages": WithCheckpointPages, "recent_ids": WithRecentIDs,
 				"cached_heads": WithCachedHeads,
 			}[key](n))
+		case "system_streams":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, bad(err)
+			}
+			opts = append(opts, WithSystemStreams(on))
 		case "poll":
 			d, err := time.ParseDuration(v)
 			if err != nil {

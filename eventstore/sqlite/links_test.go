@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 	"github.com/chronicle-go/chronicle/eventstore/sqlite"
@@ -72,13 +73,16 @@ func snapshot(t *testing.T, s eventstore.Store, streams []string) map[string][]e
 	return out
 }
 
+// systemStreams turns the category and event-type streams on.
+var systemStreams = sqlite.WithSystemStreams(true)
+
 // TestUpgradeFromVersion1 turns a store into the layout of schema version 1
 // (no links table, no rows for link streams but those with metadata) and
 // checks that opening it for writing builds the same links, that a
 // read-only open asks for that first, and that appends then go on.
 func TestUpgradeFromVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	s := openAt(t, path)
+	s := openAt(t, path, systemStreams)
 	streams := linkFixture(t, s)
 	want := snapshot(t, s, streams)
 	if len(want["$ce-order resolved=false"]) == 0 {
@@ -92,6 +96,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 	for _, q := range []string{
 		`DROP TABLE links`,
+		`DROP TABLE settings`,
 		`DELETE FROM streams WHERE (name LIKE '$ce-%' OR name LIKE '$et-%') AND meta IS NULL`,
 		`UPDATE streams SET last = NULL WHERE name LIKE '$ce-%' OR name LIKE '$et-%'`,
 		`PRAGMA user_version = 1`,
@@ -106,7 +111,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if !errors.Is(err, sqlite.ErrNotStore) || !strings.Contains(err.Error(), "upgrade") {
 		t.Fatalf("read-only open of a version 1 store: %v, want ErrNotStore asking for an upgrade", err)
 	}
-	s = openAt(t, path)
+	s = openAt(t, path, systemStreams)
 	if diff := cmp.Diff(want, snapshot(t, s, streams)); diff != "" {
 		t.Fatalf("links after the upgrade differ (-before +after):\n%s", diff)
 	}
@@ -135,7 +140,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 // of deleted streams, leaves the links as they read before: the links to
 // the removed events already resolved to nothing.
 func TestScavengeKeepsLinks(t *testing.T) {
-	s := open(t)
+	s := open(t, systemStreams)
 	streams := linkFixture(t, s)
 	want := snapshot(t, s, streams)
 	res, err := s.Scavenge(context.Background())
@@ -153,7 +158,7 @@ func TestScavengeKeepsLinks(t *testing.T) {
 // TestScavengeLinkStreamMetadata checks that $maxCount on a category stream
 // hides its older links and a scavenge removes them.
 func TestScavengeLinkStreamMetadata(t *testing.T) {
-	s := open(t)
+	s := open(t, systemStreams)
 	ctx := context.Background()
 	for i := range 10 {
 		if _, err := s.Append(ctx, fmt.Sprintf("item-%d", i), eventstore.Any, eventstore.EventData{Type: "Added"}); err != nil {
@@ -192,7 +197,7 @@ func TestScavengeLinkStreamMetadata(t *testing.T) {
 // subscriptions to link streams get the links another writer commits.
 func TestReadOnlyLinkSubscription(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	w := openAt(t, path)
+	w := openAt(t, path, systemStreams)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := w.Append(ctx, "cart-1", eventstore.Any, eventstore.EventData{Type: "Added"}, eventstore.EventData{Type: "Added"}); err != nil {
@@ -247,7 +252,7 @@ func TestReadOnlyLinkSubscription(t *testing.T) {
 // has a links table of its own) changes nothing and says why.
 func TestUpgradeFailsCleanly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	s := openAt(t, path)
+	s := openAt(t, path, systemStreams)
 	linkFixture(t, s)
 	s.Close()
 	db, err := sql.Open("sqlite", path)
@@ -272,7 +277,7 @@ func TestUpgradeFailsCleanly(t *testing.T) {
 func TestScavengeExpiredLinks(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	s := open(t, sqlite.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
+	s := open(t, systemStreams, sqlite.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
 	ctx := context.Background()
 	for i := range 4 {
 		if i == 2 {
@@ -303,7 +308,7 @@ func TestScavengeExpiredLinks(t *testing.T) {
 // subscriber joins while many links are new; each link arrives once.
 func TestReadOnlyLinkPages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	w := openAt(t, path)
+	w := openAt(t, path, systemStreams)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r := openAt(t, path, sqlite.ReadOnly(), sqlite.WithPollInterval(100*time.Millisecond))
@@ -346,7 +351,7 @@ func TestReadOnlyLinkPages(t *testing.T) {
 // store ends with ErrClosed at the first page not read ahead before Close
 // (reads hold at most the page in hand and the next one).
 func TestLinkReadOnClosedStore(t *testing.T) {
-	s := open(t)
+	s := open(t, systemStreams)
 	ctx := context.Background()
 	evs := make([]eventstore.EventData, 3*sqlite.PageRows)
 	for i := range evs {
@@ -368,5 +373,102 @@ func TestLinkReadOnClosedStore(t *testing.T) {
 	}
 	if !errors.Is(last, eventstore.ErrClosed) || n > 2*sqlite.PageRows {
 		t.Fatalf("read of a closed store's link stream: %d links, then %v", n, last)
+	}
+}
+
+// TestSystemStreamsSetting: the category and event-type streams are off in
+// a new file (no links written, $ce- reads as not found), the file keeps
+// the choice across opens, turning them on builds the links of the events
+// already there (the same links an always-on store writes), and turning
+// them off drops them.
+func TestSystemStreamsSetting(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openAt(t, path)
+	streams := linkFixture(t, s)
+	for _, name := range streams {
+		if !strings.HasPrefix(name, "$") {
+			continue
+		}
+		for _, err := range s.ReadStream(ctx, name, eventstore.ReadOptions{}) {
+			if !errors.Is(err, eventstore.ErrStreamNotFound) {
+				t.Fatalf("%s with the system streams off: %v, want ErrStreamNotFound", name, err)
+			}
+		}
+	}
+	s.Close()
+
+	s = openAt(t, path) // still off: the file says so
+	for _, err := range s.ReadStream(ctx, "$ce-order", eventstore.ReadOptions{}) {
+		if !errors.Is(err, eventstore.ErrStreamNotFound) {
+			t.Fatalf("$ce-order after a reopen without the option: %v, want ErrStreamNotFound", err)
+		}
+	}
+	s.Close()
+
+	// The same writes into a store that always had them on.
+	ref := open(t, systemStreams)
+	want := snapshot(t, ref, linkFixture(t, ref))
+
+	s = openAt(t, path, systemStreams) // builds the links
+	// The two stores' events differ in their IDs and times only.
+	if diff := cmp.Diff(want, snapshot(t, s, streams), cmpopts.IgnoreFields(eventstore.RecordedEvent{}, "ID", "Created")); diff != "" {
+		t.Fatalf("links built when turned on differ from links written with the appends (-written +built):\n%s", diff)
+	}
+	s.Close()
+	s = openAt(t, path) // stays on
+	if _, err := s.Append(ctx, "order-9", eventstore.Any, eventstore.EventData{Type: "Type1"}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, err := range s.ReadStream(ctx, "$ce-order", eventstore.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != len(want["$ce-order resolved=false"])+1 {
+		t.Fatalf("$ce-order after a reopen and an append: %d links, want %d", n, len(want["$ce-order resolved=false"])+1)
+	}
+	s.Close()
+
+	s = openAt(t, path, sqlite.WithSystemStreams(false)) // drops them
+	for _, err := range s.ReadStream(ctx, "$ce-order", eventstore.ReadOptions{}) {
+		if !errors.Is(err, eventstore.ErrStreamNotFound) {
+			t.Fatalf("$ce-order turned off: %v, want ErrStreamNotFound", err)
+		}
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var links int
+	if err := db.QueryRow(`SELECT count(*) FROM links`).Scan(&links); err != nil || links != 0 {
+		t.Fatalf("links left after turning the system streams off: %d, %v", links, err)
+	}
+
+	// A read-only store follows its file.
+	w := openAt(t, path, systemStreams)
+	r := openAt(t, path, sqlite.ReadOnly())
+	for _, err := range r.ReadStream(ctx, "$ce-order", eventstore.ReadOptions{MaxCount: 1}) {
+		if err != nil {
+			t.Fatalf("read-only $ce-order with the file's system streams on: %v", err)
+		}
+	}
+	w.Close()
+}
+
+func TestSystemStreamsURL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	for _, c := range []struct {
+		param string
+		ok    bool
+	}{{"system_streams=true", true}, {"system_streams=0", true}, {"system_streams=maybe", false}} {
+		_, opts, err := sqlite.ParseURL("sqlite://" + path + "?" + c.param)
+		if (err == nil) != c.ok || (c.ok && len(opts) != 1) {
+			t.Errorf("%s: %d options, %v", c.param, len(opts), err)
+		}
 	}
 }

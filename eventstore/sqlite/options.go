@@ -19,6 +19,7 @@ type options struct {
 	now             func() time.Time
 	vfs             string // SQLite VFS to open the file through; "": the default
 	logger          *slog.Logger
+	systemStreams   int8 // WithSystemStreams: +1 on, -1 off, 0 as the file says
 }
 
 func defaultOptions() options {
@@ -39,6 +40,28 @@ func defaultOptions() options {
 // WithPollInterval). The file must exist.
 func ReadOnly() Option {
 	return func(o *options) error { o.readOnly = true; return nil }
+}
+
+// WithSystemStreams turns the category and event-type streams ($ce-<category>,
+// $et-<type>; see eventstore.CategoryStream) on or off, as EventStoreDB's
+// $by_category and $by_event_type system projections are. The choice is kept
+// in the file: without this option a store keeps what its file says, and a
+// new file starts with them off. On, every append also writes the links of
+// its events in the same transaction — two index rows per event, which costs
+// appends about a third of their speed and a file about 60 bytes per event
+// (chronicle bench) — and reads and subscriptions of $ce-/$et- streams
+// serve them. Turning them on for a file that holds events builds the links
+// of every event it holds, in one transaction, at Open; turning them off
+// drops them. Off, $ce-/$et- streams do not exist (ErrStreamNotFound). A
+// read-only store follows its file.
+func WithSystemStreams(on bool) Option {
+	return func(o *options) error {
+		o.systemStreams = -1
+		if on {
+			o.systemStreams = 1
+		}
+		return nil
+	}
 }
 
 // WithReaders sets how many connections serve reads concurrently (default 4).

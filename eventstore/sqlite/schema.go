@@ -44,6 +44,8 @@ var schema = []string{
 	) STRICT`,
 	`CREATE UNIQUE INDEX events_stream_rev ON events (stream, rev)`,
 	linksTable,
+	settingsTable,
+	`INSERT INTO settings (key, value) VALUES ('links', 0)`,
 	fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
 	fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion),
 }
@@ -63,6 +65,68 @@ const linksTable = `CREATE TABLE links (
 		created INTEGER NOT NULL,  -- when that event was written, Unix ns
 		PRIMARY KEY (stream, rev)
 	) STRICT, WITHOUT ROWID`
+
+// settingsTable holds the file's settings: 'links' is 1 while the links
+// of the category and event-type streams are kept (WithSystemStreams).
+const settingsTable = `CREATE TABLE settings (
+		key   TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	) STRICT, WITHOUT ROWID`
+
+// linksKept reads whether the file keeps the links of the system streams.
+func linksKept(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (bool, error) {
+	var v int64
+	if err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'links'`).Scan(&v); err != nil {
+		return false, fmt.Errorf("sqlite: read settings: %w", err)
+	}
+	return v == 1, nil
+}
+
+// applySystemStreams makes the file keep the links of the system streams
+// or not, as want says (0: as it is), and returns whether it keeps them.
+// Turning them on builds the links of every event the file holds; turning
+// them off drops them. Either is one transaction.
+func applySystemStreams(ctx context.Context, c *sql.Conn, want int8) (bool, error) {
+	kept, err := linksKept(ctx, c)
+	if err != nil || want == 0 || kept == (want > 0) {
+		return kept, err
+	}
+	on := want > 0
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return kept, fmt.Errorf("sqlite: system streams: %w", err)
+	}
+	err = func() error {
+		// The link streams keep their rows (their metadata may be set) but
+		// lose their links.
+		if _, err := c.ExecContext(ctx, `DELETE FROM links`); err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, `UPDATE streams SET last = NULL WHERE substr(name, 1, 4) IN ('$ce-', '$et-')`); err != nil {
+			return err
+		}
+		if on {
+			if err := buildLinks(ctx, c); err != nil {
+				return err
+			}
+		}
+		v := 0
+		if on {
+			v = 1
+		}
+		_, err := c.ExecContext(ctx, `UPDATE settings SET value = ? WHERE key = 'links'`, v)
+		return err
+	}()
+	if err == nil {
+		_, err = c.ExecContext(ctx, `COMMIT`)
+	}
+	if err != nil {
+		_, _ = c.ExecContext(ctx, `ROLLBACK`)
+		return kept, fmt.Errorf("sqlite: turn system streams %s: %w", map[bool]string{true: "on", false: "off"}[on], err)
+	}
+	return on, nil
+}
 
 // migrate creates the schema in an empty database, upgrades one of an
 // earlier version, and checks an existing one; c is the writer connection.
@@ -92,18 +156,17 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 	return checkHeader(app, version)
 }
 
-// upgrade1 upgrades a version 1 store: it creates the links table and
-// builds the links of every event the file holds, in one transaction.
+// upgrade1 upgrades a version 1 store: it creates the links and settings
+// tables, with the system streams off (WithSystemStreams builds their links).
 func upgrade1(ctx context.Context, c *sql.Conn) error {
 	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		return fmt.Errorf("sqlite: upgrade schema: %w", err)
 	}
 	err := func() error {
-		if _, err := c.ExecContext(ctx, linksTable); err != nil {
-			return err
-		}
-		if err := buildLinks(ctx, c); err != nil {
-			return err
+		for _, q := range []string{linksTable, settingsTable, `INSERT INTO settings (key, value) VALUES ('links', 0)`} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				return err
+			}
 		}
 		_, err := c.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
 		return err
@@ -121,8 +184,7 @@ func upgrade1(ctx context.Context, c *sql.Conn) error {
 // buildPage is how many events buildLinks reads per query.
 const buildPage = 4096
 
-// buildLinks writes the links of the events in the file (a version 1 file
-// has none), reading the log in pages, in position order. Events a scavenge
+// buildLinks writes the links of the events in the file (it has none), reading the log in pages, in position order. Events a scavenge
 // removed have no link. Its memory is one page and one counter per link
 // stream.
 func buildLinks(ctx context.Context, c *sql.Conn) error {

@@ -28,7 +28,7 @@ func openAt(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{FallsBehind: true, SnapshotReads: true, IdempotencyWindow: 64, SystemStreams: true}, func(t *testing.T) eventstore.Store {
-		return open(t, sqlite.WithRecentIDs(64))
+		return open(t, sqlite.WithRecentIDs(64), sqlite.WithSystemStreams(true))
 	})
 }
 

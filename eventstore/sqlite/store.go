@@ -36,6 +36,7 @@ type Store struct {
 	rdb     *sql.DB   // read-only connections
 	reads   readStmts // prepared on rdb
 	raw     *rawPool  // the pages of event reads (rawread.go)
+	links   bool      // the file keeps the system streams' links (WithSystemStreams)
 	w       *writer   // nil when read-only
 	ckpt    *checkpointer
 	watcher *watcher // read-only: feeds subscriptions by polling
@@ -142,6 +143,10 @@ func (s *Store) openWriter(ctx context.Context) error {
 // checkpointer, the readers and the commit loop.
 func (s *Store) startWriting(ctx context.Context, wconn *sql.Conn, created bool) (*writer, error) {
 	if err := migrate(ctx, wconn); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.links, err = applySystemStreams(ctx, wconn, s.opts.systemStreams); err != nil {
 		return nil, err
 	}
 	if err := reserveLog(s.path+"-wal", s.opts.checkpointPages); err != nil {
@@ -323,6 +328,9 @@ func (s *Store) openReader(ctx context.Context) error {
 		return unfinished("has no Chronicle header")
 	}
 	if err := checkHeader(app, version); err != nil {
+		return err
+	}
+	if s.links, err = linksKept(ctx, s.rdb); err != nil {
 		return err
 	}
 	if err := s.reads.prepare(ctx, s.rdb); err != nil {
