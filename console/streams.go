@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
@@ -103,17 +102,8 @@ func positionParam(r *http.Request, name string) (eventstore.Position, error) {
 	if s == "" {
 		return eventstore.Position{}, nil
 	}
-	var p eventstore.Position
-	c, rest, ok := strings.Cut(s, "/")
-	if ok {
-		var err1, err2 error
-		cs, okc := strings.CutPrefix(c, "C:")
-		ps, okp := strings.CutPrefix(rest, "P:")
-		p.Commit, err1 = strconv.ParseUint(cs, 10, 64)
-		p.Prepare, err2 = strconv.ParseUint(ps, 10, 64)
-		ok = okc && okp && err1 == nil && err2 == nil && !p.IsZero()
-	}
-	if !ok {
+	p, err := eventstore.ParsePosition(s)
+	if err != nil || p.IsZero() {
 		return p, errorf(http.StatusBadRequest, "%s %q: want a position such as C:12/P:12", name, s)
 	}
 	return p, nil

@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,6 +100,22 @@ func (p Position) IsZero() bool { return p == Position{} }
 
 // String formats p as EventStoreDB does: "C:<commit>/P:<prepare>".
 func (p Position) String() string { return fmt.Sprintf("C:%d/P:%d", p.Commit, p.Prepare) }
+
+// ParsePosition parses a position as String writes it,
+// "C:<commit>/P:<prepare>".
+func ParsePosition(s string) (Position, error) {
+	c, p, ok := strings.Cut(s, "/")
+	cs, okc := strings.CutPrefix(c, "C:")
+	ps, okp := strings.CutPrefix(p, "P:")
+	if ok && okc && okp {
+		commit, err1 := strconv.ParseUint(cs, 10, 64)
+		prepare, err2 := strconv.ParseUint(ps, 10, 64)
+		if err1 == nil && err2 == nil {
+			return Position{Commit: commit, Prepare: prepare}, nil
+		}
+	}
+	return Position{}, fmt.Errorf("eventstore: position %q is not C:<commit>/P:<prepare>", s)
+}
 
 // Well-known event and stream names.
 const (

@@ -245,3 +245,36 @@ func ExampleParseLink() {
 	fmt.Println(stream, rev, ok)
 	// Output: order-1 3 true
 }
+
+func TestParsePosition(t *testing.T) {
+	p, err := eventstore.ParsePosition("C:12/P:11")
+	if err != nil || p != (eventstore.Position{Commit: 12, Prepare: 11}) {
+		t.Fatalf("ParsePosition: %v, %v", p, err)
+	}
+	for _, bad := range []string{"", "C:1", "C:x/P:1", "12", "P:1/C:1", "C:1/P:", "C:-1/P:1", "C:1/P:18446744073709551616"} {
+		if _, err := eventstore.ParsePosition(bad); err == nil {
+			t.Fatalf("ParsePosition(%q) succeeded", bad)
+		}
+	}
+}
+
+// FuzzParsePosition: what ParsePosition accepts, String writes back the
+// same way unless the numbers had leading zeros or a '+'; whatever String
+// writes, ParsePosition reads.
+func FuzzParsePosition(f *testing.F) {
+	f.Add("C:12/P:11", uint64(3), uint64(4))
+	f.Add("C:0/P:0", uint64(0), uint64(1<<63))
+	f.Fuzz(func(t *testing.T, s string, c, p uint64) {
+		want := eventstore.Position{Commit: c, Prepare: p}
+		if got, err := eventstore.ParsePosition(want.String()); err != nil || got != want {
+			t.Fatalf("round trip of %v: %v, %v", want, got, err)
+		}
+		pos, err := eventstore.ParsePosition(s)
+		if err != nil {
+			return
+		}
+		if again, err := eventstore.ParsePosition(pos.String()); err != nil || again != pos {
+			t.Fatalf("%q read as %v, which reads back as %v, %v", s, pos, again, err)
+		}
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -258,13 +257,8 @@ func parsePosition(s string) (eventstore.Position, error) {
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return eventstore.Position{Commit: n, Prepare: n}, nil
 	}
-	c, p, ok := strings.Cut(s, "/")
-	if ok && strings.HasPrefix(c, "C:") && strings.HasPrefix(p, "P:") {
-		commit, err1 := strconv.ParseUint(c[2:], 10, 64)
-		prepare, err2 := strconv.ParseUint(p[2:], 10, 64)
-		if err1 == nil && err2 == nil {
-			return eventstore.Position{Commit: commit, Prepare: prepare}, nil
-		}
+	if p, err := eventstore.ParsePosition(s); err == nil {
+		return p, nil
 	}
 	return eventstore.Position{}, fmt.Errorf("%q is not a position (want C:<commit>/P:<prepare> or a number)", s)
 }

@@ -478,7 +478,7 @@ func placeString(f eventstore.From) string {
 		return strconv.FormatUint(rev, 10)
 	}
 	if pos, ok := f.Position(); ok {
-		return "C:" + strconv.FormatUint(pos.Commit, 10) + "/P:" + strconv.FormatUint(pos.Prepare, 10)
+		return pos.String()
 	}
 	return ""
 }

@@ -472,3 +472,81 @@ func TestSystemStreamsURL(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemStreamsFailedBuild: turning the system streams on in a file
+// whose link build fails (an insert refused by a trigger) fails the open,
+// and the file is as before: off, its link streams empty.
+func TestSystemStreamsFailedBuild(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openAt(t, path, systemStreams)
+	linkFixture(t, s)
+	s.Close()
+	s = openAt(t, path, sqlite.WithSystemStreams(false))
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON links BEGIN SELECT RAISE(FAIL, 'injected'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, path, systemStreams); err == nil || !strings.Contains(err.Error(), "turn system streams on") {
+		t.Fatalf("open that cannot build the links: %v, want the build's error", err)
+	}
+	var on, links, heads int
+	if err := db.QueryRow(`SELECT value FROM settings WHERE key = 'links'`).Scan(&on); err != nil || on != 0 {
+		t.Fatalf("setting after the failed build: %d, %v, want 0", on, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM links`).Scan(&links); err != nil || links != 0 {
+		t.Fatalf("links after the failed build: %d, %v", links, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM streams WHERE substr(name, 1, 4) IN ('$ce-', '$et-') AND last IS NOT NULL`).Scan(&heads); err != nil || heads != 0 {
+		t.Fatalf("link streams with a head after the failed build: %d, %v", heads, err)
+	}
+	if _, err := db.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path, systemStreams) // builds now
+	n := 0
+	for _, err := range s.ReadStream(ctx, "$ce-order", eventstore.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no links after the build succeeded")
+	}
+}
+
+// TestSystemStreamsFailedDrop: turning them off in a file where dropping
+// the links fails (a trigger refuses the delete) fails the open and leaves
+// the file on, every link and head in place.
+func TestSystemStreamsFailedDrop(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openAt(t, path, systemStreams)
+	streams := linkFixture(t, s)
+	want := snapshot(t, s, streams)
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER refuse BEFORE DELETE ON links BEGIN SELECT RAISE(FAIL, 'injected'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, path, sqlite.WithSystemStreams(false)); err == nil || !strings.Contains(err.Error(), "turn system streams off") {
+		t.Fatalf("open that cannot drop the links: %v, want the drop's error", err)
+	}
+	if _, err := db.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path) // the file says on
+	if diff := cmp.Diff(want, snapshot(t, s, streams)); diff != "" {
+		t.Fatalf("links after the failed drop differ (-before +after):\n%s", diff)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chronicle-go/chronicle/eventstore"
@@ -215,20 +214,9 @@ func decodeCheckpoint(all bool, data []byte) (place, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return place{}, fmt.Errorf("persistent: checkpoint %q: %w", data, err)
 	}
-	pos, err := ParsePosition(s)
-	return place{pos: pos}, err
-}
-
-// ParsePosition parses a position written as EventStoreDB writes it,
-// "C:<commit>/P:<prepare>".
-func ParsePosition(s string) (eventstore.Position, error) {
-	c, p, ok := strings.Cut(s, "/")
-	if ok && strings.HasPrefix(c, "C:") && strings.HasPrefix(p, "P:") {
-		commit, err1 := strconv.ParseUint(c[2:], 10, 64)
-		prepare, err2 := strconv.ParseUint(p[2:], 10, 64)
-		if err1 == nil && err2 == nil {
-			return eventstore.Position{Commit: commit, Prepare: prepare}, nil
-		}
+	pos, err := eventstore.ParsePosition(s)
+	if err != nil {
+		return place{}, fmt.Errorf("persistent: checkpoint: %w", err)
 	}
-	return eventstore.Position{}, fmt.Errorf("persistent: position %q is not C:<commit>/P:<prepare>", s)
+	return place{pos: pos}, nil
 }

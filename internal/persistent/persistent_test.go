@@ -346,15 +346,3 @@ func TestBadConfig(t *testing.T) {
 		_ = r.Close()
 	}
 }
-
-func TestParsePosition(t *testing.T) {
-	p, err := persistent.ParsePosition("C:12/P:11")
-	if err != nil || p != (eventstore.Position{Commit: 12, Prepare: 11}) {
-		t.Fatalf("ParsePosition: %v, %v", p, err)
-	}
-	for _, bad := range []string{"", "C:1", "C:x/P:1", "12"} {
-		if _, err := persistent.ParsePosition(bad); err == nil {
-			t.Fatalf("ParsePosition(%q) succeeded", bad)
-		}
-	}
-}
