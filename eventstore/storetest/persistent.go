@@ -502,12 +502,17 @@ func (s *suite) testPersistentDelivery(t *testing.T) {
 		e.seed("order-1", 1)
 		a := e.connect(g, 10)
 		first := a.recv()
+		got := time.Now()
 		b := e.connect(g, 10)
 		// Not acked: after the timeout it goes to the other consumer.
 		again := b.recv()
 		if again.ID() != first.ID() || again.RetryCount != 1 {
 			e.t.Fatalf("redelivery: %s@%d retry %d, want %s@%d retry 1", again.Event.Stream, again.Event.Revision, again.RetryCount, first.Event.Stream, first.Event.Revision)
 		}
+		// The server's timer started when it sent the event, a consumer's
+		// (one that decides acks locally, as esdb's) when it got it: wait
+		// until the timeout has passed on the consumer's side too.
+		time.Sleep(time.Until(got.Add(st.MessageTimeout)))
 		wantErr(e.t, "Ack by the consumer it timed out on", a.sub.Ack(first.ID()), eventstore.ErrUnknownMessage)
 		b.ack(again)
 		e.waitCheckpoint(g, eventstore.FromRevision(0))
