@@ -134,7 +134,7 @@ func appendWrongVersion(e *eventstore.WrongExpectedVersionError) *streams.Append
 // which proto marshals verbatim, so any gRPC codec sends them unchanged.
 
 // Field numbers of the messages an eventWriter encodes (streams.proto,
-// shared.proto).
+// shared.proto); proposed.go decodes UUIDs and map entries with them too.
 const (
 	fieldReadRespEvent        = 1 // ReadResp.event
 	fieldReadEventEvent       = 1 // ReadEvent.event

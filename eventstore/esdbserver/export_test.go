@@ -1,7 +1,10 @@
 package esdbserver
 
 import (
+	"errors"
+
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/chronicle-go/chronicle/eventstore"
 )
@@ -44,4 +47,23 @@ type EventWriter = eventWriter
 
 func (w *eventWriter) Event(original, target *eventstore.RecordedEvent, isLink, uuidString bool) *streams.ReadResp {
 	return w.event(original, target, isLink, uuidString)
+}
+
+// ProposedReader is the hand decoder of an append's proposed events.
+type ProposedReader = proposedReader
+
+func (r *proposedReader) Decode(raw []byte) (eventstore.EventData, error) { return r.decode(raw) }
+
+func (r *proposedReader) DecodePlain(raw []byte) (eventstore.EventData, bool) {
+	return r.decodePlain(raw)
+}
+
+// Trailers returns the trailers a handler's error sets (nil for errors
+// that carry none).
+func Trailers(err error) metadata.MD {
+	var re *rpcError
+	if errors.As(err, &re) {
+		return re.trailers
+	}
+	return nil
 }

@@ -90,16 +90,13 @@ func (s *streamsService) receiveAppend(call streams.Streams_AppendServer, held *
 	var (
 		events []eventstore.EventData
 		total  int
+		next   proposedReader
 	)
 	for {
-		msg, err := call.Recv()
+		ev, err := next.recv(call)
 		if errors.Is(err, io.EOF) {
 			return target, events, nil
 		}
-		if err != nil {
-			return appendTarget{}, nil, err
-		}
-		ev, err := decodeProposed(msg)
 		if err != nil {
 			return appendTarget{}, nil, err
 		}
