@@ -47,7 +47,10 @@ eventstore/esdb, the Store over the client, as an application would; the
 show the limit the client itself sets, a trivial gRPC server that only
 streams byte-for-byte copies of the server's own $all messages is read by
 the same client (trivial_server_read_all_events_per_s), and
-server_read_all_vs_trivial_server divides by it.
+server_read_all_vs_trivial_server divides by it; likewise the appends are
+repeated against a trivial server that receives them and answers success
+without storing anything (trivial_server_append_*), and each
+server_append_*_vs_trivial_server divides by the same append there.
 
 Without --store it uses a new SQLite file in a temporary directory, removed
 afterwards. With --store it refuses a store that already holds events unless

@@ -92,8 +92,10 @@ func TestBenchCommandThroughServer(t *testing.T) {
 	got, progress := runQuickBench(t, "--through-server")
 	for _, k := range []string{
 		"server_append_1w_per_s", "server_append_1w_p50_us", "server_append_1w_p99_us", "server_append_1w_vs_inprocess",
-		"server_append_32w_events_per_s", "server_append_32w_vs_inprocess",
-		"server_append_batch100_events_per_s", "server_append_batch100_vs_inprocess",
+		"server_append_1w_vs_trivial_server",
+		"server_append_32w_events_per_s", "server_append_32w_vs_inprocess", "server_append_32w_vs_trivial_server",
+		"server_append_batch100_events_per_s", "server_append_batch100_vs_inprocess", "server_append_batch100_vs_trivial_server",
+		"trivial_server_append_1w_per_s", "trivial_server_append_32w_events_per_s", "trivial_server_append_batch100_events_per_s",
 		"server_read_stream_events_per_s", "server_read_stream_vs_inprocess",
 		"server_read_stream_client_events_per_s", "server_read_stream_client_vs_inprocess",
 		"server_read_all_events_per_s", "server_read_all_vs_inprocess", "server_read_all_vs_trivial_server",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -26,18 +27,28 @@ import (
 // loop); the others go through eventstore/esdb, the Store over the client,
 // as an application would. Each *_vs_inprocess is the figure through the
 // server divided by the same figure in process (for latencies: how many
-// times longer); *_vs_trivial_server divides by the same client's $all read
-// from a trivial gRPC server that streams pre-encoded copies of the
-// server's own $all messages, the limit of the client and gRPC themselves.
+// times longer); *_vs_trivial_server divides by the same measurement
+// against a trivial gRPC server, the limit of the client and gRPC
+// themselves: for reads, the same client's $all read from a server that
+// streams pre-encoded copies of the server's own $all messages; for
+// appends, the same appends through eventstore/esdb to a server whose
+// Append receives the messages and answers success without decoding or
+// storing anything.
 type ServerResult struct {
 	Append1wPerS              float64 `json:"server_append_1w_per_s"`
 	Append1wP50us             float64 `json:"server_append_1w_p50_us"`
 	Append1wP99us             float64 `json:"server_append_1w_p99_us"`
 	Append1wVsInprocess       float64 `json:"server_append_1w_vs_inprocess"`
+	Append1wVsTrivial         float64 `json:"server_append_1w_vs_trivial_server"`
 	Append32wEventsPerS       float64 `json:"server_append_32w_events_per_s"`
 	Append32wVsInprocess      float64 `json:"server_append_32w_vs_inprocess"`
+	Append32wVsTrivial        float64 `json:"server_append_32w_vs_trivial_server"`
 	Batch100EventsPerS        float64 `json:"server_append_batch100_events_per_s"`
 	Batch100VsInprocess       float64 `json:"server_append_batch100_vs_inprocess"`
+	Batch100VsTrivial         float64 `json:"server_append_batch100_vs_trivial_server"`
+	TrivialAppend1wPerS       float64 `json:"trivial_server_append_1w_per_s"`
+	TrivialAppend32wPerS      float64 `json:"trivial_server_append_32w_events_per_s"`
+	TrivialBatch100PerS       float64 `json:"trivial_server_append_batch100_events_per_s"`
 	SubscribeLatencyP50us     float64 `json:"server_subscribe_latency_p50_us"`
 	SubscribeLatencyP99us     float64 `json:"server_subscribe_latency_p99_us"`
 	SubscribeP99VsInprocess   float64 `json:"server_subscribe_latency_p99_vs_inprocess"`
@@ -116,6 +127,7 @@ func (r *runner) throughServer(res *Result, allEvents int, cleanup bool) (err er
 		}},
 		{"through the server: append, 32 writers", func() (err error) { sv.Append32wEventsPerS, err = sr.append32(); return err }},
 		{"through the server: append, batches of 100", func() (err error) { sv.Batch100EventsPerS, err = sr.batch100(); return err }},
+		{"trivial server: append (1 writer, 32 writers, batches of 100)", func() error { return trivialAppends(r, srv, sv) }},
 		{"through the server: subscription latency", func() (err error) {
 			sv.SubscribeLatencyP50us, sv.SubscribeLatencyP99us, err = sr.subscribe()
 			return err
@@ -130,6 +142,9 @@ func (r *runner) throughServer(res *Result, allEvents int, cleanup bool) (err er
 	sv.Append1wVsInprocess = ratio(sv.Append1wPerS, res.Append1wPerS)
 	sv.Append32wVsInprocess = ratio(sv.Append32wEventsPerS, res.Append32wEventsPerS)
 	sv.Batch100VsInprocess = ratio(sv.Batch100EventsPerS, res.AppendBatch100EventsPerS)
+	sv.Append1wVsTrivial = ratio(sv.Append1wPerS, sv.TrivialAppend1wPerS)
+	sv.Append32wVsTrivial = ratio(sv.Append32wEventsPerS, sv.TrivialAppend32wPerS)
+	sv.Batch100VsTrivial = ratio(sv.Batch100EventsPerS, sv.TrivialBatch100PerS)
 	sv.SubscribeP99VsInprocess = ratio(sv.SubscribeLatencyP99us, res.SubscribeLatencyP99us)
 	sv.ReadStreamVsInprocess = ratio(sv.ReadStreamEventsPerS, res.ReadStreamEventsPerS)
 	sv.ReadStreamClientVsInproc = ratio(sv.ReadStreamClientPerS, res.ReadStreamEventsPerS)
@@ -205,48 +220,102 @@ func trivialRead(ctx context.Context, srv *esdbserver.Server, count int) (perS, 
 	for _, m := range msgs {
 		total += len(m.b)
 	}
-	// The same transport settings as the server's, so that only the work
-	// differs.
+	c, stop, err := trivialServer(srv, grpc.StreamDesc{StreamName: "Read", ServerStreams: true, Handler: func(_ any, call grpc.ServerStream) error {
+		var req streams.ReadReq
+		if err := call.RecvMsg(&req); err != nil {
+			return err
+		}
+		for i := range req.GetOptions().GetCount() {
+			if err := call.SendMsg(msgs[i%uint64(len(msgs))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { err = errors.Join(err, stop()) }()
+	perS, err = clientRead(ctx, c, "", uint64(count))
+	return perS, float64(total) / float64(len(msgs)), err
+}
+
+// trivialAppends times the appends of r through eventstore/esdb, as the
+// through-server steps do, against a trivial gRPC server whose Append
+// receives every message as it is (no decoding), stores nothing, and
+// answers success.
+func trivialAppends(r *runner, srv *esdbserver.Server, sv *ServerResult) (err error) {
+	var position atomic.Uint64
+	c, stop, err := trivialServer(srv, grpc.StreamDesc{StreamName: "Append", ClientStreams: true, Handler: func(_ any, call grpc.ServerStream) error {
+		n := uint64(0)
+		for {
+			var m rawMessage
+			if err := call.RecvMsg(&m); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return err
+			}
+			n++
+		}
+		// The options, then n-1 events.
+		pos := position.Add(max(n, 2) - 1)
+		return call.SendMsg(&streams.AppendResp{Result: &streams.AppendResp_Success_{Success: &streams.AppendResp_Success{
+			CurrentRevisionOption: &streams.AppendResp_Success_CurrentRevision{CurrentRevision: max(n, 2) - 2},
+			PositionOption:        &streams.AppendResp_Success_Position{Position: &streams.AppendResp_Position{CommitPosition: pos, PreparePosition: pos}},
+		}}})
+	}})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stop()) }()
+	store, err := esdbstore.New(c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// The trivial server keeps nothing: no cleanup, and nothing counts
+	// towards the store's events.
+	tr := &runner{ctx: r.ctx, s: store, sz: r.sz, out: r.out, prefix: r.prefix + "-trivial", streams: map[string]bool{}}
+	if sv.TrivialAppend1wPerS, _, _, err = tr.append1(); err != nil {
+		return err
+	}
+	if sv.TrivialAppend32wPerS, err = tr.append32(); err != nil {
+		return err
+	}
+	sv.TrivialBatch100PerS, err = tr.batch100()
+	return err
+}
+
+// trivialServer serves one method of the Streams service, handler, on a
+// loopback port with srv's transport settings (so that only the work
+// differs) and rawCodec, and returns an official client connected to it
+// and a function that stops both.
+func trivialServer(srv *esdbserver.Server, handler grpc.StreamDesc) (c *esdb.Client, stop func() error, err error) {
 	gs := grpc.NewServer(append(srv.ServerOptions(), grpc.ForceServerCodecV2(rawCodec{}))...)
 	gs.RegisterService(&grpc.ServiceDesc{
 		ServiceName: streams.Streams_ServiceDesc.ServiceName,
 		HandlerType: (*any)(nil),
-		Streams: []grpc.StreamDesc{{StreamName: "Read", ServerStreams: true, Handler: func(_ any, call grpc.ServerStream) error {
-			var req streams.ReadReq
-			if err := call.RecvMsg(&req); err != nil {
-				return err
-			}
-			for i := range req.GetOptions().GetCount() {
-				if err := call.SendMsg(msgs[i%uint64(len(msgs))]); err != nil {
-					return err
-				}
-			}
-			return nil
-		}}},
+		Streams:     []grpc.StreamDesc{handler},
 	}, nil)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, err
+		return nil, nil, err
 	}
-	stop, _ := serve(func() error { return nil }, func() error {
+	stopServer, _ := serve(func() error { return nil }, func() error {
 		if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return err
 		}
 		return nil
 	}, func(context.Context) error { gs.Stop(); return nil })
-	defer func() { err = errors.Join(err, stop()) }()
 	cfg, err := esdb.ParseConnectionString("esdb://" + lis.Addr().String() + "?tls=false")
-	if err != nil {
-		return 0, 0, err
+	if err == nil {
+		cfg.Logger = esdb.NoopLogging()
+		c, err = esdb.NewClient(cfg)
 	}
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
 	if err != nil {
-		return 0, 0, err
+		return nil, nil, errors.Join(err, stopServer())
 	}
-	defer c.Close()
-	perS, err = clientRead(ctx, c, "", uint64(count))
-	return perS, float64(total) / float64(len(msgs)), err
+	return c, func() error { return errors.Join(c.Close(), stopServer()) }, nil
 }
 
 // captureReadAll reads the first n messages of $all from the esdbserver at
@@ -327,9 +396,13 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 func (sv *ServerResult) table(row func(name, value, note string)) {
 	num := func(v float64) string { return fmt.Sprintf("%.0f", v) }
 	x := func(v float64, what string) string { return fmt.Sprintf("%.2f × %s", v, what) }
-	row("server_append_1w_per_s", num(sv.Append1wPerS), x(sv.Append1wVsInprocess, fmt.Sprintf("in process; p50 %.0f µs, p99 %.0f µs", sv.Append1wP50us, sv.Append1wP99us)))
-	row("server_append_32w_events_per_s", num(sv.Append32wEventsPerS), x(sv.Append32wVsInprocess, "in process"))
-	row("server_append_batch100_events_per_s", num(sv.Batch100EventsPerS), x(sv.Batch100VsInprocess, "in process"))
+	row("server_append_1w_per_s", num(sv.Append1wPerS), x(sv.Append1wVsInprocess, "in process, ")+
+		x(sv.Append1wVsTrivial, fmt.Sprintf("trivial server; p50 %.0f µs, p99 %.0f µs", sv.Append1wP50us, sv.Append1wP99us)))
+	row("server_append_32w_events_per_s", num(sv.Append32wEventsPerS), x(sv.Append32wVsInprocess, "in process, ")+x(sv.Append32wVsTrivial, "trivial server"))
+	row("server_append_batch100_events_per_s", num(sv.Batch100EventsPerS), x(sv.Batch100VsInprocess, "in process, ")+x(sv.Batch100VsTrivial, "trivial server"))
+	row("trivial_server_append_1w_per_s", num(sv.TrivialAppend1wPerS), "the same appends to a server that answers success, storing nothing")
+	row("trivial_server_append_32w_events_per_s", num(sv.TrivialAppend32wPerS), "")
+	row("trivial_server_append_batch100_events_per_s", num(sv.TrivialBatch100PerS), "")
 	row("server_read_stream_events_per_s", num(sv.ReadStreamEventsPerS), x(sv.ReadStreamVsInprocess, "in process (eventstore/esdb)"))
 	row("server_read_stream_client_events_per_s", num(sv.ReadStreamClientPerS), x(sv.ReadStreamClientVsInproc, "in process (the client alone)"))
 	row("server_read_all_events_per_s", num(sv.ReadAllEventsPerS),
