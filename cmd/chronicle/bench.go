@@ -25,7 +25,8 @@ of the same rows: read_stream_vs_raw, read_all_vs_raw; and the $all read's
 heap allocations per event, read_all_allocs_per_event), loading one
 10 000-event aggregate (five times) through aggregate.Repository with the
 registry's decoding (aggregate_load_events_per_s, and
-aggregate_load_vs_read_stream), the
+aggregate_load_vs_read_stream; beside encoding/json.Unmarshal of the same
+events alone, aggregate_decode_events_per_s, the floor of such a load), the
 catch-up of a projection over the same $all into an in-memory read model
 (projection.Runner, in-memory checkpoints; and its ratio to the plain $all
 read), and into SQL read models

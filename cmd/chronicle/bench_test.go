@@ -28,6 +28,7 @@ func TestBenchCommand(t *testing.T) {
 		"persistent_events_per_s", "persistent_vs_read_all",
 		"raw_scan_stream_events_per_s", "read_stream_vs_raw", "read_all_allocs_per_event",
 		"aggregate_load_events_per_s", "aggregate_load_vs_read_stream",
+		"aggregate_decode_events_per_s", "aggregate_decode_vs_read_stream", "aggregate_load_vs_decode",
 	}
 	var keys []string
 	for k := range got {
@@ -42,7 +43,8 @@ func TestBenchCommand(t *testing.T) {
 		got["append_1w_per_s"] <= 0 || got["read_all_events_per_s"] <= 0 || got["raw_scan_events_per_s"] != 0 ||
 		got["projection_catchup_events_per_s"] <= 0 || got["projection_catchup_vs_read_all"] <= 0 ||
 		got["projection_sqlite_events_per_s"] <= 0 || got["projection_sqlite_vs_inserts"] <= 0 ||
-		got["aggregate_load_events_per_s"] <= 0 || got["read_all_allocs_per_event"] <= 0 {
+		got["aggregate_load_events_per_s"] <= 0 || got["read_all_allocs_per_event"] <= 0 ||
+		got["aggregate_decode_events_per_s"] <= 0 || got["aggregate_load_vs_decode"] <= 0 {
 		t.Fatalf("implausible result for memory: %v", got)
 	}
 	if !strings.Contains(progress, "bench: read $all") {

@@ -121,6 +121,15 @@ type Result struct {
 	// AggregateLoadVsReadStream its ratio to ReadStreamEventsPerS.
 	AggregateLoadEventsPerS   float64 `json:"aggregate_load_events_per_s"`
 	AggregateLoadVsReadStream float64 `json:"aggregate_load_vs_read_stream"`
+	// AggregateDecodeEventsPerS is encoding/json.Unmarshal of the same
+	// events' data alone, from memory: the floor of a load that decodes
+	// with encoding/json one event after the other.
+	// AggregateDecodeVsReadStream is its ratio to ReadStreamEventsPerS (the
+	// best AggregateLoadVsReadStream such a load can reach) and
+	// AggregateLoadVsDecode the load's ratio to it.
+	AggregateDecodeEventsPerS   float64 `json:"aggregate_decode_events_per_s"`
+	AggregateDecodeVsReadStream float64 `json:"aggregate_decode_vs_read_stream"`
+	AggregateLoadVsDecode       float64 `json:"aggregate_load_vs_decode"`
 	// *ServerResult holds the through-server figures (its keys inline),
 	// nil without Options.ThroughServer.
 	*ServerResult
@@ -226,7 +235,10 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			res.ProjectionPostgresEventsPerS, res.PostgresInsertsPerS, err = r.postgresProjection(o.Postgres, allEvents)
 			return err
 		}},
-		{"aggregate load", func() (err error) { res.AggregateLoadEventsPerS, err = r.aggregateLoad(); return err }},
+		{"aggregate load", func() (err error) {
+			res.AggregateLoadEventsPerS, res.AggregateDecodeEventsPerS, err = r.aggregateLoad()
+			return err
+		}},
 		{"through the server", func() error {
 			if !o.ThroughServer {
 				return nil
@@ -272,6 +284,8 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.ReadAllVsRaw = ratio(res.ReadAllEventsPerS, res.RawScanEventsPerS)
 	res.ReadStreamVsRaw = ratio(res.ReadStreamEventsPerS, res.RawScanStreamEventsPerS)
 	res.AggregateLoadVsReadStream = ratio(res.AggregateLoadEventsPerS, res.ReadStreamEventsPerS)
+	res.AggregateDecodeVsReadStream = ratio(res.AggregateDecodeEventsPerS, res.ReadStreamEventsPerS)
+	res.AggregateLoadVsDecode = ratio(res.AggregateLoadEventsPerS, res.AggregateDecodeEventsPerS)
 	res.SagaStepsVsAppend32w = ratio(res.SagaStepsPerS, res.Append32wEventsPerS)
 	res.ProjectionCatchUpVsReadAll = ratio(res.ProjectionCatchUpEventsPerS, res.ReadAllEventsPerS)
 	res.PersistentVsReadAll = ratio(res.PersistentEventsPerS, res.ReadAllEventsPerS)
@@ -616,6 +630,8 @@ func (res Result) Table() string {
 	row("read_all_allocs_per_event", fmt.Sprintf("%.2f", res.ReadAllAllocsPerEvent), "heap allocations of the $all read, per event")
 	row("aggregate_load_events_per_s", num(res.AggregateLoadEventsPerS),
 		fmt.Sprintf("%.2f × read_stream: one 10 000-event aggregate through aggregate.Repository", res.AggregateLoadVsReadStream))
+	row("aggregate_decode_events_per_s", num(res.AggregateDecodeEventsPerS),
+		fmt.Sprintf("%.2f × read_stream; the load is %.2f × this: encoding/json.Unmarshal of the same events alone", res.AggregateDecodeVsReadStream, res.AggregateLoadVsDecode))
 	row("projection_catchup_events_per_s", num(res.ProjectionCatchUpEventsPerS),
 		fmt.Sprintf("%.2f × read_all: $all into an in-memory read model through projection.Runner", res.ProjectionCatchUpVsReadAll))
 	row("persistent_events_per_s", num(res.PersistentEventsPerS),

@@ -34,6 +34,8 @@ func TestRunMemory(t *testing.T) {
 		res.ProjectionSQLiteEventsPerS <= 0 || res.SQLiteInsertsPerS <= 0 ||
 		res.ProjectionSQLiteVsInserts != res.ProjectionSQLiteEventsPerS/res.SQLiteInsertsPerS || res.ProjectionPostgresEventsPerS != 0 ||
 		res.AggregateLoadEventsPerS <= 0 || res.AggregateLoadVsReadStream != res.AggregateLoadEventsPerS/res.ReadStreamEventsPerS ||
+		res.AggregateDecodeEventsPerS <= 0 || res.AggregateDecodeVsReadStream != res.AggregateDecodeEventsPerS/res.ReadStreamEventsPerS ||
+		res.AggregateLoadVsDecode != res.AggregateLoadEventsPerS/res.AggregateDecodeEventsPerS ||
 		res.ReadAllAllocsPerEvent <= 0 {
 		t.Fatalf("missing measurements: %+v", res)
 	}
@@ -45,7 +47,7 @@ func TestRunMemory(t *testing.T) {
 	}
 	table := res.Table()
 	for _, want := range []string{"append_1w_per_s", "saga_steps_per_s", "× append_32w", "not a SQLite store", "no file", "projection_catchup_events_per_s", "× read_all",
-		"projection_sqlite_events_per_s", "× plain batched inserts", "no --postgres URL", "read_all_allocs_per_event", "aggregate_load_events_per_s", "× read_stream"} {
+		"projection_sqlite_events_per_s", "× plain batched inserts", "no --postgres URL", "read_all_allocs_per_event", "aggregate_load_events_per_s", "× read_stream", "aggregate_decode_events_per_s", "the load is"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

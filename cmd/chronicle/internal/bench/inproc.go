@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -90,11 +91,14 @@ const (
 // aggregateLoad appends an aggregate of 10 000 OrderPlaced events, encoded
 // by the registry (so with the metadata it writes), and times its loads
 // through an aggregate.Repository (read, decode through the registry,
-// evolve), in events per second.
-func (r *runner) aggregateLoad() (float64, error) {
+// evolve), in events per second. It also times encoding/json.Unmarshal of
+// the same events' data alone, from memory, as many times (decode): the
+// floor of any load that decodes its events with encoding/json one after
+// the other.
+func (r *runner) aggregateLoad() (load, decode float64, err error) {
 	reg, err := benchRegistry()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The category is the run's prefix without its '-': streams of the run
 	// still start with the prefix ("bench" + "-" + run + "-aggregate").
@@ -110,7 +114,7 @@ func (r *runner) aggregateLoad() (float64, error) {
 	}
 	repo, err := aggregate.NewRepository(r.s, reg, typ)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	id += "-aggregate"
 	stream := typ.Stream(id)
@@ -123,10 +127,10 @@ func (r *runner) aggregateLoad() (float64, error) {
 	for n := 0; n < aggregateEvents; n += len(batch) {
 		data, err := reg.EncodeAll(r.ctx, batch...)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if _, err := r.s.Append(r.ctx, stream, eventstore.Any, data...); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		r.total.Add(int64(len(data)))
 	}
@@ -135,10 +139,35 @@ func (r *runner) aggregateLoad() (float64, error) {
 		root, err := repo.Load(r.ctx, id)
 		switch {
 		case err != nil:
-			return 0, err
+			return 0, 0, err
 		case root.State != aggregateEvents*ev.Total:
-			return 0, fmt.Errorf("the aggregate loaded with total %d, want %d", root.State, aggregateEvents*ev.Total)
+			return 0, 0, fmt.Errorf("the aggregate loaded with total %d, want %d", root.State, aggregateEvents*ev.Total)
 		}
 	}
-	return rate(aggregateLoads*aggregateEvents, time.Since(start)), nil
+	load = rate(aggregateLoads*aggregateEvents, time.Since(start))
+	decode, err = r.decodeFloor(stream)
+	return load, decode, err
+}
+
+// decodeFloor reads the data of stream's events into memory (the 10 000
+// events of the aggregate, about 1 MB) and times encoding/json.Unmarshal of
+// each into an orderPlaced, aggregateLoads times, in events per second.
+func (r *runner) decodeFloor(stream string) (float64, error) {
+	data := make([][]byte, 0, aggregateEvents)
+	for rec, err := range r.s.ReadStream(r.ctx, stream, eventstore.ReadOptions{}) {
+		if err != nil {
+			return 0, err
+		}
+		data = append(data, rec.Data)
+	}
+	start := time.Now()
+	for range aggregateLoads {
+		for _, d := range data {
+			var ev orderPlaced
+			if err := json.Unmarshal(d, &ev); err != nil {
+				return 0, fmt.Errorf("decode floor: %w", err)
+			}
+		}
+	}
+	return rate(aggregateLoads*len(data), time.Since(start)), nil
 }
