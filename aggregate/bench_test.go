@@ -127,3 +127,29 @@ func BenchmarkConflicts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecoding loads aggregates of n events from the memory store
+// decoding one event after the other (seq) and decoding in parallel from
+// the first event on (par, batches of 128, the default workers): where par
+// wins is where a threshold pays (the defaults start after 512 events).
+func BenchmarkDecoding(b *testing.B) {
+	for _, n := range []int{64, 128, 256, 512, 1024, 4096} {
+		for _, mode := range []struct {
+			name string
+			opt  aggregate.Option
+		}{{"seq", aggregate.WithDecoding(0, 0, 0)}, {"par", aggregate.WithDecoding(1, 128, 0)}} {
+			b.Run(fmt.Sprintf("events=%d/%s", n, mode.name), func(b *testing.B) {
+				e := newEnv(b, mode.opt)
+				seedAccount(b, e, n)
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := e.repo.Load(ctx, "1"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
+	}
+}
