@@ -48,9 +48,15 @@ func startPipeline[S any](r *Repository[S]) *pipeline[S] {
 // the loading goroutine goes on ranging over the store's read and applies
 // the decoded events in order (Evolve stays on the loading goroutine, one
 // event after the other). The loading goroutine gathers records into a
-// batch; a full batch goes to the workers, and once depth batches are out
-// it waits for the oldest and applies it before it hands over the next:
-// at most depth+1 batches of records are held. Batches are recycled.
+// batch; a full batch is handed over (offered to the workers), and once
+// depth batches are out it applies the oldest before it hands over the
+// next: at most depth+1 batches of records are held. Batches are recycled.
+//
+// Whoever claims a batch first decodes it: a worker, or the loading
+// goroutine itself when it needs a batch no worker has claimed, or while it
+// waits for one a worker is decoding. So a load never waits for workers
+// that get no processor (a busy machine): it decodes as the sequential load
+// does, and faster when they run.
 //
 // What a load returns does not change: events are applied in order up to
 // the first that fails to decode, whose error is returned (later events of
@@ -61,7 +67,7 @@ func startPipeline[S any](r *Repository[S]) *pipeline[S] {
 type pipeline[S any] struct {
 	r     *Repository[S]
 	size  int
-	work  chan *batch
+	work  chan job
 	ring  []*batch // batches handed over, oldest at ring[head]
 	head  int
 	out   int // batches handed over, not yet applied
@@ -71,14 +77,29 @@ type pipeline[S any] struct {
 	wg    sync.WaitGroup
 }
 
-// A batch is records of a load and, once a worker is done with it (done
-// has a value), the first n of them decoded.
+// A batch is records of a load and, once decoded, the first n of them
+// decoded. A batch is reused: each use is a generation, gen, and is
+// decoded by whoever moves claimed from gen-1 to gen. Only the loading
+// goroutine touches gen and mine.
 type batch struct {
-	recs []eventstore.RecordedEvent
-	res  []decoded
-	n    int
-	done chan struct{}
+	recs    []eventstore.RecordedEvent
+	res     []decoded
+	n       int
+	gen     uint64
+	claimed atomic.Uint64
+	mine    bool          // this generation was decoded by the loading goroutine
+	done    chan struct{} // a worker decoded this generation
 }
+
+// A job offers a generation of a batch to the workers.
+type job struct {
+	b   *batch
+	gen uint64
+}
+
+// claim reports whether the caller won generation gen of b, and must
+// decode it.
+func (b *batch) claim(gen uint64) bool { return b.claimed.CompareAndSwap(gen-1, gen) }
 
 // decoded is one record's outcome.
 type decoded struct {
@@ -90,7 +111,7 @@ type decoded struct {
 
 func newPipeline[S any](r *Repository[S], workers, size int) *pipeline[S] {
 	depth := 2 * workers
-	p := &pipeline[S]{r: r, size: size, work: make(chan *batch, depth), ring: make([]*batch, depth)}
+	p := &pipeline[S]{r: r, size: size, work: make(chan job, depth), ring: make([]*batch, depth)}
 	p.cur = p.newBatch()
 	p.wg.Add(workers)
 	for range workers {
@@ -100,7 +121,7 @@ func newPipeline[S any](r *Repository[S], workers, size int) *pipeline[S] {
 }
 
 func (p *pipeline[S]) newBatch() *batch {
-	return &batch{recs: make([]eventstore.RecordedEvent, 0, p.size), res: make([]decoded, p.size), done: make(chan struct{}, 1)}
+	return &batch{recs: make([]eventstore.RecordedEvent, 0, p.size), res: make([]decoded, p.size), gen: 1, done: make(chan struct{}, 1)}
 }
 
 // add queues rec; when that fills a batch, it hands the batch over, first
@@ -122,9 +143,13 @@ func (p *pipeline[S]) handOver(l *loaded[S]) error {
 			return err
 		}
 	}
-	p.ring[(p.head+p.out)%len(p.ring)] = p.cur
+	b := p.cur
+	p.ring[(p.head+p.out)%len(p.ring)] = b
 	p.out++
-	p.work <- p.cur // never blocks: the channel holds depth batches
+	select {
+	case p.work <- job{b, b.gen}:
+	default: // the channel is full of jobs the loading goroutine took
+	}
 	p.cur, p.spare = p.spare, nil
 	if p.cur == nil {
 		p.cur = p.newBatch()
@@ -132,17 +157,33 @@ func (p *pipeline[S]) handOver(l *loaded[S]) error {
 	return nil
 }
 
-// applyOldest waits for the oldest batch out and applies its events to l
-// in order, up to the first error, as load does.
+// applyOldest gets the oldest batch out decoded (decoding it, or younger
+// ones, while no worker has it done) and applies its events to l in order,
+// up to the first error, as load does.
 func (p *pipeline[S]) applyOldest(l *loaded[S]) error {
 	b := p.ring[p.head]
-	<-b.done
+	for !b.mine {
+		if b.claim(b.gen) {
+			p.decodeBatch(b)
+			b.mine = true
+			break
+		}
+		select {
+		case <-b.done:
+		default:
+			if p.help() {
+				continue
+			}
+			<-b.done
+		}
+		break
+	}
 	p.ring[p.head], p.head, p.out = nil, (p.head+1)%len(p.ring), p.out-1
 	for i := range b.n {
-		if b.res[i].panicked {
-			panic(b.res[i].data)
-		}
 		d := &b.res[i]
+		if d.panicked {
+			panic(d.data)
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -153,8 +194,23 @@ func (p *pipeline[S]) applyOldest(l *loaded[S]) error {
 	}
 	clear(b.recs) // the records' data is garbage now
 	clear(b.res[:b.n])
-	b.recs, b.n, p.spare = b.recs[:0], 0, b
+	b.recs, b.n, b.mine, p.spare = b.recs[:0], 0, false, b
+	b.gen++
 	return nil
+}
+
+// help decodes the oldest batch out after the first that no worker has
+// claimed, and reports whether there was one.
+func (p *pipeline[S]) help() bool {
+	for i := 1; i < p.out; i++ {
+		b := p.ring[(p.head+i)%len(p.ring)]
+		if !b.mine && b.claim(b.gen) {
+			p.decodeBatch(b)
+			b.mine = true
+			return true
+		}
+	}
+	return false
 }
 
 // finish hands over the last, partial batch and applies every batch out.
@@ -180,11 +236,12 @@ func (p *pipeline[S]) stop() {
 
 func (p *pipeline[S]) worker() {
 	defer p.wg.Done()
-	for b := range p.work {
-		if !p.abort.Load() {
-			p.decodeBatch(b)
+	for j := range p.work {
+		if p.abort.Load() || !j.b.claim(j.gen) {
+			continue
 		}
-		b.done <- struct{}{}
+		p.decodeBatch(j.b)
+		j.b.done <- struct{}{}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -545,4 +546,29 @@ func TestParallelDecodingConcurrentLoads(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestParallelDecodingNeedsProcessors: with GOMAXPROCS 1, the default
+// decodes a long load one event after the other, starting no goroutine.
+func TestParallelDecodingNeedsProcessors(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	reg := trailRegistry(t)
+	store := memory.New()
+	defer store.Close()
+	seedTrail(t, store, "1", 2000, -1, 0)
+	l := newLoader(t, store, reg)
+	before := aggregate.Pipelines()
+	if a, err := l.repo.Load(context.Background(), "1"); err != nil || a.State.Events != 2000 {
+		t.Fatalf("Load = %+v, %v", a, err)
+	}
+	if aggregate.Pipelines() != before {
+		t.Error("a load decoded in parallel with GOMAXPROCS 1")
+	}
+	runtime.GOMAXPROCS(2)
+	if _, err := l.repo.Load(context.Background(), "1"); err != nil {
+		t.Fatal(err)
+	}
+	if aggregate.Pipelines() == before {
+		t.Error("no parallel decoding with GOMAXPROCS 2")
+	}
 }
