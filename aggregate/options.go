@@ -31,7 +31,6 @@ type options struct {
 	clock          clock.Clock
 	backoff        backoff.Policy // zero Initial: retry at once
 	afterAppend    AfterAppend
-	decoding       decoding // parallel decoding of long loads
 }
 
 // An AfterAppend hook runs after a command's events were appended, in the
@@ -59,7 +58,7 @@ const (
 
 func defaultOptions() options {
 	return options{
-		maxRetries: DefaultMaxRetries, snapshotKeep: DefaultSnapshotRetention, clock: clock.System, decoding: defaultDecoding(),
+		maxRetries: DefaultMaxRetries, snapshotKeep: DefaultSnapshotRetention, clock: clock.System,
 		backoff: backoff.Policy{Initial: DefaultConflictBackoff, Max: DefaultMaxConflictBackoff, Multiplier: 2, Jitter: backoff.Full},
 	}
 }
