@@ -37,8 +37,7 @@ func seedAccount(b *testing.B, e env, n int) {
 	}
 }
 
-func benchmarkLoad(b *testing.B, snapshot bool) {
-	const events = 10_000
+func benchmarkLoad(b *testing.B, events int, snapshot bool) {
 	var opts []aggregate.Option
 	if snapshot {
 		opts = append(opts, aggregate.WithSnapshotEvery(events))
@@ -66,13 +65,17 @@ func benchmarkLoad(b *testing.B, snapshot bool) {
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkLoad20 loads an aggregate of 20 events from the memory store, the
+// common short load.
+func BenchmarkLoad20(b *testing.B) { benchmarkLoad(b, 20, false) }
+
 // BenchmarkLoad10k loads an aggregate of 10 000 events from the memory store
 // without a snapshot: every event is read, JSON-decoded and applied.
-func BenchmarkLoad10k(b *testing.B) { benchmarkLoad(b, false) }
+func BenchmarkLoad10k(b *testing.B) { benchmarkLoad(b, 10_000, false) }
 
 // BenchmarkLoad10kSnapshot loads the same aggregate from a snapshot taken at
 // its last event (events/s counts the 10 000 events the snapshot stands for).
-func BenchmarkLoad10kSnapshot(b *testing.B) { benchmarkLoad(b, true) }
+func BenchmarkLoad10kSnapshot(b *testing.B) { benchmarkLoad(b, 10_000, true) }
 
 // benchmarkConflicts runs writers goroutines that each deposit into one
 // account `each` times, and reports the concurrency conflicts per command
