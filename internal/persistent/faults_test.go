@@ -379,12 +379,18 @@ func TestStoreFailures(t *testing.T) {
 	}
 }
 
-// setupParked creates order1 with one parked message.
-func setupParked(f *fakeEnv) {
+// withParked creates order1 with one event, parked by the consumer it
+// returns.
+func (f *fakeEnv) withParked() eventstore.PersistentSubscription {
+	f.t.Helper()
 	f.create(order1, settings(order1))
 	f.seed("order-1", 1)
-	f.park(order1, f.subscribe(order1, 10))
+	sub := f.subscribe(order1, 10)
+	f.park(order1, sub)
+	return sub
 }
+
+func setupParked(f *fakeEnv) { f.withParked() }
 
 func (f *fakeEnv) noGroup(g eventstore.PersistentGroup) {
 	f.t.Helper()
@@ -503,10 +509,7 @@ func TestParkedTruncationFailure(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t)
-			f.create(order1, settings(order1))
-			f.seed("order-1", 1)
-			sub := f.subscribe(order1, 10)
-			f.park(order1, sub)
+			sub := f.withParked()
 			f.r.faults.set(opSetMeta, order1.ParkedStream(), 1)
 			if err := f.r.ReplayParkedMessages(f.ctx, order1, 0); err != nil {
 				t.Fatal(err)
@@ -529,6 +532,32 @@ func TestParkedTruncationFailure(t *testing.T) {
 			f.eventually("the replayed message leaves the parked stream", func() bool { return f.info(order1).ParkedMessageCount == 0 })
 		})
 	}
+}
+
+// A failed write is tried again retryDelay (a second) after it failed,
+// however long the failed write took: here the clock passes the whole
+// delay while the write fails, and the retry follows without more time
+// passing.
+func TestRetryDelayCountsFromTheFailure(t *testing.T) {
+	f := newFake(t)
+	sub := f.withParked()
+	f.r.faults.setThen(opSetMeta, order1.ParkedStream(), 1, func() { f.clk.Advance(time.Second) })
+	if err := f.r.ReplayParkedMessages(f.ctx, order1, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.recv(sub)
+	// The worker is idle once it has armed the replayed message's timeout:
+	// the ack's is then the only step that writes the $tb, and fails.
+	f.eventually("the replayed message's timeout is armed", func() bool {
+		d, ok := f.clk.Next()
+		return ok && d == settings(order1).MessageTimeout
+	})
+	if err := sub.Ack(ev.ID()); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually("the replayed message leaves the parked stream", func() bool {
+		return f.r.faults.left(opSetMeta, order1.ParkedStream()) == 0 && f.info(order1).ParkedMessageCount == 0
+	})
 }
 
 // A replay that finds nothing to replay, or fails to read the parked
@@ -561,10 +590,7 @@ func TestReplayEndsAndRunsAgain(t *testing.T) {
 // as it is.
 func TestReplayOfEntriesWithoutTheirEvent(t *testing.T) {
 	f := newFake(t)
-	f.create(order1, settings(order1))
-	f.seed("order-1", 1)
-	sub := f.subscribe(order1, 10)
-	f.park(order1, sub)
+	sub := f.withParked()
 	if _, err := f.r.Store.Delete(f.ctx, "order-1", eventstore.Any); err != nil {
 		t.Fatal(err)
 	}

@@ -63,19 +63,25 @@ const (
 var errInjected = errors.New("injected store failure")
 
 // faultSet holds how many more times each call on each stream fails with
-// errInjected (-1: until cleared).
+// errInjected (-1: until cleared), and what to do when it fails.
 type faultSet struct {
 	mu sync.Mutex
 	n  map[[2]string]int
+	fn map[[2]string]func()
 }
 
-func (f *faultSet) set(op, stream string, n int) {
+func (f *faultSet) set(op, stream string, n int) { f.setThen(op, stream, n, nil) }
+
+// setThen is set, with fn to run each time the call fails, before it
+// returns.
+func (f *faultSet) setThen(op, stream string, n int, fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n == nil {
-		f.n = map[[2]string]int{}
+		f.n, f.fn = map[[2]string]int{}, map[[2]string]func(){}
 	}
 	f.n[[2]string{op, stream}] = n
+	f.fn[[2]string{op, stream}] = fn
 }
 
 // left is how many more times op on stream fails.
@@ -88,13 +94,17 @@ func (f *faultSet) left(op, stream string) int {
 // hit returns errInjected when op on stream is to fail, counting it.
 func (f *faultSet) hit(op, stream string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	k := [2]string{op, stream}
-	switch n := f.n[k]; {
-	case n == 0:
-		return nil
-	case n > 0:
+	n, fn := f.n[k], f.fn[k]
+	if n > 0 {
 		f.n[k] = n - 1
+	}
+	f.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if fn != nil {
+		fn()
 	}
 	return errInjected
 }
