@@ -321,3 +321,38 @@ func TestStatusesOfForeignCheckpoints(t *testing.T) {
 		t.Errorf("Statuses with a partition that is not a number = %v; want an error naming the file", err)
 	}
 }
+
+// A context that ends while its transaction runs: database/sql rolls the
+// transaction back on its own, and the commit finds it gone. The call's
+// error matches the context's (a runner that is told to stop stops, rather
+// than failing with "transaction has already been committed or rolled
+// back"), and nothing is kept.
+func TestContextEndsInsideTheTransaction(t *testing.T) {
+	tg, k := saved(t, "ended")
+	// endInside cancels the call's context and waits until database/sql
+	// has rolled the transaction back.
+	endInside := func(cancel context.CancelFunc) func(context.Context, *sql.Tx) error {
+		return func(_ context.Context, tx *sql.Tx) error {
+			cancel()
+			for {
+				_, err := tx.ExecContext(context.Background(), `SELECT 1`)
+				if errors.Is(err, sql.ErrTxDone) {
+					return nil
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := tg.Update(ctx, k, at(1), at(2), endInside(cancel)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Update whose context ended inside = %v; want context.Canceled", err)
+	}
+	ctx, cancel = context.WithCancel(t.Context())
+	if err := tg.Transact(ctx, k, endInside(cancel)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Transact whose context ended inside = %v; want context.Canceled", err)
+	}
+	if cp, err := tg.Load(t.Context(), k); err != nil || cp != at(1) {
+		t.Errorf("checkpoint = %v, %v; want %v", cp, err, at(1))
+	}
+	must(t, tg.Update(t.Context(), k, at(1), at(2), nil))
+}
