@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-go/chronicle/eventstore"
+	"github.com/chronicle-go/chronicle/eventstore/memory"
 )
 
 // TestReadsKeepEveryEventsBytes reads many pages of events, of several
@@ -75,4 +76,56 @@ func TestReadsKeepEveryEventsBytes(t *testing.T) {
 		}
 	}
 	check("streams", stream, func(j int) int { return j%(n/3)*3 + j/(n/3) })
+}
+
+// TestReadAllFromPositionsBetweenEvents reads $all from positions just
+// before, at and just after each event's (a prepare part off by one), both
+// ways, and checks that the store returns what the memory store does.
+func TestReadAllFromPositionsBetweenEvents(t *testing.T) {
+	ctx := context.Background()
+	s, m := open(t), memory.New()
+	defer m.Close()
+	var evs []eventstore.EventData
+	for i := range 4 {
+		ev := event("E")
+		evs = append(evs, ev)
+		for _, st := range []eventstore.Store{s, m} {
+			mustAppend(t, st, fmt.Sprintf("s-%d", i%2), eventstore.Any, ev)
+		}
+	}
+	// read returns the indexes in evs of what a read of st from the
+	// position of its event i, prepare moved by d, returns.
+	read := func(st eventstore.Store, i int, d int64, dir eventstore.Direction) []int {
+		var at eventstore.Position
+		for e, err := range st.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.ID == evs[i].ID {
+				at = e.Position
+			}
+		}
+		at.Prepare = uint64(int64(at.Prepare) + d)
+		var out []int
+		for e, err := range st.ReadAll(ctx, eventstore.ReadAllOptions{From: eventstore.FromPosition(at), Direction: dir}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range evs {
+				if evs[j].ID == e.ID {
+					out = append(out, j)
+				}
+			}
+		}
+		return out
+	}
+	for i := range evs {
+		for _, d := range []int64{-1, 0, 1} {
+			for _, dir := range []eventstore.Direction{eventstore.Forwards, eventstore.Backwards} {
+				if got, want := read(s, i, d, dir), read(m, i, d, dir); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("from event %d's position, prepare %+d, %v: %v; memory store: %v", i, d, dir, got, want)
+				}
+			}
+		}
+	}
 }

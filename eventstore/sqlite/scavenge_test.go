@@ -343,3 +343,64 @@ func TestScavengeShrinksTheFile(t *testing.T) {
 		t.Fatalf("scavenge %+v, database file %d bytes; want 40 events removed, no free pages left and the ~2.6 MB given back", res, size())
 	}
 }
+
+// TestScavengeRefusedDeletes: when the database refuses a scavenge's
+// deletion (here a trigger another tool added), Scavenge reports the
+// error, removes nothing in that step and leaves the store usable; once the
+// cause is gone, the next Scavenge removes what it should.
+func TestScavengeRefusedDeletes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "refused.db")
+	s := openAt(t, path)
+	mustAppend(t, s, "trunc", eventstore.NoStream, event("E"), event("E"), event("E"))
+	if _, err := s.SetStreamMetadata(ctx, "trunc", eventstore.Any, eventstore.StreamMetadata{TruncateBefore: 2}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "gone", eventstore.NoStream, event("E"))
+	if _, err := s.SetStreamMetadata(ctx, "gone", eventstore.Any, eventstore.StreamMetadata{MaxCount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Tombstone(ctx, "gone", eventstore.Any); err != nil {
+		t.Fatal(err)
+	}
+	removed := int64(0)
+	for i, c := range []struct{ name, trigger string }{
+		{"the events' deletion", `CREATE TRIGGER refuse BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'refused by test'); END`},
+		{"the tombstoned stream's metadata", `CREATE TRIGGER refuse BEFORE UPDATE OF meta ON streams BEGIN SELECT RAISE(ABORT, 'refused by test'); END`},
+	} {
+		foreignExec(t, path, c.trigger)
+		res, err := s.Scavenge(ctx)
+		if err == nil || !strings.Contains(err.Error(), "refused by test") || errors.Is(err, sqlite.ErrFailed) {
+			t.Fatalf("Scavenge with %s refused = %+v, %v; want the database's error", c.name, res, err)
+		}
+		if i == 0 && res.EventsRemoved != 0 {
+			t.Fatalf("Scavenge whose deletions were refused removed %d events", res.EventsRemoved)
+		}
+		removed += res.EventsRemoved
+		foreignExec(t, path, `DROP TRIGGER refuse`)
+		// The store goes on.
+		mustAppend(t, s, "after", eventstore.Any, event("E"))
+	}
+	res, err := s.Scavenge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// trunc's revisions 0 and 1, gone's event (its tombstone record stays)
+	// and its metadata stream's event.
+	if removed += res.EventsRemoved; removed != 4 {
+		t.Fatalf("removed %d events in all, want 4", removed)
+	}
+	if again, err := s.Scavenge(ctx); err != nil || again.EventsRemoved != 0 {
+		t.Fatalf("a second Scavenge = %+v, %v; want nothing removed", again, err)
+	}
+	var revs []uint64
+	for ev, err := range s.ReadStream(ctx, "trunc", eventstore.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, ev.Revision)
+	}
+	if fmt.Sprint(revs) != "[2]" {
+		t.Fatalf("trunc after the scavenge: revisions %v, want [2]", revs)
+	}
+}

@@ -583,7 +583,7 @@ func (g *group) step() {
 	if failed {
 		g.backoffUntil = now.Add(retryDelay)
 	}
-	g.arm(now)
+	g.arm()
 }
 
 // expire retries (or parks) the messages whose time is up. g.mu is held.
@@ -620,8 +620,11 @@ func (g *group) checkpointDue(now time.Time) bool {
 }
 
 // arm sets the timer for the next thing due: a message timeout, a
-// checkpoint, or a retry after a failure. g.mu is held.
-func (g *group) arm(now time.Time) {
+// checkpoint, or a retry after a failure. The timer is set for that time
+// as the clock tells it now, not as it told it when the step began: the
+// step's writes may have taken a while (or a test's fake clock moved), and
+// what is due must not come later by that much. g.mu is held.
+func (g *group) arm() {
 	var next time.Time
 	earlier := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
@@ -653,7 +656,7 @@ func (g *group) arm(now time.Time) {
 	if next.IsZero() {
 		return
 	}
-	g.timerStop = g.e.clk.AfterFunc(next.Sub(now), func() {
+	g.timerStop = g.e.clk.AfterFunc(next.Sub(g.e.clk.Now()), func() {
 		g.mu.Lock()
 		g.timerAt = time.Time{}
 		g.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +45,76 @@ func show(e eventstore.RecordedEvent) eventstore.RecordedEvent {
 type renamed struct {
 	eventstore.Store
 	*persistent.Engine
-	fail atomic.Int32 // appends of the engine to fail
+	fail   atomic.Int32 // appends of the engine to fail
+	faults faultSet     // reads and metadata calls to fail
+}
+
+// The calls of the Store a test can make fail, by stream (as the engine
+// names it; "" for ReadAll and SubscribeToAll).
+const (
+	opRead         = "ReadStream"
+	opReadAll      = "ReadAll"
+	opSubscribe    = "SubscribeToStream"
+	opSubscribeAll = "SubscribeToAll"
+	opGetMeta      = "GetStreamMetadata"
+	opSetMeta      = "SetStreamMetadata"
+)
+
+var errInjected = errors.New("injected store failure")
+
+// faultSet holds how many more times each call on each stream fails with
+// errInjected (-1: until cleared), and what to do when it fails.
+type faultSet struct {
+	mu sync.Mutex
+	n  map[[2]string]int
+	fn map[[2]string]func()
+}
+
+func (f *faultSet) set(op, stream string, n int) { f.setThen(op, stream, n, nil) }
+
+// setThen is set, with fn to run each time the call fails, before it
+// returns.
+func (f *faultSet) setThen(op, stream string, n int, fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n, f.fn = map[[2]string]int{}, map[[2]string]func(){}
+	}
+	f.n[[2]string{op, stream}] = n
+	f.fn[[2]string{op, stream}] = fn
+}
+
+// left is how many more times op on stream fails.
+func (f *faultSet) left(op, stream string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n[[2]string{op, stream}]
+}
+
+// hit returns errInjected when op on stream is to fail, counting it.
+func (f *faultSet) hit(op, stream string) error {
+	f.mu.Lock()
+	k := [2]string{op, stream}
+	n, fn := f.n[k], f.fn[k]
+	if n > 0 {
+		f.n[k] = n - 1
+	}
+	f.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if fn != nil {
+		fn()
+	}
+	return errInjected
+}
+
+// failed is a sequence that yields err.
+func failed[T any](err error) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		yield(zero, err)
+	}
 }
 
 func (r *renamed) appendSystem(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
@@ -56,6 +126,9 @@ func (r *renamed) appendSystem(ctx context.Context, stream string, expected even
 }
 
 func (r *renamed) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	if err := r.faults.hit(opRead, stream); err != nil {
+		return failed[eventstore.RecordedEvent](err)
+	}
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		for e, err := range r.Store.ReadStream(ctx, hide(stream), opts) {
 			var nf *eventstore.StreamNotFoundError
@@ -70,6 +143,9 @@ func (r *renamed) ReadStream(ctx context.Context, stream string, opts eventstore
 }
 
 func (r *renamed) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	if err := r.faults.hit(opReadAll, ""); err != nil {
+		return failed[eventstore.RecordedEvent](err)
+	}
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		for e, err := range r.Store.ReadAll(ctx, opts) {
 			if !yield(show(e), err) {
@@ -79,7 +155,17 @@ func (r *renamed) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) i
 	}
 }
 
+func (r *renamed) SubscribeToStream(ctx context.Context, stream string, opts eventstore.SubscribeOptions) iter.Seq2[eventstore.Message, error] {
+	if err := r.faults.hit(opSubscribe, stream); err != nil {
+		return failed[eventstore.Message](err)
+	}
+	return r.Store.SubscribeToStream(ctx, stream, opts)
+}
+
 func (r *renamed) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeAllOptions) iter.Seq2[eventstore.Message, error] {
+	if err := r.faults.hit(opSubscribeAll, ""); err != nil {
+		return failed[eventstore.Message](err)
+	}
 	return func(yield func(eventstore.Message, error) bool) {
 		for m, err := range r.Store.SubscribeToAll(ctx, opts) {
 			m.Event = show(m.Event)
@@ -91,10 +177,16 @@ func (r *renamed) SubscribeToAll(ctx context.Context, opts eventstore.SubscribeA
 }
 
 func (r *renamed) GetStreamMetadata(ctx context.Context, stream string) (eventstore.MetadataResult, error) {
+	if err := r.faults.hit(opGetMeta, stream); err != nil {
+		return eventstore.MetadataResult{}, err
+	}
 	return r.Store.GetStreamMetadata(ctx, hide(stream))
 }
 
 func (r *renamed) SetStreamMetadata(ctx context.Context, stream string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
+	if err := r.faults.hit(opSetMeta, stream); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	return r.Store.SetStreamMetadata(ctx, hide(stream), expected, meta)
 }
 

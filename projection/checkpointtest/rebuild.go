@@ -429,7 +429,7 @@ func RunKill[Tx any](t *testing.T, cycles int, arg string, ops KillOps[Tx]) {
 	}
 	defer closeTarget()
 	for cycle := range cycles {
-		child := startKillChild(t, killConfig{Store: path, Target: arg})
+		child := startKillChild(t, killConfig{Store: path, Target: arg}, io.Discard)
 		// Appends go on while the child runs, so that it is killed in
 		// catch-up and live alike; the kill lands 30–700 ms in.
 		delay := time.Duration(30+rng.IntN(670)) * time.Millisecond
@@ -453,13 +453,14 @@ func RunKill[Tx any](t *testing.T, cycles int, arg string, ops KillOps[Tx]) {
 		t.Logf("cycle %d: killed after %v; %s", cycle, delay, strings.Join(at, ", "))
 	}
 	last := appendSome(20)
-	child := startKillChild(t, killConfig{Store: path, Target: arg, Finish: last})
+	var out strings.Builder // the final child's test output, for its failure
+	child := startKillChild(t, killConfig{Store: path, Target: arg, Finish: last}, &out)
 	done := make(chan error, 1)
 	go func() { done <- child.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("final child: %v", err)
+			t.Fatalf("final child: %v; its output:\n%s", err, out.String())
 		}
 	case <-time.After(3 * time.Minute):
 		_ = child.Process.Kill()
@@ -523,7 +524,8 @@ func RunKill[Tx any](t *testing.T, cycles int, arg string, ops KillOps[Tx]) {
 	}
 }
 
-func startKillChild(t *testing.T, cfg killConfig) *exec.Cmd {
+// startKillChild starts a child with cfg, its test output to stdout.
+func startKillChild(t *testing.T, cfg killConfig, stdout io.Writer) *exec.Cmd {
 	t.Helper()
 	js, err := json.Marshal(cfg)
 	if err != nil {
@@ -531,7 +533,7 @@ func startKillChild(t *testing.T, cfg killConfig) *exec.Cmd {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), killEnv+"="+string(js))
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
 	if cfg.Finish.IsZero() {
 		cmd.Stderr = io.Discard // a killed child may be cut mid-line
 	}

@@ -97,7 +97,7 @@ func (t *Target) Update(ctx context.Context, key projection.Key, prev, next proj
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fmt.Errorf("sqlite: update %v: commit: %w", key, err)
 	}
 	return nil
@@ -166,7 +166,7 @@ func (t *Target) Transact(ctx context.Context, key projection.Key, apply func(ct
 		rollback(tx)
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fmt.Errorf("sqlite: transact %v: commit: %w", key, err)
 	}
 	return nil

@@ -74,7 +74,7 @@ func (t *Target) Prepare(ctx context.Context, key projection.Key, setup func(ctx
 		return fmt.Errorf("%w: projection %q version %d: %s has no %s", projection.ErrMissingTable,
 			key.Projection, key.Version, filepath.Base(f.path), strings.Join(missing, ", "))
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -122,7 +122,7 @@ func (t *Target) SetPartitions(ctx context.Context, name string, version, n int)
 	if _, err := tx.ExecContext(ctx, `UPDATE chronicle_version SET partitions = ?`, n); err != nil {
 		return fail(err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -251,7 +251,7 @@ func (t *Target) retire(ctx context.Context, pl place) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE chronicle_version SET retired_at = coalesce(retired_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return commit(ctx, tx)
 }
 
 // remove closes and deletes a retired version's file.

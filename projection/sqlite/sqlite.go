@@ -283,3 +283,15 @@ func (f *file) close() error { return errors.Join(f.w.Close(), f.r.Close()) }
 // rollback ends a transaction that failed; its own error is of no use
 // beside the one that caused it.
 func rollback(tx *sql.Tx) { _ = tx.Rollback() }
+
+// commit commits tx, begun with ctx. When ctx ends during the transaction,
+// database/sql rolls it back, and Commit may report only sql.ErrTxDone:
+// the error then matches ctx's error too, so that callers see why nothing
+// was kept (a runner told to stop treats it as its stop, not a failure).
+func commit(ctx context.Context, tx *sql.Tx) error {
+	err := tx.Commit()
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return err
+}

@@ -375,6 +375,7 @@ func TestBrokenFiles(t *testing.T) {
 		"SetPartitions": tg.SetPartitions(ctx, "broken", 1, 1),
 		"Save":          tg.Save(ctx, projection.Key{Projection: "broken", Version: 1, Partition: 1}, projection.Checkpoint{}, at(1)),
 		"Promote":       tg.Promote(ctx, "broken", 2), // cannot retire version 1
+		"Transact":      tg.Transact(ctx, k, func(context.Context, *sql.Tx) error { return nil }),
 	}
 	_, errs["Load"] = tg.Load(ctx, k)
 	_, errs["Statuses"] = tg.Statuses(ctx)
