@@ -207,11 +207,52 @@ func (e *Engine) CreatePersistentSubscription(ctx context.Context, id eventstore
 	if err != nil {
 		return err
 	}
+	// A group of this name that was deleted may have left its streams (a
+	// deletion that failed part-way, or a file an older version wrote): a
+	// new group starts from its own start with nothing parked.
+	if err := e.deleteStreams(ctx, id); err != nil {
+		return err
+	}
 	d := &definition{id: id, settings: cloneSettings(settings), start: start}
 	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { m[id] = d })); err != nil {
 		return err
 	}
+	if err := e.replace(ctx, id, d, nil); err != nil {
+		// Undo the definition, so that the create can be retried; should
+		// that fail too, the group is defined and resume starts it.
+		if uerr := e.saveConfig(context.WithoutCancel(ctx), e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { delete(m, id) })); uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// resume starts group id if it is defined but not running, which a change
+// whose last step (reading the checkpoint) failed leaves; e.opMu is held.
+func (e *Engine) resume(ctx context.Context, id eventstore.PersistentGroup) error {
+	d, ok := e.defs[id]
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	running := e.groups[id] != nil
+	e.mu.Unlock()
+	if running {
+		return nil
+	}
 	return e.replace(ctx, id, d, nil)
+}
+
+// restore starts group id again as it is defined, after a change failed
+// with err part-way, and returns err (joined with the restart's error; the
+// group is then resumed by the next call that looks it up). It runs even
+// when ctx has ended, which may be what made the change fail.
+func (e *Engine) restore(ctx context.Context, id eventstore.PersistentGroup, err error) error {
+	if rerr := e.replace(context.WithoutCancel(ctx), id, e.defs[id], nil); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // replace stops the running group id (its consumers end with reason) and
@@ -294,20 +335,23 @@ func (e *Engine) UpdatePersistentSubscription(ctx context.Context, id eventstore
 		}
 		d.start = start
 	}
-	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { m[id] = d })); err != nil {
-		return err
-	}
-	// Stop the old group (it checkpoints what it acknowledged) before its
-	// checkpoint is dropped for a new start point.
+	// Stop the old group (it checkpoints what it acknowledged), drop its
+	// checkpoint for a new start point, then save the new definition and
+	// start it. A failure before the save restores the old group: from its
+	// checkpoint, or from its start when the checkpoint was dropped (events
+	// may be delivered again; none is skipped).
 	if err := e.replace(ctx, id, nil, eventstore.ErrPersistentSubscriptionDropped); err != nil {
 		return err
 	}
 	if restart {
 		if err := e.deleteStream(ctx, id.CheckpointStream()); err != nil {
-			return err
+			return e.restore(ctx, id, err)
 		}
 	}
-	return e.replace(ctx, id, d, eventstore.ErrPersistentSubscriptionDropped)
+	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { m[id] = d })); err != nil {
+		return e.restore(ctx, id, err)
+	}
+	return e.replace(ctx, id, d, nil)
 }
 
 // deleteStream soft-deletes one of a group's streams, if it exists, as
@@ -335,12 +379,25 @@ func (e *Engine) DeletePersistentSubscription(ctx context.Context, id eventstore
 	if _, ok := e.defs[id]; !ok {
 		return fmt.Errorf("%w: %s", eventstore.ErrPersistentSubscriptionNotFound, id)
 	}
-	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { delete(m, id) })); err != nil {
-		return err
-	}
+	// Stop the group, drop its streams, then its definition: a failure
+	// part-way restores the group (from what is left of its checkpoint: events
+	// may be delivered again) and the deletion can be retried; it never
+	// leaves a checkpoint without its group, which a group created later
+	// under the same name would resume from.
 	if err := e.replace(ctx, id, nil, eventstore.ErrPersistentSubscriptionDropped); err != nil {
 		return err
 	}
+	if err := e.deleteStreams(ctx, id); err != nil {
+		return e.restore(ctx, id, err)
+	}
+	if err := e.saveConfig(ctx, e.withDefs(func(m map[eventstore.PersistentGroup]*definition) { delete(m, id) })); err != nil {
+		return e.restore(ctx, id, err)
+	}
+	return nil
+}
+
+// deleteStreams soft-deletes group id's checkpoint and parked streams.
+func (e *Engine) deleteStreams(ctx context.Context, id eventstore.PersistentGroup) error {
 	if err := e.deleteStream(ctx, id.CheckpointStream()); err != nil {
 		return err
 	}
@@ -370,7 +427,11 @@ func (e *Engine) lookup(ctx context.Context, id eventstore.PersistentGroup, op s
 	if err := e.begin(ctx, id, op); err != nil {
 		return nil, err
 	}
+	err := e.resume(ctx, id)
 	e.opMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -404,6 +465,11 @@ func (e *Engine) ListPersistentSubscriptions(ctx context.Context, stream string)
 	}
 	e.opMu.Lock()
 	err := e.load(ctx)
+	for _, d := range sortedDefinitions(e.defs) {
+		if err == nil {
+			err = e.resume(ctx, d.id)
+		}
+	}
 	e.opMu.Unlock()
 	if err != nil {
 		return nil, err

@@ -65,12 +65,25 @@ var errInjected = errors.New("injected store failure")
 // faultSet holds how many more times each call on each stream fails with
 // errInjected (-1: until cleared), and what to do when it fails.
 type faultSet struct {
-	mu sync.Mutex
-	n  map[[2]string]int
-	fn map[[2]string]func()
+	mu   sync.Mutex
+	n    map[[2]string]int
+	fn   map[[2]string]func()
+	skip map[[2]string]int // calls to let through before failing
 }
 
 func (f *faultSet) set(op, stream string, n int) { f.setThen(op, stream, n, nil) }
+
+// setAfter makes op on stream fail n times after it has succeeded skip
+// more times.
+func (f *faultSet) setAfter(op, stream string, skip, n int) {
+	f.set(op, stream, n)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.skip == nil {
+		f.skip = map[[2]string]int{}
+	}
+	f.skip[[2]string{op, stream}] = skip
+}
 
 // setThen is set, with fn to run each time the call fails, before it
 // returns.
@@ -95,6 +108,11 @@ func (f *faultSet) left(op, stream string) int {
 func (f *faultSet) hit(op, stream string) error {
 	f.mu.Lock()
 	k := [2]string{op, stream}
+	if f.skip[k] > 0 {
+		f.skip[k]--
+		f.mu.Unlock()
+		return nil
+	}
 	n, fn := f.n[k], f.fn[k]
 	if n > 0 {
 		f.n[k] = n - 1
