@@ -66,11 +66,12 @@ func benchmarkLoad(b *testing.B, events int, snapshot bool) {
 }
 
 // BenchmarkLoad20 loads an aggregate of 20 events from the memory store, the
-// common short load.
+// common short load, which decodes one event after the other.
 func BenchmarkLoad20(b *testing.B) { benchmarkLoad(b, 20, false) }
 
 // BenchmarkLoad10k loads an aggregate of 10 000 events from the memory store
-// without a snapshot: every event is read, JSON-decoded and applied.
+// without a snapshot: every event is read, JSON-decoded and applied (after
+// the first 512, decoded in parallel).
 func BenchmarkLoad10k(b *testing.B) { benchmarkLoad(b, 10_000, false) }
 
 // BenchmarkLoad10kSnapshot loads the same aggregate from a snapshot taken at
@@ -124,5 +125,31 @@ func BenchmarkConflicts(b *testing.B) {
 		b.Run(fmt.Sprintf("writers=%d/immediate", writers), func(b *testing.B) {
 			benchmarkConflicts(b, writers, aggregate.WithConflictBackoff(0, 0))
 		})
+	}
+}
+
+// BenchmarkDecoding loads aggregates of n events from the memory store
+// decoding one event after the other (seq) and decoding in parallel from
+// the first event on (par, batches of 128, the default workers): where par
+// wins is where a threshold pays (the defaults start after 512 events).
+func BenchmarkDecoding(b *testing.B) {
+	for _, n := range []int{64, 128, 256, 512, 1024, 4096} {
+		for _, mode := range []struct {
+			name string
+			opt  aggregate.Option
+		}{{"seq", aggregate.WithDecoding(0, 0, 0)}, {"par", aggregate.WithDecoding(1, 128, 0)}} {
+			b.Run(fmt.Sprintf("events=%d/%s", n, mode.name), func(b *testing.B) {
+				e := newEnv(b, mode.opt)
+				seedAccount(b, e, n)
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := e.repo.Load(ctx, "1"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
 	}
 }

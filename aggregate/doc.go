@@ -75,6 +75,25 @@
 // stream no longer continues (after a delete) is ignored too. The state must
 // round-trip through encoding/json: unexported fields are not kept.
 //
+// # Long loads
+//
+// A load applies its events one after the other on the caller's goroutine.
+// Most of a long load's time is decoding (encoding/json), so once a load
+// has applied 512 events it decodes the rest in parallel: it goes on
+// reading the same stream on the caller's goroutine, hands batches of 128
+// events to min(GOMAXPROCS, 4) goroutines that decode them through the
+// registry, and applies the decoded events in order. Evolve still runs on
+// the caller's goroutine, one event after the other; what runs concurrently
+// is [schema.Registry.Decode], with its upcasters, so upcasters must be
+// safe to call from several goroutines at once (pure functions are). The
+// result is the same as decoding one event after the other, errors
+// included: the first event that does not decode fails the load and no
+// event after it is applied (some may have been decoded); a panic while
+// decoding is raised on the caller's goroutine at its event's turn. At
+// most twice as many batches as decoding goroutines, plus one, are held at
+// once. Shorter loads, and every load when GOMAXPROCS is 1, start no
+// goroutine.
+//
 // # Time travel
 //
 // [Repository.LoadAt] rebuilds an aggregate as it was at a revision,

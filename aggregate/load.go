@@ -66,9 +66,24 @@ func (r *Repository[S]) load(ctx context.Context, id string, upTo uint64, useSna
 		first, _ := opts.From.Revision()
 		opts.MaxCount = upTo - first + 1
 	}
-	n := 0
+	// The loop's body is a closure: what it changes lives on the heap, in
+	// one allocation.
+	var run struct {
+		n int
+		p *pipeline[S] // decodes in parallel once n reaches the threshold
+	}
+	defer func() {
+		if run.p != nil {
+			run.p.stop()
+		}
+	}()
 	for rec, err := range r.store.ReadStream(ctx, stream, opts) {
 		if err != nil {
+			if run.p != nil { // the events read before the error come first
+				if perr := run.p.finish(&l); perr != nil {
+					return l, perr
+				}
+			}
 			if errors.Is(err, eventstore.ErrStreamNotFound) {
 				return loaded[S]{state: r.typ.initial(), snapRev: -1}, nil
 			}
@@ -81,18 +96,32 @@ func (r *Repository[S]) load(ctx context.Context, id string, upTo uint64, useSna
 			l.exists = true // the snapshot is valid: its state is up to rec
 			continue
 		}
-		n++
+		run.n++
 		rec.Metadata = versionOnly(rec.Metadata)
+		if run.p != nil {
+			if err := run.p.add(&l, rec); err != nil {
+				return l, err
+			}
+			continue
+		}
 		if l.state, _, _, err = r.apply(l.state, rec); err != nil {
 			return l, err
 		}
 		l.exists, l.rev, l.lastID = true, rec.Revision, rec.ID
+		if run.n == r.opts.decoding.after {
+			run.p = startPipeline(r)
+		}
+	}
+	if run.p != nil {
+		if err := run.p.finish(&l); err != nil {
+			return l, err
+		}
 	}
 	if l.snapRev >= 0 && !l.exists {
 		r.log.WarnContext(ctx, "snapshot ignored: the stream does not continue it", logStream, stream, logRevision, l.snapRev)
 		return r.load(ctx, id, upTo, false)
 	}
-	r.metrics.loaded.Add(ctx, int64(n), categoryAttr(r.typ.Category))
+	r.metrics.loaded.Add(ctx, int64(run.n), categoryAttr(r.typ.Category))
 	return l, nil
 }
 
@@ -100,14 +129,24 @@ func (r *Repository[S]) load(ctx context.Context, id string, upTo uint64, useSna
 // (schema.ErrSkipped, under its skip policy for unknown types) leave the
 // state as it is.
 func (r *Repository[S]) apply(state S, rec eventstore.RecordedEvent) (_ S, _ schema.Event, applied bool, _ error) {
-	ev, err := r.registry.Decode(rec)
-	if errors.Is(err, schema.ErrSkipped) {
-		return state, ev, false, nil
-	}
-	if err != nil {
-		return state, ev, false, fmt.Errorf("aggregate: %q revision %d: %w", rec.Stream, rec.Revision, err)
+	ev, applied, err := r.decodeEvent(rec)
+	if !applied || err != nil {
+		return state, ev, false, err
 	}
 	return r.typ.Evolve(state, ev.Data), ev, true, nil
+}
+
+// decodeEvent decodes rec through the registry; applied is false for an
+// event the registry skips, and for an error.
+func (r *Repository[S]) decodeEvent(rec eventstore.RecordedEvent) (_ schema.Event, applied bool, _ error) {
+	ev, err := r.registry.Decode(rec)
+	if errors.Is(err, schema.ErrSkipped) {
+		return ev, false, nil
+	}
+	if err != nil {
+		return ev, false, fmt.Errorf("aggregate: %q revision %d: %w", rec.Stream, rec.Revision, err)
+	}
+	return ev, true, nil
 }
 
 // checkID rejects an empty aggregate ID.

@@ -31,6 +31,7 @@ type options struct {
 	clock          clock.Clock
 	backoff        backoff.Policy // zero Initial: retry at once
 	afterAppend    AfterAppend
+	decoding       decoding // parallel decoding of long loads
 }
 
 // An AfterAppend hook runs after a command's events were appended, in the
@@ -58,7 +59,7 @@ const (
 
 func defaultOptions() options {
 	return options{
-		maxRetries: DefaultMaxRetries, snapshotKeep: DefaultSnapshotRetention, clock: clock.System,
+		maxRetries: DefaultMaxRetries, snapshotKeep: DefaultSnapshotRetention, clock: clock.System, decoding: defaultDecoding(),
 		backoff: backoff.Policy{Initial: DefaultConflictBackoff, Max: DefaultMaxConflictBackoff, Multiplier: 2, Jitter: backoff.Full},
 	}
 }

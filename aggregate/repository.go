@@ -122,6 +122,11 @@ func (r *Repository[S]) Type() Type[S] { return r.typ }
 // Errors: *NotFoundError (no events; the Aggregate then holds the initial
 // state), ErrInvalidID, the registry's decoding errors (ErrUnknownType,
 // ErrUpcast, … of package schema) and the store's.
+//
+// Past its first 512 events a load decodes the rest on other goroutines
+// (see Long loads in the package documentation): Evolve still runs on the
+// caller's goroutine, in order; the registry's Decode and upcasters run
+// concurrently.
 func (r *Repository[S]) Load(ctx context.Context, id string) (Root[S], error) {
 	l, err := r.load(ctx, id, head, r.opts.snapshotEvery > 0)
 	if err != nil {

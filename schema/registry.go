@@ -47,9 +47,9 @@ type entry struct {
 // An Upcaster turns the JSON data of one version of an event type into the
 // data of the next version. It must not keep or modify data; it returns new
 // bytes (it may return data itself when nothing changes, see Identity).
-// Decode calls it, and a Registry is safe for concurrent use (concurrent
-// loads of aggregates decode at the same time), so an upcaster must be safe
-// to call from several goroutines at once: a pure function of data is.
+// Decode calls it, and Decode may run on several goroutines at once (the
+// aggregate package decodes the events of a long load in parallel), so an
+// upcaster must be safe for concurrent use: a pure function of data is.
 type Upcaster func(data json.RawMessage) (json.RawMessage, error)
 
 // Identity is the upcaster for a compatible change (see the package
