@@ -63,20 +63,20 @@ func (g *groupArgs) group(op string, args []string) (eventstore.PersistentGroup,
 	return pg, nil
 }
 
-// openPersistent opens --store and finds its persistent-subscription
-// capability; a store without it is a clear error.
-func openPersistent(cmd *cobra.Command, op string) (eventstore.Store, eventstore.PersistentSubscriptions, error) {
+// withPersistent opens --store, runs run with its persistent-subscription
+// capability (an error if the store has none) and closes the store.
+func withPersistent(cmd *cobra.Command, op string, run func(ps eventstore.PersistentSubscriptions) error) error {
 	store, err := openStore(cmd, op)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
+	defer store.Close()
 	ps, ok := store.(eventstore.PersistentSubscriptions)
 	if !ok {
-		store.Close()
 		url, _ := cmd.Flags().GetString("store")
-		return nil, nil, fmt.Errorf("%s: the store %q (%T) has no persistent subscriptions (it does not implement eventstore.PersistentSubscriptions)", op, orDefault(url), store)
+		return fmt.Errorf("%s: the store %q (%T) has no persistent subscriptions (it does not implement eventstore.PersistentSubscriptions)", op, orDefault(url), store)
 	}
-	return store, ps, nil
+	return run(ps)
 }
 
 func orDefault(url string) string {
@@ -117,34 +117,31 @@ With --json it prints one JSON object per group and line.`,
 					return usageError{err}
 				}
 			}
-			store, ps, err := openPersistent(cmd, op)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			infos, err := ps.ListPersistentSubscriptions(cmd.Context(), stream)
-			if err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				rows := make([]groupJSON, len(infos))
-				for i := range infos {
-					rows[i] = groupObject(&infos[i])
+			return withPersistent(cmd, op, func(ps eventstore.PersistentSubscriptions) error {
+				infos, err := ps.ListPersistentSubscriptions(cmd.Context(), stream)
+				if err != nil {
+					return fmt.Errorf("%s: %w", op, err)
 				}
-				return jsonLines(out, rows)
-			}
-			if len(infos) == 0 {
-				_, err := fmt.Fprintln(out, "no persistent subscription groups")
-				return err
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STREAM\tGROUP\tSTATUS\tSTRATEGY\tCONSUMERS\tIN FLIGHT\tPARKED\tCHECKPOINT\tLAST READ")
-			for _, in := range infos {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", in.Group.Stream, in.Group.Group, in.Status, in.Settings.ConsumerStrategy,
-					len(in.Connections), in.InFlightMessages, in.ParkedMessageCount, in.LastCheckpointed, in.LastKnown)
-			}
-			return tw.Flush()
+				out := cmd.OutOrStdout()
+				if asJSON {
+					rows := make([]groupJSON, len(infos))
+					for i := range infos {
+						rows[i] = groupObject(&infos[i])
+					}
+					return jsonLines(out, rows)
+				}
+				if len(infos) == 0 {
+					_, err := fmt.Fprintln(out, "no persistent subscription groups")
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "STREAM\tGROUP\tSTATUS\tSTRATEGY\tCONSUMERS\tIN FLIGHT\tPARKED\tCHECKPOINT\tLAST READ")
+				for _, in := range infos {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", in.Group.Stream, in.Group.Group, in.Status, in.Settings.ConsumerStrategy,
+						len(in.Connections), in.InFlightMessages, in.ParkedMessageCount, in.LastCheckpointed, in.LastKnown)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "only the groups of $all")
@@ -173,19 +170,16 @@ exit status 3. With --json it prints one JSON object.`,
 			if err != nil {
 				return err
 			}
-			store, ps, err := openPersistent(cmd, op)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			info, err := ps.GetPersistentSubscriptionInfo(cmd.Context(), pg)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", op, pg, err)
-			}
-			if asJSON {
-				return writeJSONLine(cmd.OutOrStdout(), groupObject(&info))
-			}
-			return printGroup(cmd.OutOrStdout(), &info)
+			return withPersistent(cmd, op, func(ps eventstore.PersistentSubscriptions) error {
+				info, err := ps.GetPersistentSubscriptionInfo(cmd.Context(), pg)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", op, pg, err)
+				}
+				if asJSON {
+					return writeJSONLine(cmd.OutOrStdout(), groupObject(&info))
+				}
+				return printGroup(cmd.OutOrStdout(), &info)
+			})
 		},
 	}
 	ga.add(cmd)
@@ -307,23 +301,20 @@ the group's info as one JSON object.`,
 			if err != nil {
 				return err
 			}
-			store, ps, err := openPersistent(cmd, op)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			if err := ps.CreatePersistentSubscription(cmd.Context(), pg, set); err != nil {
-				return fmt.Errorf("%s %s: %w", op, pg, err)
-			}
-			if asJSON {
-				info, err := ps.GetPersistentSubscriptionInfo(cmd.Context(), pg)
-				if err != nil {
+			return withPersistent(cmd, op, func(ps eventstore.PersistentSubscriptions) error {
+				if err := ps.CreatePersistentSubscription(cmd.Context(), pg, set); err != nil {
 					return fmt.Errorf("%s %s: %w", op, pg, err)
 				}
-				return writeJSONLine(cmd.OutOrStdout(), groupObject(&info))
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "created group %s of %s from %s (%s)\n", pg.Group, pg.Stream, set.From, set.ConsumerStrategy)
-			return err
+				if asJSON {
+					info, err := ps.GetPersistentSubscriptionInfo(cmd.Context(), pg)
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", op, pg, err)
+					}
+					return writeJSONLine(cmd.OutOrStdout(), groupObject(&info))
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "created group %s of %s from %s (%s)\n", pg.Group, pg.Stream, set.From, set.ConsumerStrategy)
+				return err
+			})
 		},
 	}
 	ga.add(cmd)
@@ -349,16 +340,13 @@ status 3.`,
 			if err != nil {
 				return err
 			}
-			store, ps, err := openPersistent(cmd, op)
-			if err != nil {
+			return withPersistent(cmd, op, func(ps eventstore.PersistentSubscriptions) error {
+				if err := ps.DeletePersistentSubscription(cmd.Context(), pg); err != nil {
+					return fmt.Errorf("%s %s: %w", op, pg, err)
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s of %s\n", pg.Group, pg.Stream)
 				return err
-			}
-			defer store.Close()
-			if err := ps.DeletePersistentSubscription(cmd.Context(), pg); err != nil {
-				return fmt.Errorf("%s %s: %w", op, pg, err)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s of %s\n", pg.Group, pg.Stream)
-			return err
+			})
 		},
 	}
 	ga.add(cmd)
@@ -389,24 +377,21 @@ with exit status 3.`,
 			if stopAt < 0 {
 				return usagef("%s: --stop-at %d is negative", op, stopAt)
 			}
-			store, ps, err := openPersistent(cmd, op)
-			if err != nil {
+			return withPersistent(cmd, op, func(ps eventstore.PersistentSubscriptions) error {
+				info, err := ps.GetPersistentSubscriptionInfo(cmd.Context(), pg)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", op, pg, err)
+				}
+				if err := ps.ReplayParkedMessages(cmd.Context(), pg, uint64(stopAt)); err != nil {
+					return fmt.Errorf("%s %s: %w", op, pg, err)
+				}
+				n := info.ParkedMessageCount
+				if stopAt > 0 {
+					n = min(n, stopAt)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "replaying %d parked message(s) of group %s of %s\n", n, pg.Group, pg.Stream)
 				return err
-			}
-			defer store.Close()
-			info, err := ps.GetPersistentSubscriptionInfo(cmd.Context(), pg)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", op, pg, err)
-			}
-			if err := ps.ReplayParkedMessages(cmd.Context(), pg, uint64(stopAt)); err != nil {
-				return fmt.Errorf("%s %s: %w", op, pg, err)
-			}
-			n := info.ParkedMessageCount
-			if stopAt > 0 {
-				n = min(n, stopAt)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "replaying %d parked message(s) of group %s of %s\n", n, pg.Group, pg.Stream)
-			return err
+			})
 		},
 	}
 	ga.add(cmd)
