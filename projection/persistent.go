@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"iter"
 	"time"
 
 	"github.com/google/uuid"
@@ -195,13 +195,6 @@ func (r *Runner[Tx]) connect(ctx context.Context) (eventstore.PersistentSubscrip
 	return s.ps.SubscribePersistent(ctx, s.group, opts)
 }
 
-// delivery is a received event or the consumer's error, as the pump hands
-// it over.
-type delivery struct {
-	ev  eventstore.PersistentEvent
-	err error
-}
-
 // consume runs one consumer until it fails or ctx ends; it reports whether
 // it received anything.
 func (r *Runner[Tx]) consume(ctx, work context.Context) (received bool, err error) {
@@ -209,38 +202,29 @@ func (r *Runner[Tx]) consume(ctx, work context.Context) (received bool, err erro
 	if err != nil {
 		return false, err
 	}
-	subCtx, cancel := context.WithCancel(ctx)
-	in := make(chan delivery, r.o.batchSize)
-	var pump sync.WaitGroup
-	pump.Go(func() {
-		defer close(in)
-		for {
-			ev, err := sub.Recv(subCtx)
-			select {
-			case in <- delivery{ev, err}:
-			case <-subCtx.Done():
-				return
-			}
-			if err != nil {
-				return
+	p := startPump(ctx, r.o.batchSize, func(ctx context.Context) iter.Seq2[eventstore.PersistentEvent, error] {
+		return func(yield func(eventstore.PersistentEvent, error) bool) {
+			for {
+				ev, err := sub.Recv(ctx)
+				if !yield(ev, err) || err != nil {
+					return
+				}
 			}
 		}
 	})
 	defer func() {
-		cancel()
+		p.cancel()
 		// Closing the consumer hands what it did not ack back to the group
 		// (as retries), and ends a Recv in progress.
 		err = errors.Join(err, ignoreClosed(sub.Close()))
-		for range in {
-		}
-		pump.Wait()
+		p.stop()
 	}()
 	batch := make([]eventstore.PersistentEvent, 0, r.o.batchSize)
 	for {
-		var d delivery
+		var first pumped[eventstore.PersistentEvent]
 		var ok bool
 		select {
-		case d, ok = <-in:
+		case first, ok = <-p.in:
 		case <-ctx.Done():
 			return received, nil
 		}
@@ -250,26 +234,8 @@ func (r *Runner[Tx]) consume(ctx, work context.Context) (received bool, err erro
 			}
 			return received, errors.New("projection: persistent subscription ended")
 		}
-		batch = batch[:0]
 		var subErr error
-		for {
-			if d.err != nil {
-				subErr = d.err
-				break
-			}
-			batch = append(batch, d.ev)
-			if len(batch) == r.o.batchSize {
-				break
-			}
-			select {
-			case d, ok = <-in:
-				if ok {
-					continue
-				}
-			default:
-			}
-			break
-		}
+		batch, subErr = p.gather(first, batch[:0], r.o.batchSize, nil)
 		if len(batch) > 0 {
 			received = true
 			if err := r.handlePersistent(work, sub, batch); err != nil {

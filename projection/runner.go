@@ -331,44 +331,20 @@ func fatal(err error) bool {
 	return false
 }
 
-// msg is a subscription message or its error, as the pump hands it over.
-type msg struct {
-	m   eventstore.Message
-	err error
-}
-
 // subscribe runs one subscription from s.resume until it fails or ctx
 // ends; it reports whether it had caught up.
 func (s *session[Tx]) subscribe(ctx, work context.Context, watch <-chan replayRequest) (caughtUp bool, err error) {
 	r := s.r
-	subCtx, cancel := context.WithCancel(ctx)
-	msgs := make(chan msg, 2*r.o.batchSize)
-	var pump sync.WaitGroup
-	pump.Go(func() {
-		defer close(msgs)
-		for m, err := range r.source.subscribe(subCtx, r.store, s.resume) {
-			select {
-			case msgs <- msg{m, err}:
-			case <-subCtx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
+	p := startPump(ctx, 2*r.o.batchSize, func(ctx context.Context) iter.Seq2[eventstore.Message, error] {
+		return r.source.subscribe(ctx, r.store, s.resume)
 	})
-	defer func() {
-		cancel()
-		for range msgs {
-		}
-		pump.Wait()
-	}()
+	defer p.stop()
 	batch := make([]eventstore.Message, 0, r.o.batchSize)
 	for {
-		var first msg
+		var first pumped[eventstore.Message]
 		var ok bool
 		select {
-		case first, ok = <-msgs:
+		case first, ok = <-p.in:
 		case req := <-r.replays:
 			req.reply <- s.replay(work, req)
 			continue
@@ -386,26 +362,8 @@ func (s *session[Tx]) subscribe(ctx, work context.Context, watch <-chan replayRe
 			}
 			return caughtUp, errors.New("projection: subscription ended")
 		}
-		batch = batch[:0]
 		var subErr error
-		for m := first; ; {
-			if m.err != nil {
-				subErr = m.err
-				break
-			}
-			batch = append(batch, m.m)
-			if len(batch) == r.o.batchSize || m.m.Kind == eventstore.MessageCaughtUp {
-				break
-			}
-			select {
-			case m, ok = <-msgs:
-				if ok {
-					continue
-				}
-			default:
-			}
-			break
-		}
+		batch, subErr = p.gather(first, batch[:0], r.o.batchSize, func(m eventstore.Message) bool { return m.Kind == eventstore.MessageCaughtUp })
 		if len(batch) > 0 {
 			up, err := s.dispatch(ctx, work, batch)
 			if err != nil {
