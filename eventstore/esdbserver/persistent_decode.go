@@ -103,7 +103,7 @@ func decodeCreate(req *persistent.CreateReq) (eventstore.PersistentGroup, events
 		case *persistent.CreateReq_AllOptions_End:
 			settings.From = eventstore.End
 		case *persistent.CreateReq_AllOptions_Position:
-			settings.From = eventstore.FromPosition(eventstore.Position{Commit: p.Position.GetCommitPosition(), Prepare: p.Position.GetPreparePosition()})
+			settings.From = fromPosition(p.Position)
 		default:
 			return g, settings, invalidArgument("create request for $all without a start (position, start or end)")
 		}
@@ -115,23 +115,36 @@ func decodeCreate(req *persistent.CreateReq) (eventstore.PersistentGroup, events
 			settings.Filter = filter
 		}
 	default:
-		// Servers before 21 took the stream from the deprecated field and
-		// the start from settings.revision (2^64-1: the end).
-		name, err := decodeStreamName(o.GetStreamIdentifier())
-		if err != nil {
+		var err error
+		if g.Stream, settings.From, err = legacyTarget(o.GetStreamIdentifier(), st.GetRevision()); err != nil {
 			return g, settings, err
-		}
-		g.Stream = name
-		switch rev := st.GetRevision(); rev {
-		case 0:
-			settings.From = eventstore.Start
-		case math.MaxUint64:
-			settings.From = eventstore.End
-		default:
-			settings.From = eventstore.FromRevision(rev)
 		}
 	}
 	return g, settings, nil
+}
+
+// legacyTarget decodes the stream and start of a request in the form of
+// servers before 21: the deprecated stream_identifier, and the start in
+// settings.revision (2^64-1: the end).
+func legacyTarget(id *shared.StreamIdentifier, rev uint64) (string, eventstore.From, error) {
+	name, err := decodeStreamName(id)
+	switch {
+	case err != nil:
+		return "", eventstore.Start, err
+	case rev == 0:
+		return name, eventstore.Start, nil
+	case rev == math.MaxUint64:
+		return name, eventstore.End, nil
+	}
+	return name, eventstore.FromRevision(rev), nil
+}
+
+// fromPosition is the start of a $all group at a request's position.
+func fromPosition(p interface {
+	GetCommitPosition() uint64
+	GetPreparePosition() uint64
+}) eventstore.From {
+	return eventstore.FromPosition(eventstore.Position{Commit: p.GetCommitPosition(), Prepare: p.GetPreparePosition()})
 }
 
 // decodePersistentFilter decodes the filter of a $all group. Its window
@@ -187,23 +200,14 @@ func decodeUpdate(req *persistent.UpdateReq) (eventstore.PersistentGroup, events
 		case *persistent.UpdateReq_AllOptions_End:
 			settings.From = eventstore.End
 		case *persistent.UpdateReq_AllOptions_Position:
-			settings.From = eventstore.FromPosition(eventstore.Position{Commit: p.Position.GetCommitPosition(), Prepare: p.Position.GetPreparePosition()})
+			settings.From = fromPosition(p.Position)
 		default:
 			return g, settings, invalidArgument("update request for $all without a start (position, start or end)")
 		}
 	default:
-		name, err := decodeStreamName(o.GetStreamIdentifier())
-		if err != nil {
+		var err error
+		if g.Stream, settings.From, err = legacyTarget(o.GetStreamIdentifier(), o.GetSettings().GetRevision()); err != nil {
 			return g, settings, err
-		}
-		g.Stream = name
-		switch rev := o.GetSettings().GetRevision(); rev {
-		case 0:
-			settings.From = eventstore.Start
-		case math.MaxUint64:
-			settings.From = eventstore.End
-		default:
-			settings.From = eventstore.FromRevision(rev)
 		}
 	}
 	return g, settings, nil
