@@ -123,6 +123,24 @@ func (c *consumer) ack(evs ...eventstore.PersistentEvent) {
 	}
 }
 
+// nack nacks ids with action and fails the test on error.
+func (c *consumer) nack(action eventstore.NackAction, reason string, ids ...uuid.UUID) {
+	c.e.t.Helper()
+	if err := c.sub.Nack(action, reason, ids...); err != nil {
+		c.e.t.Fatalf("Nack(%v): %v", action, err)
+	}
+}
+
+// billing creates the group "billing" of order-1 with quickSettings,
+// appends n events to order-1 and connects one consumer with bufferSize.
+func (e *env) billing(n, bufferSize int) (eventstore.PersistentGroup, *consumer) {
+	e.t.Helper()
+	g := eventstore.PersistentGroupOf("order-1", "billing")
+	e.create(g, quickSettings())
+	e.seed("order-1", n)
+	return g, e.connect(g, bufferSize)
+}
+
 // nothing fails the test if the consumer receives an event within d: the
 // check that something is held back (a full buffer, a parked message). It
 // can only fail when the backend delivers what it must not.
@@ -406,10 +424,7 @@ func (s *suite) testPersistentBadInput(t *testing.T) {
 		e.connect(g, 10)
 	})
 	s.run(t, "UnknownAck", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 3)
-		c := e.connect(g, 10)
+		g, c := e.billing(3, 10)
 		evs := c.recvN(3)
 		wantErr(e.t, "Ack of an unknown ID", c.sub.Ack(uuid.New()), eventstore.ErrUnknownMessage)
 		wantErr(e.t, "Nack of an unknown ID", c.sub.Nack(eventstore.NackPark, "x", uuid.New()), eventstore.ErrUnknownMessage)
@@ -470,10 +485,7 @@ func (s *suite) testPersistentDelivery(t *testing.T) {
 		wantRevisions(e.t, "live", c.recvN(1), "order-1", 10)
 	})
 	s.run(t, "CheckpointAtLowestUnacked", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 5)
-		c := e.connect(g, 10)
+		g, c := e.billing(5, 10)
 		evs := c.recvN(5)
 		c.ack(evs[0], evs[1], evs[3], evs[4]) // 2 is outstanding
 		e.waitCheckpoint(g, eventstore.FromRevision(1))
@@ -481,10 +493,7 @@ func (s *suite) testPersistentDelivery(t *testing.T) {
 		e.waitCheckpoint(g, eventstore.FromRevision(4))
 	})
 	s.run(t, "BufferSize", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 4)
-		c := e.connect(g, 2)
+		g, c := e.billing(4, 2)
 		evs := c.recvN(2)
 		e.poll("two in flight", e.f.timeout()/2, func() bool {
 			info := e.info(g)
@@ -518,10 +527,7 @@ func (s *suite) testPersistentDelivery(t *testing.T) {
 		e.waitCheckpoint(g, eventstore.FromRevision(0))
 	})
 	s.run(t, "CloseRedelivers", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 2)
-		a := e.connect(g, 10)
+		g, a := e.billing(2, 10)
 		evs := a.recvN(2)
 		b := e.connect(g, 10)
 		if err := a.sub.Close(); err != nil {
@@ -566,9 +572,7 @@ func (s *suite) testPersistentNack(t *testing.T) {
 			e.seed("order-1", 1)
 			c := e.connect(g, 10)
 			ev := c.recv()
-			if err := c.sub.Nack(action, "try again", ev.ID()); err != nil {
-				e.t.Fatal(err)
-			}
+			c.nack(action, "try again", ev.ID())
 			again := c.recv()
 			if again.ID() != ev.ID() || again.RetryCount != 1 {
 				e.t.Fatalf("after Nack(%v): %v retry %d, want %v retry 1", action, again.ID(), again.RetryCount, ev.ID())
@@ -578,14 +582,9 @@ func (s *suite) testPersistentNack(t *testing.T) {
 		})
 	}
 	s.run(t, "skip", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 2)
-		c := e.connect(g, 10)
+		g, c := e.billing(2, 10)
 		evs := c.recvN(2)
-		if err := c.sub.Nack(eventstore.NackSkip, "not for us", evs[0].ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		c.nack(eventstore.NackSkip, "not for us", evs[0].ID())
 		c.ack(evs[1])
 		e.waitCheckpoint(g, eventstore.FromRevision(1))
 		c.nothing("a skipped event", 300*time.Millisecond)
@@ -594,14 +593,9 @@ func (s *suite) testPersistentNack(t *testing.T) {
 		}
 	})
 	s.run(t, "park", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 2)
-		c := e.connect(g, 10)
+		g, c := e.billing(2, 10)
 		evs := c.recvN(2)
-		if err := c.sub.Nack(eventstore.NackPark, "poison", evs[0].ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		c.nack(eventstore.NackPark, "poison", evs[0].ID())
 		c.ack(evs[1])
 		e.waitParked(g, 1)
 		e.waitCheckpoint(g, eventstore.FromRevision(1))
@@ -615,15 +609,10 @@ func (s *suite) testPersistentNack(t *testing.T) {
 		c.nothing("a parked event", 300*time.Millisecond)
 	})
 	s.run(t, "stop", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 1)
-		a := e.connect(g, 10)
+		g, a := e.billing(1, 10)
 		ev := a.recv()
 		b := e.connect(g, 10)
-		if err := a.sub.Nack(eventstore.NackStop, "shutting down", ev.ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		a.nack(eventstore.NackStop, "shutting down", ev.ID())
 		if _, err := a.sub.Recv(e.ctx); err == nil {
 			e.t.Fatal("Recv after Nack(stop) succeeded, want the consumer closed")
 		}
@@ -650,9 +639,7 @@ func (s *suite) testPersistentParking(t *testing.T) {
 			if ev.RetryCount != want {
 				e.t.Fatalf("delivery %d: retry count %d", want, ev.RetryCount)
 			}
-			if err := c.sub.Nack(eventstore.NackRetry, "failing", ev.ID()); err != nil {
-				e.t.Fatal(err)
-			}
+			c.nack(eventstore.NackRetry, "failing", ev.ID())
 		}
 		e.waitParked(g, 1)
 		c.nothing("an event retried MaxRetryCount times", 300*time.Millisecond)
@@ -679,9 +666,7 @@ func (s *suite) testPersistentParking(t *testing.T) {
 		want := e.seed("order-1", 3)
 		c := e.connect(g, 10)
 		evs := c.recvN(3)
-		if err := c.sub.Nack(eventstore.NackPark, "later", evs[0].ID(), evs[2].ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		c.nack(eventstore.NackPark, "later", evs[0].ID(), evs[2].ID())
 		c.ack(evs[1])
 		e.waitParked(g, 2)
 		if err := e.ps().ReplayParkedMessages(e.ctx, g, 1); err != nil {
@@ -705,9 +690,7 @@ func (s *suite) testPersistentParking(t *testing.T) {
 			e.t.Fatalf("second replay: %v, want %v", second.Event.ID, want[2].ID)
 		}
 		// Parked again: it goes back to the parked stream.
-		if err := c.sub.Nack(eventstore.NackPark, "still failing", second.ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		c.nack(eventstore.NackPark, "still failing", second.ID())
 		e.poll("one parked message, the re-parked one", e.f.timeout()/2, func() bool {
 			parked, err := e.read(g.ParkedStream(), eventstore.ReadOptions{})
 			return err == nil && len(parked) == 1 && parked[0].Revision == 2
@@ -848,10 +831,7 @@ func (e *env) shareBy(cs []*consumer, n int, seen func(consumer int, ev eventsto
 // consumers are connected.
 func (s *suite) testPersistentChanges(t *testing.T) {
 	s.run(t, "UpdateWhileConnected", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 4)
-		c := e.connect(g, 10)
+		g, c := e.billing(4, 10)
 		evs := c.recvN(4)
 		c.ack(evs[:2]...)
 		e.waitCheckpoint(g, eventstore.FromRevision(1))
@@ -869,10 +849,7 @@ func (s *suite) testPersistentChanges(t *testing.T) {
 		}
 	})
 	s.run(t, "UpdateStartPoint", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 6)
-		c := e.connect(g, 10)
+		g, c := e.billing(6, 10)
 		c.ack(c.recvN(2)...)
 		e.waitCheckpoint(g, eventstore.FromRevision(1))
 		st := quickSettings()
@@ -883,15 +860,10 @@ func (s *suite) testPersistentChanges(t *testing.T) {
 		wantRevisions(e.t, "after moving the start point", e.connect(g, 10).recvN(2), "order-1", 4, 5)
 	})
 	s.run(t, "DeleteWhileConnected", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 3)
-		c := e.connect(g, 10)
+		g, c := e.billing(3, 10)
 		evs := c.recvN(3)
 		c.ack(evs[0])
-		if err := c.sub.Nack(eventstore.NackPark, "x", evs[1].ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		c.nack(eventstore.NackPark, "x", evs[1].ID())
 		e.waitParked(g, 1)
 		e.waitCheckpoint(g, eventstore.FromRevision(1))
 		if err := e.ps().DeletePersistentSubscription(e.ctx, g); err != nil {
@@ -911,10 +883,7 @@ func (s *suite) testPersistentChanges(t *testing.T) {
 		}
 	})
 	s.run(t, "RestartSubsystem", func(e *env) {
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 3)
-		c := e.connect(g, 10)
+		g, c := e.billing(3, 10)
 		evs := c.recvN(3)
 		c.ack(evs[0])
 		e.waitCheckpoint(g, eventstore.FromRevision(0))
@@ -986,15 +955,10 @@ func (s *suite) testPersistentRestart(t *testing.T) {
 		if e.f.Reopen == nil {
 			e.t.Skip("Features.Reopen is nil: the backend cannot be reopened over the same data")
 		}
-		g := eventstore.PersistentGroupOf("order-1", "billing")
-		e.create(g, quickSettings())
-		e.seed("order-1", 10)
-		c := e.connect(g, 20)
+		g, c := e.billing(10, 20)
 		evs := c.recvN(10)
 		c.ack(evs[:5]...)
-		if err := c.sub.Nack(eventstore.NackPark, "poison", evs[5].ID()); err != nil {
-			e.t.Fatal(err)
-		}
+		c.nack(eventstore.NackPark, "poison", evs[5].ID())
 		e.waitParked(g, 1)
 		e.waitCheckpoint(g, eventstore.FromRevision(5))
 		e.s = e.f.Reopen(e.t, e.s)
